@@ -1,0 +1,83 @@
+"""The API's request and response shapes, in the seed's camelCase (kept apart from table models)."""
+
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+T = TypeVar("T")
+
+GenerationType = Literal["text_to_video", "image_to_video"]
+AspectRatio = Literal["auto", "16:9", "9:16"]
+PublicStatus = Literal["pending", "processing", "completed", "failed"]
+WebhookEvent = Literal["video.processing", "video.completed", "video.failed"]
+
+
+class Envelope(BaseModel, Generic[T]):
+    code: int = Field(description="0 on success; 1000/1001/1002/1003/5000 on errors")
+    msg: str
+    data: T
+
+
+class ErrorEnvelope(BaseModel):
+    code: Literal[1000, 1001, 1002, 1003, 5000]
+    msg: str = Field(description="What went wrong, naming the field for 1000")
+    data: Any = None
+
+
+class GenerateVideoRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    generationType: GenerationType  # noqa: N815 - the seed's field names
+    prompt: str = Field(description="What the video shows; 1 to `prompt_max_chars` characters")
+    aspectRatio: AspectRatio = "auto"  # noqa: N815
+    imageUrl: str | None = Field(  # noqa: N815
+        default=None,
+        max_length=2048,
+        description="http(s) URL of a JPEG/PNG/WebP image; required for image_to_video unless imageKey",
+    )
+    imageKey: str | None = Field(  # noqa: N815
+        default=None, max_length=80, description="imageKey returned by /api/upload-video-image"
+    )
+    webhookUrl: str | None = Field(  # noqa: N815
+        default=None, max_length=2048, description="http(s) endpoint told when the video finishes"
+    )
+    webhookEvents: list[WebhookEvent] | None = Field(  # noqa: N815
+        default=None,
+        max_length=3,
+        description="Events to send; video.completed and video.failed are always sent",
+    )
+
+
+class GenerateVideoData(BaseModel):
+    uuid: str
+    status: PublicStatus
+    generationType: GenerationType  # noqa: N815
+    prompt: str
+    aspectRatio: AspectRatio  # noqa: N815
+    createdAt: str  # noqa: N815
+
+
+class VideoStatusData(BaseModel):
+    uuid: str
+    status: PublicStatus
+    videoUrl: str | None = None  # noqa: N815
+    progress: int = Field(ge=0, le=100)
+    estimatedTime: int = Field(ge=0, description="Seconds remaining (estimate)")  # noqa: N815
+    queuePosition: int | None = Field(default=None, description="Jobs ahead while pending")  # noqa: N815
+    error: str | None = Field(default=None, description="Why it failed (failed only)")
+    errorCode: str | None = None  # noqa: N815
+    generationType: GenerationType  # noqa: N815
+    aspectRatio: str  # noqa: N815
+    createdAt: str  # noqa: N815
+    completedAt: str | None = None  # noqa: N815
+
+
+class UploadData(BaseModel):
+    imageUrl: str  # noqa: N815
+    imageKey: str  # noqa: N815
+
+
+class HealthData(BaseModel):
+    database: bool
+    redis: bool
+    lastSweepAt: str | None = None  # noqa: N815

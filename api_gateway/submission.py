@@ -1,0 +1,112 @@
+"""Turning a validated request into a paid, committed job row, then (after commit) a message.
+
+The debit and the insert are one transaction; the debit is a conditional UPDATE, so concurrent
+requests can never take a balance below zero. An Idempotency-Key replays the original job.
+"""
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col
+
+from api_gateway.schemas import GenerateVideoRequest
+from shared.credits import debit_for_job
+from shared.db import read_session, write_session
+from shared.errors import invalid
+from shared.models import Job, Upload
+from shared.netguard import check_url
+from shared.queueing import enqueue_submit
+from shared.settings import get_settings
+
+IDEMPOTENCY_KEY_MAX = 255
+
+
+@dataclass(frozen=True)
+class Submitted:
+    job: Job
+    replayed: bool
+
+
+def validate(request: GenerateVideoRequest, account_id: str) -> GenerateVideoRequest:
+    """Checks pydantic cannot express: prompt bounds, image rules, URL safety."""
+    settings = get_settings()
+    prompt = request.prompt.strip()
+    if not prompt:
+        raise invalid("prompt", "must not be blank")
+    if len(prompt) > settings.prompt_max_chars:
+        raise invalid("prompt", f"longer than {settings.prompt_max_chars} characters")
+    if request.imageKey is not None:
+        with read_session() as session:
+            upload = session.get(Upload, request.imageKey)
+        if upload is None or upload.account_id != account_id:
+            raise invalid("imageKey", "no upload with this key")
+    if request.imageUrl is not None:
+        check_url(request.imageUrl, field="imageUrl")
+    if request.generationType == "image_to_video" and not (request.imageUrl or request.imageKey):
+        raise invalid("imageUrl", "required for image_to_video (or give imageKey)")
+    if request.generationType == "text_to_video" and (request.imageUrl or request.imageKey):
+        raise invalid("imageUrl", "only allowed for image_to_video")
+    if request.webhookUrl is not None:
+        check_url(request.webhookUrl, field="webhookUrl")
+    return request.model_copy(update={"prompt": prompt})
+
+
+def request_fingerprint(request: GenerateVideoRequest) -> str:
+    canonical = json.dumps(request.model_dump(), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _find_replay(session: Session, account_id: str, key: str, fingerprint: str) -> Job | None:
+    job = session.execute(
+        select(Job).where(col(Job.account_id) == account_id, col(Job.idempotency_key) == key)
+    ).scalar_one_or_none()
+    if job is not None and job.request_hash != fingerprint:
+        raise invalid("Idempotency-Key", "already used with a different request body")
+    return job
+
+
+def submit(request: GenerateVideoRequest, account_id: str, idempotency_key: str | None) -> Submitted:
+    settings = get_settings()
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        raise invalid("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
+    request = validate(request, account_id)
+    fingerprint = request_fingerprint(request)
+    if idempotency_key is not None:
+        with read_session() as session:
+            existing = _find_replay(session, account_id, idempotency_key, fingerprint)
+        if existing is not None:
+            return Submitted(existing, replayed=True)
+
+    job = Job(
+        account_id=account_id,
+        generation_type=request.generationType,
+        prompt=request.prompt,
+        aspect_ratio=request.aspectRatio,
+        image_url=request.imageUrl,
+        image_key=request.imageKey,
+        credits_charged=settings.credits_per_generation,
+        idempotency_key=idempotency_key,
+        request_hash=fingerprint,
+        webhook_url=request.webhookUrl,
+        webhook_events=list(request.webhookEvents) if request.webhookEvents else None,
+    )
+    try:
+        with write_session() as session:
+            session.add(job)
+            session.flush()  # the job row exists before the ledger row that points at it
+            debit_for_job(session, account_id, job.id, job.credits_charged)
+            session.commit()
+    except IntegrityError:
+        # Lost a race with the same Idempotency-Key: the winner's job is the answer.
+        if idempotency_key is None:
+            raise
+        with read_session() as session:
+            existing = _find_replay(session, account_id, idempotency_key, fingerprint)
+        if existing is None:
+            raise
+        return Submitted(existing, replayed=True)
+    enqueue_submit(job.id)  # after commit: a worker must always find the row
+    return Submitted(job, replayed=False)

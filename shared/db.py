@@ -1,0 +1,82 @@
+"""Engines and sessions. SQLite is made safe for several processes; PostgreSQL is used as is.
+
+SQLite quirk handled here: a deferred transaction that reads and then writes can fail with
+"database is locked" without waiting, so writers open with BEGIN IMMEDIATE (and wait up to the
+busy timeout) while readers keep plain BEGIN and never block behind a writer (WAL).
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlmodel import Session
+
+from shared.settings import get_settings
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
+    path = url.removeprefix("sqlite:///")
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+@cache
+def _engines(url: str) -> tuple[Engine, Engine]:
+    """(writer, reader) for the URL; the same engine twice on PostgreSQL."""
+    if url.startswith("sqlite"):
+        return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
+    settings = get_settings()
+    engine = create_engine(
+        url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_pre_ping=True,
+        pool_recycle=1800,
+    )
+    return engine, engine
+
+
+def engine() -> Engine:
+    return _engines(get_settings().database_url)[0]
+
+
+def dispose_engines() -> None:
+    """Forget pooled connections (after fork, or when a test switches databases)."""
+    writer, reader = _engines(get_settings().database_url)
+    writer.dispose(close=False)
+    reader.dispose(close=False)
+
+
+@contextmanager
+def write_session() -> Iterator[Session]:
+    """A session for work that writes; commit explicitly, anything uncommitted is rolled back."""
+    with Session(_engines(get_settings().database_url)[0], expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def read_session() -> Iterator[Session]:
+    with Session(_engines(get_settings().database_url)[1], expire_on_commit=False) as session:
+        yield session

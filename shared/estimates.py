@@ -1,0 +1,76 @@
+"""Honest progress and time-remaining estimates.
+
+The upstream reports no progress, so we compare a job's elapsed time with how long recently
+completed jobs took (a rolling window in Redis, written by the worker at completion).
+"""
+
+import statistics
+import time
+from dataclasses import dataclass
+
+import redis
+
+from shared.constants import KEY_RECENT_DURATIONS
+from shared.redis_client import get_redis, rkey
+
+WINDOW = 50
+CACHE_TTL_S = 5.0
+# Used until the first jobs complete: the middle of Veo's documented 11 s to 6 min range.
+PRIOR_DURATION_S = 90.0
+
+_cache: tuple[float, float] = (0.0, PRIOR_DURATION_S)
+
+
+def record_duration(seconds: float) -> None:
+    """Remember how long a completed job spent upstream (best effort: Redis may be away)."""
+    try:
+        pipe = get_redis().pipeline()
+        pipe.lpush(rkey(KEY_RECENT_DURATIONS), f"{seconds:.3f}")
+        pipe.ltrim(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)
+        pipe.execute()
+    except redis.RedisError:
+        pass
+
+
+def typical_duration_s() -> float:
+    """Median of recent upstream durations, cached briefly per process."""
+    global _cache  # noqa: PLW0603 - a tiny per-process cache
+    fetched_at, value = _cache
+    if time.monotonic() - fetched_at < CACHE_TTL_S:
+        return value
+    try:
+        samples = [float(v) for v in get_redis().lrange(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)]
+    except redis.RedisError:
+        samples = []
+    value = statistics.median(samples) if samples else PRIOR_DURATION_S
+    _cache = (time.monotonic(), value)
+    return value
+
+
+@dataclass(frozen=True)
+class Estimate:
+    progress: int
+    remaining_s: int
+
+
+def processing_estimate(elapsed_s: float, typical_s: float) -> Estimate:
+    """Progress rises with elapsed time and never claims 100 before the video is stored.
+
+    Past the typical duration, progress creeps towards 99 and the remaining time shrinks to a
+    floor instead of going negative, as a job that runs long still has some way to go.
+    """
+    typical_s = max(typical_s, 1.0)
+    ratio = max(elapsed_s, 0.0) / typical_s
+    if ratio < 0.9:
+        progress = 5 + int(ratio * 85)
+        remaining = typical_s - elapsed_s
+    else:
+        progress = min(99, 81 + int((1 - 1 / (1 + ratio - 0.9)) * 18))
+        remaining = max(typical_s * 0.1, 5.0) / ratio
+    return Estimate(progress=max(1, min(progress, 99)), remaining_s=max(1, round(remaining)))
+
+
+def pending_estimate(position: int, typical_s: float, parallel: int) -> Estimate:
+    """A queued job: its wait is the jobs ahead of it divided among the upstream slots."""
+    waves = 1 + position // max(parallel, 1)
+    return Estimate(progress=0, remaining_s=max(1, round(waves * typical_s)))

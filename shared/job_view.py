@@ -1,0 +1,53 @@
+"""What `GET /api/video-status/{uuid}` returns (and what webhooks carry): one function."""
+
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session, col
+
+from shared.estimates import pending_estimate, processing_estimate, typical_duration_s
+from shared.models import Job
+from shared.settings import get_settings
+from shared.states import PUBLIC_STATUS, JobStatus
+from shared.storage import get_storage
+from shared.timeutil import iso_z, utcnow
+
+
+def queue_position(session: Session, job: Job) -> int:
+    """Jobs waiting ahead of this one (created earlier and still not sent upstream)."""
+    waiting = [JobStatus.PENDING.value, JobStatus.SUBMITTING.value]
+    return int(
+        session.execute(
+            select(func.count())
+            .select_from(Job)
+            .where(col(Job.status).in_(waiting), col(Job.created_at) < job.created_at)
+        ).scalar_one()
+    )
+
+
+def status_data(session: Session, job: Job) -> dict[str, Any]:
+    status = JobStatus(job.status)
+    data: dict[str, Any] = {
+        "uuid": job.id,
+        "status": PUBLIC_STATUS[status],
+        "videoUrl": None,
+        "progress": 0,
+        "estimatedTime": 0,
+        "generationType": job.generation_type,
+        "aspectRatio": job.aspect_ratio,
+        "createdAt": iso_z(job.created_at),
+    }
+    if status is JobStatus.COMPLETED and job.video_key:
+        data.update(videoUrl=get_storage().url(job.video_key), progress=100)
+        data["completedAt"] = iso_z(job.completed_at or job.updated_at)
+    elif status is JobStatus.FAILED:
+        data.update(error=job.error_message, errorCode=job.error_code)
+    elif status is JobStatus.PROCESSING:
+        started = job.processing_at or job.updated_at
+        estimate = processing_estimate((utcnow() - started).total_seconds(), typical_duration_s())
+        data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s)
+    else:
+        position = queue_position(session, job)
+        estimate = pending_estimate(position, typical_duration_s(), get_settings().upstream_max_in_flight)
+        data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s, queuePosition=position)
+    return data

@@ -1,0 +1,145 @@
+"""Table models. The API's camelCase shapes live apart, in api_gateway/schemas.py."""
+
+import secrets
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlmodel import Column, Field, SQLModel
+
+from shared.timeutil import utcnow
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware UTC datetimes; SQLite hands back naive ones, so re-attach UTC on read."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _ts(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _created() -> Any:
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def new_account_id() -> str:
+    return f"acct_{secrets.token_hex(8)}"
+
+
+class Account(SQLModel, table=True):
+    __tablename__ = "accounts"
+
+    id: str = Field(default_factory=new_account_id, primary_key=True, max_length=40)
+    name: str = Field(default="", max_length=200)
+    credits: int = Field(default=0, sa_type=BigInteger)
+    rate_limit_per_minute: int | None = None  # None: the configured default
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_secret: str | None = Field(default=None, max_length=100)
+    created_at: datetime = _created()
+
+
+class ApiKey(SQLModel, table=True):
+    """Only the SHA-256 of a key is stored; the key itself is shown once, at creation."""
+
+    __tablename__ = "api_keys"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    key_hash: str = Field(unique=True, max_length=64)
+    key_prefix: str = Field(max_length=16)  # first characters, so operators can tell keys apart
+    created_at: datetime = _created()
+    revoked_at: datetime | None = _ts()
+
+
+class Upload(SQLModel, table=True):
+    __tablename__ = "uploads"
+
+    key: str = Field(primary_key=True, max_length=80)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    mime_type: str = Field(max_length=40)
+    size_bytes: int = Field(sa_type=BigInteger)
+    width: int
+    height: int
+    created_at: datetime = _created()
+
+
+class Job(SQLModel, table=True):
+    __tablename__ = "jobs"
+    __table_args__ = (
+        UniqueConstraint("account_id", "idempotency_key", name="uq_jobs_account_idempotency"),
+        Index("ix_jobs_status_next_poll", "status", "next_poll_at"),
+        Index("ix_jobs_status_updated", "status", "updated_at"),
+        Index("ix_jobs_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    status: str = Field(default="pending", max_length=16)  # shared.states.JobStatus
+    generation_type: str = Field(max_length=20)
+    prompt: str = Field(sa_column=Column(Text, nullable=False))
+    aspect_ratio: str = Field(max_length=8)  # as requested: auto, 16:9, 9:16
+    image_url: str | None = Field(default=None, max_length=2048)
+    image_key: str | None = Field(default=None, max_length=80)
+    credits_charged: int = 0
+    idempotency_key: str | None = Field(default=None, max_length=255)
+    request_hash: str | None = Field(default=None, max_length=64)
+    webhook_url: str | None = Field(default=None, max_length=2048)
+    webhook_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
+
+    upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
+    submit_attempts: int = 0
+    poll_count: int = 0
+    next_poll_at: datetime | None = _ts()
+    deadline_at: datetime | None = _ts()
+    error_code: str | None = Field(default=None, max_length=40)
+    error_message: str | None = Field(default=None, sa_column=Column(Text))
+    video_key: str | None = Field(default=None, max_length=200)
+    video_bytes: int | None = Field(default=None, sa_type=BigInteger)
+
+    created_at: datetime = _created()
+    updated_at: datetime = _created()
+    submitted_at: datetime | None = _ts()
+    processing_at: datetime | None = _ts()
+    completed_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
+
+
+class LedgerEntry(SQLModel, table=True):
+    """Append-only: one debit per job at creation, at most one refund (the unique key says so)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (UniqueConstraint("job_id", "kind", name="uq_ledger_job_kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    job_id: str | None = Field(default=None, foreign_key="jobs.id", max_length=36)
+    kind: str = Field(max_length=16)  # debit | refund | grant
+    amount: int = Field(sa_type=BigInteger)  # always positive; kind gives the sign
+    created_at: datetime = _created()
+
+
+class Heartbeat(SQLModel, table=True):
+    """Last run of each periodic duty (the sweeper), so /api/health can show it is alive."""
+
+    __tablename__ = "heartbeats"
+
+    name: str = Field(primary_key=True, max_length=40)
+    ran_at: datetime = _created()
+    detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))

@@ -1,0 +1,130 @@
+"""The one settings object. Every tunable is a `VEO_*` environment variable (or `.env` line)."""
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VEO_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production"] = "development"
+    data_dir: Path = Path("var")
+
+    # --- storage of record and transport -------------------------------------------------------
+    database_url: str = ""  # empty: SQLite file in data_dir (the embedded default)
+    db_pool_size: int = 10
+    redis_url: str = "redis://127.0.0.1:6390/0"
+    redis_key_prefix: str = "veo:"
+    redis_socket_timeout_s: float = 2.0
+
+    # --- gateway ---------------------------------------------------------------------------------
+    gateway_host: str = "127.0.0.1"
+    gateway_port: int = 8000
+    public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
+    credits_per_generation: int = 2
+    default_rate_limit_per_minute: int = 60
+    # Veo takes up to 1,024 tokens; 2,000 characters stays below that even for token-dense text.
+    prompt_max_chars: int = 2000
+    upload_max_bytes: int = 50 * MIB
+    image_max_pixels: int = 40_000_000
+    image_url_max_bytes: int = 50 * MIB
+
+    # --- upstream model --------------------------------------------------------------------------
+    # "simulator" runs the gemini adapter against the bundled simulator (simulator_url).
+    upstream_backend: Literal["simulator", "gemini", "vertex"] = "simulator"
+    simulator_protocol: Literal["gemini", "vertex"] = "gemini"
+    simulator_host: str = "127.0.0.1"
+    simulator_port: int = 8090
+    simulator_default_latency_s: float = 4.0
+    simulator_latency_jitter_s: float = 1.0
+    simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
+    simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
+    simulator_retired_models: str = ""  # comma-separated model ids answering 404 "no longer available"
+    gemini_base_url: str = "https://generativelanguage.googleapis.com"
+    gemini_api_key: SecretStr = SecretStr("")
+    vertex_base_url: str = ""  # empty: https://{vertex_location}-aiplatform.googleapis.com
+    vertex_project: str = ""
+    vertex_location: str = "us-central1"
+    vertex_credentials_file: str = ""  # service-account JSON; empty: application default
+    vertex_output_gcs_uri: str = ""  # empty: videos come back inline as bytes
+    vertex_token_url: str = ""  # empty: the service account's own token_uri
+    gcs_base_url: str = "https://storage.googleapis.com"
+    model: str = ""  # empty: the backend's default Veo 3.1 model id
+    resolution: Literal["720p", "1080p", "4k"] = "720p"
+    duration_s: Literal[4, 6, 8] = 8
+    negative_prompt: str = ""
+    upstream_connect_timeout_s: float = 5.0
+    upstream_timeout_s: float = 30.0
+    upstream_max_retries: int = 4
+    video_max_bytes: int = 512 * MIB
+    upstream_image_max_bytes: int = 15 * MIB
+
+    # --- pipeline --------------------------------------------------------------------------------
+    upstream_submits_per_minute: int = 50
+    upstream_polls_per_second: int = 200
+    upstream_max_in_flight: int = 1000
+    poll_first_delay_s: float = 5.0
+    poll_max_interval_s: float = 30.0
+    poll_backoff_factor: float = 1.5
+    poll_tick_s: float = 1.0
+    poll_batch_size: int = 500
+    poll_concurrency: int = 100
+    poll_claim_s: float = 60.0
+    job_deadline_s: float = 1200.0
+    submit_max_attempts: int = 3
+    submit_retry_delay_s: float = 5.0
+    sweep_interval_s: float = 15.0
+    sweep_stale_after_s: float = 30.0
+    worker_concurrency: int = 2
+
+    # --- video and image storage -----------------------------------------------------------------
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: Path | None = None  # empty: data_dir/storage
+    s3_bucket: str = "veo-videos"
+    s3_endpoint_url: str = ""
+    s3_region: str = "us-east-1"
+    s3_access_key_id: str = ""
+    s3_secret_access_key: SecretStr = SecretStr("")
+    s3_url_expiry_s: int = 7 * 24 * 3600
+
+    # --- operations ------------------------------------------------------------------------------
+    flower_port: int = 5555
+    flower_user: str = "admin"
+    flower_password: SecretStr = SecretStr("")  # empty: generated once and kept in data_dir
+    log_level: str = "INFO"
+
+
+    @model_validator(mode="after")
+    def _derive(self) -> "Settings":
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'veo.db').resolve()}"
+        if not self.public_base_url:
+            self.public_base_url = f"http://{self.gateway_host}:{self.gateway_port}"
+        self.public_base_url = self.public_base_url.rstrip("/")
+        if self.storage_dir is None:
+            self.storage_dir = self.data_dir / "storage"
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://{self.simulator_host}:{self.simulator_port}"
+
+    @property
+    def local_storage_dir(self) -> Path:
+        assert self.storage_dir is not None
+        return self.storage_dir
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,33 @@
+"""Where uploaded images and finished videos live: a local directory or S3-compatible storage."""
+
+from functools import cache
+from pathlib import Path
+from typing import BinaryIO, Protocol
+
+from shared.settings import get_settings
+
+
+class Storage(Protocol):
+    def put_file(self, key: str, path: Path, content_type: str) -> None:
+        """Store the file at `path` under `key` (atomically: readers never see half a file)."""
+
+    def read_bytes(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes; raises FileNotFoundError, or ValueError past `max_bytes`."""
+
+    def open(self, key: str) -> BinaryIO:
+        """A readable stream of the object; raises FileNotFoundError."""
+
+    def url(self, key: str) -> str:
+        """A URL a browser can fetch without our API key (served by us, or presigned)."""
+
+
+@cache
+def get_storage() -> Storage:
+    settings = get_settings()
+    if settings.storage_backend == "s3":
+        from shared.storage.s3 import S3Storage
+
+        return S3Storage(settings)
+    from shared.storage.local import LocalStorage
+
+    return LocalStorage(settings.local_storage_dir, settings.public_base_url)

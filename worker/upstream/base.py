@@ -1,0 +1,90 @@
+"""The one small interface every upstream model speaks, and the errors it may raise.
+
+Adapters are the only code that sees httpx errors or upstream status codes: they classify each
+failure once, here, as transient (try again later) or permanent (fail the job).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    data: bytes
+    mime_type: str  # image/png or image/jpeg: adapters never send WebP
+
+
+@dataclass(frozen=True)
+class SubmitRequest:
+    prompt: str
+    aspect_ratio: str  # "16:9" or "9:16": `auto` is resolved before we get here
+    image: ImageInput | None = None
+
+
+@dataclass(frozen=True)
+class VideoRef:
+    """Where a finished video is: a URI to download, or the bytes themselves (Vertex inline)."""
+
+    uri: str | None = None
+    data: bytes | None = None
+    mime_type: str = "video/mp4"
+
+
+@dataclass(frozen=True)
+class PollResult:
+    done: bool
+    video: VideoRef | None = None
+    failure: "UpstreamPermanentError | None" = None
+
+
+class UpstreamError(Exception):
+    """Base of every error an adapter raises."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class UpstreamTransientError(UpstreamError):
+    """Try again later: 408/429/5xx, timeouts, dropped connections."""
+
+    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamPermanentError(UpstreamError):
+    """Do not retry. `code` is our failure code; `refund` is False only when it is the user's fault."""
+
+    def __init__(self, message: str, *, code: str = "upstream_error", status: int | None = None, refund: bool = True) -> None:
+        super().__init__(message, status=status)
+        self.code = code
+        self.refund = refund
+
+
+class UpstreamConfigError(UpstreamPermanentError):
+    """Our configuration is wrong (bad key, retired model): report loudly, never retry."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, code="upstream_config", status=status, refund=True)
+
+
+class Upstream(Protocol):
+    name: str
+
+    async def check_model(self) -> None:
+        """Raise UpstreamConfigError if the configured model is unknown or retired."""
+
+    async def submit(self, request: SubmitRequest) -> str:
+        """Start a generation; returns the upstream operation name (our only handle on it)."""
+
+    async def poll(self, operation: str) -> PollResult:
+        """Check an operation once (never waits for it to finish)."""
+
+    async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
+        """Write the video to `dest`; returns its size. Raises past `max_bytes`."""
+
+    async def aclose(self) -> None:
+        """Close pooled connections."""
