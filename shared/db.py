@@ -62,11 +62,12 @@ def engine() -> Engine:
     return _engines(get_settings().database_url)[0]
 
 
-def dispose_engines() -> None:
-    """Forget pooled connections (after fork, or when a test switches databases)."""
+def dispose_engines(*, close: bool = True) -> None:
+    """Drop pooled connections: closed when done with a database, only forgotten after a fork
+    (the parent still owns those sockets)."""
     writer, reader = _engines(get_settings().database_url)
-    writer.dispose(close=False)
-    reader.dispose(close=False)
+    writer.dispose(close=close)
+    reader.dispose(close=close)
 
 
 @contextmanager

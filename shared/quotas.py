@@ -69,6 +69,12 @@ def take_tokens(client: redis.Redis, key: str, *, per_second: float, burst: floa
     return int(client.eval(_TOKEN_BUCKET, 1, key, burst, per_second, wanted))  # type: ignore[arg-type]
 
 
+def return_tokens(client: redis.Redis, key: str, count: int) -> None:
+    """Give back tokens taken but not used (the next take caps the bucket at its capacity)."""
+    if count > 0:
+        client.hincrbyfloat(key, "tokens", count)
+
+
 def acquire_slot(client: redis.Redis, key: str, holder: str, *, limit: int, ttl_s: int) -> bool:
     """Hold (or refresh) one of `limit` slots for `ttl_s`; a holder that dies frees it on expiry."""
     return bool(client.eval(_SEMAPHORE_ACQUIRE, 1, key, holder, limit, ttl_s))

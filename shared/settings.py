@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     simulator_protocol: Literal["gemini", "vertex"] = "gemini"
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8090
+    simulator_url: str = ""  # empty: http://{simulator_host}:{simulator_port} (set it in compose)
     simulator_default_latency_s: float = 4.0
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
@@ -107,6 +108,9 @@ class Settings(BaseSettings):
         if not self.public_base_url:
             self.public_base_url = f"http://{self.gateway_host}:{self.gateway_port}"
         self.public_base_url = self.public_base_url.rstrip("/")
+        if not self.simulator_url:
+            self.simulator_url = f"http://{self.simulator_host}:{self.simulator_port}"
+        self.simulator_url = self.simulator_url.rstrip("/")
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "storage"
         return self
@@ -114,10 +118,6 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
-
-    @property
-    def simulator_url(self) -> str:
-        return f"http://{self.simulator_host}:{self.simulator_port}"
 
     @property
     def local_storage_dir(self) -> Path:

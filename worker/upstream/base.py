@@ -13,6 +13,8 @@ from typing import Protocol
 class ImageInput:
     data: bytes
     mime_type: str  # image/png or image/jpeg: adapters never send WebP
+    # (width, height) as displayed, after EXIF orientation: what `auto` aspect ratio looks at.
+    size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -50,15 +52,24 @@ class UpstreamError(Exception):
 class UpstreamTransientError(UpstreamError):
     """Try again later: 408/429/5xx, timeouts, dropped connections."""
 
-    def __init__(self, message: str, *, status: int | None = None, retry_after_s: float | None = None) -> None:
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(message, status=status)
         self.retry_after_s = retry_after_s
 
 
 class UpstreamPermanentError(UpstreamError):
-    """Do not retry. `code` is our failure code; `refund` is False only when it is the user's fault."""
+    """Do not retry. `code` is our failure code; `refund` is False only for the user's own fault."""
 
-    def __init__(self, message: str, *, code: str = "upstream_error", status: int | None = None, refund: bool = True) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "upstream_error",
+        status: int | None = None,
+        refund: bool = True,
+    ) -> None:
         super().__init__(message, status=status)
         self.code = code
         self.refund = refund

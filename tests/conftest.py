@@ -1,0 +1,264 @@
+"""Shared fixtures: a real database (SQLite and PostgreSQL), a real Redis, real processes.
+
+Every test session works in its own PostgreSQL database, its own SQLite file, and its own Redis
+key prefix, so it never touches data it did not create. Under CI (`CI=true`) a missing service
+fails the run; elsewhere the PostgreSQL half is skipped, loudly.
+"""
+
+import os
+import secrets
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+import redis
+
+from tests.support.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
+
+CI = os.environ.get("CI", "").lower() == "true"
+TEST_REDIS_URL = os.environ.get("VEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+TEST_PG_URL = os.environ.get("VEO_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+SKIPPED_SERVICES: list[str] = []
+
+# Fast timings so pipeline tests finish in seconds; each is a documented VEO_* setting.
+FAST_PIPELINE = {
+    "VEO_POLL_FIRST_DELAY_S": "0.3",
+    "VEO_POLL_MAX_INTERVAL_S": "1.0",
+    "VEO_POLL_TICK_S": "0.25",
+    "VEO_POLL_CLAIM_S": "8",
+    "VEO_SWEEP_INTERVAL_S": "1.0",
+    "VEO_SWEEP_STALE_AFTER_S": "3",
+    "VEO_SUBMIT_RETRY_DELAY_S": "0.3",
+    "VEO_SIMULATOR_DEFAULT_LATENCY_S": "0.5",
+    "VEO_SIMULATOR_LATENCY_JITTER_S": "0.1",
+    "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "60000",
+    "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",
+    "VEO_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000",
+    "VEO_JOB_DEADLINE_S": "60",
+}
+
+
+def _redis_available(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def _postgres_available() -> bool:
+    try:
+        with psycopg.connect(TEST_PG_URL, connect_timeout=2):
+            return True
+    except psycopg.Error:
+        return False
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for message in SKIPPED_SERVICES:
+        terminalreporter.write_sep("!", message, red=True, bold=True)
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    if _redis_available(TEST_REDIS_URL):
+        return TEST_REDIS_URL
+    if CI:
+        pytest.fail(f"CI=true and Redis is not answering at {TEST_REDIS_URL}")
+    pytest.fail(f"Redis is not answering at {TEST_REDIS_URL} (set VEO_TEST_REDIS_URL)")
+    raise AssertionError  # unreachable
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'veo.db'}"
+        return
+    if not _postgres_available():
+        if CI:
+            pytest.fail(f"CI=true and PostgreSQL is not answering at {TEST_PG_URL}")
+        message = f"PostgreSQL not answering at {TEST_PG_URL}: every [postgres] test was SKIPPED"
+        if message not in SKIPPED_SERVICES:
+            SKIPPED_SERVICES.append(message)
+        pytest.skip(message)
+    name = f"veo_test_{secrets.token_hex(4)}"
+    with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    base = TEST_PG_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    yield f"{base}/{name}"
+    with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+def reset_caches() -> None:
+    """Forget every per-process cache that was built from the previous settings."""
+    from shared import db, redis_client, settings, storage
+    from shared import queueing
+
+    settings.get_settings.cache_clear()
+    db._engines.cache_clear()  # noqa: SLF001 - tests switch databases between sessions
+    redis_client._client.cache_clear()  # noqa: SLF001
+    storage.get_storage.cache_clear()
+    queueing.get_celery.cache_clear()
+
+
+@dataclass
+class Stack:
+    """The environment every process of one test session runs with."""
+
+    env: dict[str, str]
+    data_dir: Path
+    log_dir: Path
+    database_url: str
+    redis_url: str
+
+    @property
+    def gateway_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['VEO_GATEWAY_PORT']}"
+
+    @property
+    def simulator_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['VEO_SIMULATOR_PORT']}"
+
+
+@pytest.fixture(scope="session")
+def stack(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("data")
+    log_dir = tmp_path_factory.mktemp("logs")
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("VEO_")},
+        **FAST_PIPELINE,
+        "VEO_ENVIRONMENT": "development",
+        "VEO_DATA_DIR": str(data_dir),
+        "VEO_DATABASE_URL": database_url,
+        "VEO_REDIS_URL": redis_url,
+        "VEO_REDIS_KEY_PREFIX": f"veotest-{secrets.token_hex(4)}:",
+        "VEO_GATEWAY_PORT": str(free_port()),
+        "VEO_SIMULATOR_PORT": str(free_port()),
+        "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_LOG_LEVEL": "INFO",
+    }
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(env)
+    reset_caches()
+    from shared import migrate
+
+    migrate.upgrade()
+    yield Stack(env=env, data_dir=data_dir, log_dir=log_dir, database_url=database_url, redis_url=redis_url)
+    from shared.db import dispose_engines
+
+    dispose_engines()
+    os.environ.clear()
+    os.environ.update(saved)
+    reset_caches()
+
+
+def start_gateway(stack: Stack, name: str = "gateway", port: int | None = None) -> tuple[Proc, str]:
+    env = dict(stack.env)
+    if port is not None:
+        env["VEO_GATEWAY_PORT"] = str(port)
+    url = f"http://127.0.0.1:{env['VEO_GATEWAY_PORT']}"
+    argv = [str(VENV_BIN / "uvicorn"), "api_gateway.app:app", "--host", "127.0.0.1", "--port", env["VEO_GATEWAY_PORT"]]
+    proc = Proc(name, [*argv, "--log-level", "warning"], env, stack.log_dir).start()
+    try:
+        wait_for(lambda: http_ok(f"{url}/api/health"), timeout_s=30, what=f"{name} health")
+    except TimeoutError:
+        proc.kill()
+        raise AssertionError(f"{name} did not start:\n{proc.tail()}") from None
+    return proc, url
+
+
+@pytest.fixture(scope="session")
+def gateway_url(stack: Stack) -> Iterator[str]:
+    proc, url = start_gateway(stack)
+    yield url
+    proc.stop()
+
+
+@pytest.fixture
+def client(gateway_url: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway_url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture(scope="session")
+def simulator_url(stack: Stack) -> Iterator[str]:
+    proc = Proc("simulator", [sys.executable, "-m", "worker.upstream.simulator"], stack.env, stack.log_dir).start()
+    try:
+        wait_for(lambda: http_ok(f"{stack.simulator_url}/_sim/health"), timeout_s=30, what="simulator health")
+    except TimeoutError:
+        proc.kill()
+        raise AssertionError(f"simulator did not start:\n{proc.tail()}") from None
+    yield stack.simulator_url
+    proc.stop()
+
+
+class Workers:
+    """Celery worker processes (and the one beat) for one test session; tests may kill them."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.procs: list[Proc] = []
+        self.beat: Proc | None = None
+        self._count = 0
+
+    def start_worker(self, *, queues: str | None = None, concurrency: int = 2) -> Proc:
+        self._count += 1
+        name = f"worker{self._count}"
+        argv = [
+            str(VENV_BIN / "celery"), "-A", "worker.app", "worker", "-l", "INFO",
+            "-c", str(concurrency), "-n", f"{name}-{secrets.token_hex(3)}@%h",
+            "-Q", queues or "veo.submit,veo.poll,veo.webhooks,veo.maintenance",
+            "--without-mingle", "--without-gossip",
+        ]  # fmt: skip
+        proc = Proc(name, argv, self.stack.env, self.stack.log_dir).start()
+        self.procs.append(proc)
+        return proc
+
+    def start_beat(self) -> Proc:
+        schedule = self.stack.data_dir / f"beat-{secrets.token_hex(3)}"
+        argv = [str(VENV_BIN / "celery"), "-A", "worker.app", "beat", "-l", "INFO", "-s", str(schedule)]
+        self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
+        return self.beat
+
+    def stop_all(self) -> None:
+        for proc in [*self.procs, *([self.beat] if self.beat else [])]:
+            proc.stop()
+
+
+@pytest.fixture(scope="session")
+def workers(stack: Stack, simulator_url: str) -> Iterator[Workers]:
+    """Two worker processes and beat, shared by the end-to-end tests of one session."""
+    pool = Workers(stack)
+    pool.start_worker()
+    pool.start_worker()
+    pool.start_beat()
+    yield pool
+    pool.stop_all()
+
+
+@dataclass(frozen=True)
+class AccountInfo:
+    account_id: str
+    api_key: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"}
+
+
+@pytest.fixture
+def account(stack: Stack) -> Callable[..., AccountInfo]:
+    """Factory: a fresh account with `credits` and an API key (per-minute `rate_limit` optional)."""
+    from shared.cli import create_account_with_key
+
+    def make(credits: int = 100, rate_limit: int | None = None, webhook_url: str | None = None) -> AccountInfo:
+        created, key = create_account_with_key(credits, webhook_url=webhook_url, rate_limit=rate_limit)
+        return AccountInfo(created.id, key)
+
+    return make

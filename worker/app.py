@@ -1,0 +1,15 @@
+"""The Celery app the workers run: `celery -A worker.app worker -Q <queues>`."""
+
+from celery.signals import worker_process_init
+
+from shared.db import dispose_engines
+from shared.queueing import get_celery
+
+app = get_celery()
+app.conf.include = ["worker.tasks.submit", "worker.tasks.poll", "worker.tasks.sweep"]
+
+
+@worker_process_init.connect
+def _after_fork(**_: object) -> None:
+    """A pool child must not reuse sockets inherited from its parent."""
+    dispose_engines(close=False)

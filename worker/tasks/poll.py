@@ -1,0 +1,195 @@
+"""Poll: a DB-driven batch poller. No task waits while the upstream works (DESIGN rule 5).
+
+Beat sends `poll_due` every `poll_tick_s`. Each run claims the jobs whose `next_poll_at` has
+come (moving it a lease ahead, so another worker skips them), checks each operation once,
+concurrently, and writes the next poll time or the terminal state. A worker killed mid-batch
+loses nothing: its claimed jobs become due again when the lease runs out.
+"""
+
+import asyncio
+import logging
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session, col
+
+from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
+from shared.db import write_session
+from shared.estimates import record_duration
+from shared.lifecycle import Failure, complete_job, fail_job
+from shared.models import Job
+from shared.quotas import return_tokens, take_tokens
+from shared.redis_client import get_redis, rkey
+from shared.settings import get_settings
+from shared.states import JobStatus
+from shared.storage import get_storage
+from shared.timeutil import utcnow
+from worker.app import app
+from worker.backoff import backoff_s
+from worker.runloop import run
+from worker.tasks.submit import release_capacity
+from worker.upstream import get_upstream
+from worker.upstream.base import PollResult, UpstreamPermanentError, UpstreamTransientError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Claimed:
+    job_id: str
+    operation: str
+    poll_count: int
+    deadline_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one check decided: poll again at `next_poll_at`, or finish with a video or a failure."""
+
+    claimed: Claimed
+    next_poll_at: datetime | None = None
+    video_key: str | None = None
+    video_bytes: int = 0
+    failure: Failure | None = None
+
+
+def claim_due(session: Session, limit: int) -> list[Claimed]:
+    """Claim up to `limit` due jobs in one statement (SKIP LOCKED on PostgreSQL; on SQLite the
+    writer lock taken by BEGIN IMMEDIATE makes it atomic)."""
+    settings = get_settings()
+    now = utcnow()
+    due = (
+        select(Job.id)
+        .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= now)
+        .order_by(col(Job.next_poll_at))
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    rows = session.execute(
+        update(Job)
+        .where(
+            col(Job.id).in_(due.scalar_subquery()),
+            col(Job.status) == JobStatus.PROCESSING.value,
+            col(Job.next_poll_at) <= now,  # re-checked after a concurrent claim commits
+        )
+        .values(next_poll_at=now + timedelta(seconds=settings.poll_claim_s))
+        .returning(Job.id, Job.upstream_operation, Job.poll_count, Job.deadline_at)
+        .execution_options(synchronize_session=False)
+    ).all()
+    session.commit()
+    return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
+
+
+def next_poll_delay_s(poll_count: int, retry_after_s: float | None = None) -> float:
+    settings = get_settings()
+    return backoff_s(
+        poll_count,
+        base_s=settings.poll_first_delay_s,
+        factor=settings.poll_backoff_factor,
+        cap_s=settings.poll_max_interval_s,
+        retry_after_s=retry_after_s,
+        jitter=0.1,
+    )
+
+
+async def _store_video(claimed: Claimed, result: PollResult) -> Outcome:
+    settings = get_settings()
+    assert result.video is not None
+    key = f"videos/{claimed.job_id}.mp4"
+    with tempfile.TemporaryDirectory(prefix="veo-video-") as tmp:
+        path = Path(tmp) / "video.mp4"
+        size = await get_upstream().download(result.video, path, max_bytes=settings.video_max_bytes)
+        await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4")
+    return Outcome(claimed, video_key=key, video_bytes=size)
+
+
+async def check_once(claimed: Claimed) -> Outcome:
+    """One look at one operation; every error is turned into a decision here."""
+    now = utcnow()
+    if claimed.deadline_at is not None and now >= claimed.deadline_at:
+        message = "The video was not ready before the deadline; credits refunded."
+        return Outcome(claimed, failure=Failure("deadline_exceeded", message))
+    try:
+        result = await get_upstream().poll(claimed.operation)
+        if not result.done:
+            return Outcome(claimed, next_poll_at=now + timedelta(seconds=next_poll_delay_s(claimed.poll_count)))
+        if result.failure is not None:
+            failure = result.failure
+            return Outcome(claimed, failure=Failure(failure.code, failure.message, refund=failure.refund))
+        return await _store_video(claimed, result)
+    except UpstreamTransientError as exc:
+        delay = next_poll_delay_s(claimed.poll_count, exc.retry_after_s)
+        log.info("poll of %s will retry in %.1fs: %s", claimed.job_id, delay, exc.message)
+        return Outcome(claimed, next_poll_at=now + timedelta(seconds=delay))
+    except UpstreamPermanentError as exc:
+        return Outcome(claimed, failure=Failure(exc.code, exc.message, refund=exc.refund))
+
+
+async def check_all(batch: list[Claimed]) -> list[Outcome]:
+    limit = asyncio.Semaphore(get_settings().poll_concurrency)
+
+    async def bounded(claimed: Claimed) -> Outcome:
+        async with limit:
+            return await check_once(claimed)
+
+    return await asyncio.gather(*(bounded(c) for c in batch))
+
+
+def persist(outcomes: list[Outcome]) -> None:
+    again = [o for o in outcomes if o.next_poll_at is not None]
+    with write_session() as session:
+        if again:
+            session.execute(
+                update(Job)
+                .where(col(Job.id) == bindparam("job_id"), col(Job.status) == JobStatus.PROCESSING.value)
+                .values(next_poll_at=bindparam("next_at"), poll_count=col(Job.poll_count) + 1)
+                .execution_options(synchronize_session=False),
+                [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
+            )
+            session.commit()
+        for outcome in outcomes:
+            if outcome.next_poll_at is None:
+                _finish(session, outcome)
+
+
+def _finish(session: Session, outcome: Outcome) -> None:
+    job = session.get(Job, outcome.claimed.job_id)
+    if job is None:
+        return
+    if outcome.failure is not None:
+        fail_job(session, job, outcome.failure)
+    elif outcome.video_key is not None and complete_job(
+        session, job, video_key=outcome.video_key, video_bytes=outcome.video_bytes
+    ):
+        started = job.processing_at or job.created_at
+        record_duration((utcnow() - started).total_seconds())
+    release_capacity(job.id)
+
+
+@app.task(name=TASK_POLL_DUE, soft_time_limit=240, time_limit=300)
+def poll_due() -> int:
+    """Check every job that is due, in batches; returns how many were checked."""
+    settings = get_settings()
+    wanted = settings.poll_batch_size
+    tokens = take_tokens(
+        get_redis(),
+        rkey(KEY_POLL_BUCKET),
+        per_second=settings.upstream_polls_per_second,
+        burst=settings.upstream_polls_per_second,
+        wanted=wanted,
+    )
+    if tokens == 0:
+        return 0
+    with write_session() as session:
+        batch = claim_due(session, tokens)
+    if len(batch) < tokens:
+        return_tokens(get_redis(), rkey(KEY_POLL_BUCKET), tokens - len(batch))
+    if not batch:
+        return 0
+    persist(run(check_all(batch)))
+    if len(batch) == wanted:
+        poll_due.apply_async()  # a backlog: keep going rather than wait for the next tick
+    return len(batch)

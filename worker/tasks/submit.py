@@ -1,0 +1,142 @@
+"""Submit: the one paid step. pending → submitting (attempt recorded) → upstream → processing.
+
+A redelivered or duplicated submit is a no-op: only the process that moves the row from
+`pending` to `submitting` calls the upstream, and the operation name is committed the moment it
+returns. The one window a duplicate can slip through is documented in README ("Guarantees").
+"""
+
+import logging
+from datetime import timedelta
+
+import redis
+from sqlalchemy import update
+from sqlmodel import col
+
+from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
+from shared.db import read_session, write_session
+from shared.lifecycle import Failure, fail_job
+from shared.models import Job
+from shared.queueing import enqueue_submit
+from shared.quotas import acquire_slot, release_slot, take_tokens
+from shared.redis_client import get_redis, rkey
+from shared.settings import get_settings
+from shared.states import JobStatus, transition
+from shared.timeutil import utcnow
+from worker.app import app
+from worker.backoff import backoff_s
+from worker.runloop import run
+from worker.tasks.inputs import InputError, build_request
+from worker.upstream import get_upstream
+from worker.upstream.base import SubmitRequest, UpstreamPermanentError, UpstreamTransientError
+
+log = logging.getLogger(__name__)
+
+
+def reserve_capacity(job_id: str) -> bool:
+    """One in-flight slot and one submit token, both global; the slot is returned if no token."""
+    settings = get_settings()
+    client = get_redis()
+    slot_ttl_s = int(settings.job_deadline_s + 600)
+    if not acquire_slot(client, rkey(KEY_IN_FLIGHT), job_id, limit=settings.upstream_max_in_flight, ttl_s=slot_ttl_s):
+        return False
+    per_second = settings.upstream_submits_per_minute / 60
+    burst = max(1.0, settings.upstream_submits_per_minute / 6)  # at most 10 s of quota at once
+    if take_tokens(client, rkey(KEY_SUBMIT_BUCKET), per_second=per_second, burst=burst, wanted=1):
+        return True
+    release_slot(client, rkey(KEY_IN_FLIGHT), job_id)
+    return False
+
+
+def release_capacity(job_id: str) -> None:
+    try:
+        release_slot(get_redis(), rkey(KEY_IN_FLIGHT), job_id)
+    except redis.RedisError:
+        log.warning("could not release the in-flight slot of %s; it expires by itself", job_id)
+
+
+def _defer(job_id: str) -> None:
+    """Over quota: stay pending, look again shortly (the sweeper resends if this message is lost)."""
+    settings = get_settings()
+    with write_session() as session:
+        session.execute(  # bookkeeping only: tells the sweeper this job's message is fresh
+            update(Job)
+            .where(col(Job.id) == job_id, col(Job.status) == JobStatus.PENDING.value)
+            .values(updated_at=utcnow())
+        )
+        session.commit()
+    enqueue_submit(job_id, countdown_s=backoff_s(0, base_s=settings.submit_retry_delay_s, cap_s=60))
+
+
+@app.task(name=TASK_SUBMIT, soft_time_limit=90, time_limit=120)
+def submit_job(job_id: str) -> str:
+    settings = get_settings()
+    with read_session() as session:
+        job = session.get(Job, job_id)
+    if job is None or job.status != JobStatus.PENDING:
+        return "skipped"  # duplicate message, or another worker owns this step
+
+    if job.submit_attempts >= settings.submit_max_attempts:
+        with write_session() as session:
+            fail_job(session, job, Failure("upstream_unavailable", "The video service kept refusing the request; credits refunded."))
+        return "failed"
+
+    try:
+        request = build_request(job)
+    except InputError as exc:
+        with write_session() as session:
+            fail_job(session, job, exc.failure)
+        return "failed"
+
+    if not reserve_capacity(job_id):
+        _defer(job_id)
+        return "deferred"
+
+    attempt = job.submit_attempts + 1
+    with write_session() as session:
+        moved = transition(
+            session, job_id, JobStatus.SUBMITTING, guard={"submit_attempts": job.submit_attempts}, submit_attempts=attempt
+        )
+        session.commit()
+    if not moved:
+        release_capacity(job_id)
+        return "skipped"
+    return _call_upstream(job, request, attempt)
+
+
+def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
+    settings = get_settings()
+    try:
+        operation = run(get_upstream().submit(request))
+    except UpstreamTransientError as exc:
+        release_capacity(job.id)
+        with write_session() as session:
+            transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": attempt})
+            session.commit()
+        delay = backoff_s(attempt - 1, base_s=settings.submit_retry_delay_s, cap_s=60, retry_after_s=exc.retry_after_s)
+        log.info("submit of %s deferred %.1fs: %s", job.id, delay, exc.message)
+        enqueue_submit(job.id, countdown_s=delay)
+        return "retrying"
+    except UpstreamPermanentError as exc:
+        release_capacity(job.id)
+        with write_session() as session:
+            fail_job(session, job, Failure(exc.code, exc.message, refund=exc.refund), submit_attempts=attempt)
+        log.warning("submit of %s failed permanently: %s", job.id, exc.message)
+        return "failed"
+
+    now = utcnow()
+    with write_session() as session:
+        moved = transition(
+            session,
+            job.id,
+            JobStatus.PROCESSING,
+            guard={"submit_attempts": attempt},
+            upstream_operation=operation,
+            next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
+            deadline_at=now + timedelta(seconds=settings.job_deadline_s),
+            poll_count=0,
+        )
+        session.commit()
+    if not moved:
+        log.error("job %s left submitting while operation %s was being created", job.id, operation)
+        return "orphaned"
+    return "processing"

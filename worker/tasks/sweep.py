@@ -1,0 +1,105 @@
+"""Sweep: re-send what the database says should be moving but is not (DESIGN rule 1).
+
+Runs from beat on the maintenance queue. Idempotent: a second sweeper, or a sweep racing a
+live task, only re-sends messages whose handling is itself a compare-and-set.
+"""
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlmodel import col
+
+from shared.constants import HEARTBEAT_SWEEPER, TASK_SWEEP
+from shared.db import write_session
+from shared.lifecycle import Failure, fail_job
+from shared.models import Heartbeat, Job
+from shared.queueing import enqueue_submit
+from shared.settings import get_settings
+from shared.states import JobStatus, transition
+from shared.timeutil import utcnow
+from worker.app import app
+
+log = logging.getLogger(__name__)
+BATCH = 1000
+# A submit still running after its hard time limit (120 s) is dead; wait well past that.
+SUBMIT_STALE_S = 300
+
+
+def resend_pending() -> int:
+    """Pending jobs whose message is older than the stale window (lost, or Redis was wiped)."""
+    now = utcnow()
+    stale = now - timedelta(seconds=get_settings().sweep_stale_after_s)
+    with write_session() as session:
+        ids = list(
+            session.execute(
+                select(Job.id)
+                .where(col(Job.status) == JobStatus.PENDING.value, col(Job.updated_at) < stale)
+                .order_by(col(Job.created_at))
+                .limit(BATCH)
+            ).scalars()
+        )
+        if ids:  # bookkeeping: the next sweep leaves them alone while these messages are fresh
+            session.execute(
+                update(Job)
+                .where(col(Job.id).in_(ids), col(Job.status) == JobStatus.PENDING.value)
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    for job_id in ids:
+        enqueue_submit(job_id)
+    return len(ids)
+
+
+def recover_stuck_submits() -> int:
+    """A submit whose worker died mid-call: retry it (bounded by the attempt counter).
+
+    If the upstream had accepted the call before the worker died, this is the one place a
+    duplicate submission can happen; the README's "Guarantees" section documents it.
+    """
+    settings = get_settings()
+    stale = utcnow() - timedelta(seconds=SUBMIT_STALE_S)
+    with write_session() as session:
+        stuck = list(
+            session.execute(
+                select(Job)
+                .where(
+                    col(Job.status) == JobStatus.SUBMITTING.value,
+                    col(Job.updated_at) < stale,
+                    col(Job.upstream_operation).is_(None),
+                )
+                .limit(BATCH)
+            ).scalars()
+        )
+    retried = 0
+    for job in stuck:
+        with write_session() as session:
+            if job.submit_attempts >= settings.submit_max_attempts:
+                failure = Failure("upstream_unavailable", "The video service did not answer; credits refunded.")
+                fail_job(session, job, failure, submit_attempts=job.submit_attempts)
+                continue
+            moved = transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": job.submit_attempts})
+            session.commit()
+        if moved:
+            enqueue_submit(job.id)
+            retried += 1
+    return retried
+
+
+def record_heartbeat(detail: dict[str, int]) -> None:
+    with write_session() as session:
+        beat = session.get(Heartbeat, HEARTBEAT_SWEEPER) or Heartbeat(name=HEARTBEAT_SWEEPER)
+        beat.ran_at = utcnow()
+        beat.detail = detail
+        session.add(beat)
+        session.commit()
+
+
+@app.task(name=TASK_SWEEP, soft_time_limit=120, time_limit=150)
+def sweep() -> dict[str, int]:
+    detail = {"resent_pending": resend_pending(), "retried_submits": recover_stuck_submits()}
+    record_heartbeat(detail)
+    if any(detail.values()):
+        log.info("sweep: %s", detail)
+    return detail
