@@ -10,7 +10,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api_gateway.envelope import error_response
-from api_gateway.routes import files, generate, health, status, upload
+from api_gateway.routes import files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
 from shared.errors import ApiError, InvalidParameters, NotFound, ServerError, invalid
 
@@ -43,7 +43,9 @@ class RateLimitHeaders:
                     present = {k.lower() for k, _ in message.get("headers", [])}
                     message.setdefault("headers", [])
                     message["headers"] = list(message["headers"]) + [
-                        (k.lower().encode(), v.encode()) for k, v in extra.items() if k.lower().encode() not in present
+                        (k.lower().encode(), v.encode())
+                        for k, v in extra.items()
+                        if k.lower().encode() not in present
                     ]
             await send(message)
 
@@ -53,7 +55,11 @@ class RateLimitHeaders:
 def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     first = exc.errors()[0] if exc.errors() else {"loc": ("body",), "msg": "invalid request"}
-    loc = [str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path", "header")]
+    loc = [
+        str(part)
+        for part in first.get("loc", ())
+        if part not in ("body", "query", "path", "header")
+    ]
     field = ".".join(loc) or "body"
     if first.get("type") == "json_invalid":
         return error_response(invalid("body", "malformed JSON"))
@@ -97,7 +103,7 @@ def create_app() -> FastAPI:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(Exception, _unexpected)
-    for module in (generate, status, upload, health, files):
+    for module in (generate, status, upload, health, files, webhooks):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(RateLimitHeaders)
     return app

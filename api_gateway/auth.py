@@ -39,7 +39,9 @@ def authenticate(request: Request) -> Caller:
         ).first()
     if row is None:
         raise AuthenticationFailed("Authentication failed: invalid or revoked API key")
-    caller = Caller(account_id=row.account_id, key_id=row.id, rate_limit_per_minute=row.rate_limit_per_minute)
+    caller = Caller(
+        account_id=row.account_id, key_id=row.id, rate_limit_per_minute=row.rate_limit_per_minute
+    )
     request.state.caller = caller
     return caller
 

@@ -8,8 +8,16 @@ from shared.constants import ENVELOPE_OK_MSG
 from shared.errors import ApiError
 
 
-def ok(data: Any, msg: str = ENVELOPE_OK_MSG, *, status_code: int = 200, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"code": 0, "msg": msg, "data": data}, status_code=status_code, headers=headers)
+def ok(
+    data: Any,
+    msg: str = ENVELOPE_OK_MSG,
+    *,
+    status_code: int = 200,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    return JSONResponse(
+        {"code": 0, "msg": msg, "data": data}, status_code=status_code, headers=headers
+    )
 
 
 def error_response(exc: ApiError) -> JSONResponse:

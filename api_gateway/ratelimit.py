@@ -21,7 +21,9 @@ def rate_limited(request: Request, caller: Annotated[Caller, Depends(authenticat
     """Count this request against the caller's key; a dead Redis lets requests through (logged)."""
     limit = caller.rate_limit_per_minute or get_settings().default_rate_limit_per_minute
     try:
-        result = hit_fixed_window(get_redis(), rkey(KEY_RATE_LIMIT, str(caller.key_id)), limit, WINDOW_S)
+        result = hit_fixed_window(
+            get_redis(), rkey(KEY_RATE_LIMIT, str(caller.key_id)), limit, WINDOW_S
+        )
     except redis.RedisError:
         log.warning("rate limiter unavailable (Redis unreachable); request allowed")
         return caller

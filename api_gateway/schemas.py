@@ -33,7 +33,7 @@ class GenerateVideoRequest(BaseModel):
     imageUrl: str | None = Field(  # noqa: N815
         default=None,
         max_length=2048,
-        description="http(s) URL of a JPEG/PNG/WebP image; required for image_to_video unless imageKey",
+        description="http(s) URL of a JPEG/PNG/WebP image; image_to_video needs it or imageKey",
     )
     imageKey: str | None = Field(  # noqa: N815
         default=None, max_length=80, description="imageKey returned by /api/upload-video-image"

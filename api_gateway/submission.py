@@ -68,7 +68,9 @@ def _find_replay(session: Session, account_id: str, key: str, fingerprint: str) 
     return job
 
 
-def submit(request: GenerateVideoRequest, account_id: str, idempotency_key: str | None) -> Submitted:
+def submit(
+    request: GenerateVideoRequest, account_id: str, idempotency_key: str | None
+) -> Submitted:
     settings = get_settings()
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise invalid("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")

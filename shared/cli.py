@@ -1,20 +1,25 @@
 """`veo-admin`: accounts, keys and credits on the stack's database. Names and flags are stable."""
 
 import json
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 from sqlalchemy import select, update
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from shared import migrate
 from shared.credits import grant
 from shared.db import read_session, write_session
+from shared.errors import ApiError
 from shared.keys import display_prefix, hash_api_key, new_api_key
-from shared.models import Account, ApiKey
+from shared.models import Account, ApiKey, WebhookEndpoint
+from shared.netguard import check_url
+from shared.settings import get_settings
 from shared.timeutil import iso_z, utcnow
+from shared.webhooks import rotate_secret, signing_secrets
 
 app = typer.Typer(help="Operate the Veo API: accounts, API keys, credits.", no_args_is_help=True)
 console = Console()
@@ -31,7 +36,11 @@ def issue_key(account_id: str) -> str:
     """Create a key for the account; the only moment the key itself exists in clear."""
     key = new_api_key()
     with write_session() as session:
-        session.add(ApiKey(account_id=account_id, key_hash=hash_api_key(key), key_prefix=display_prefix(key)))
+        session.add(
+            ApiKey(
+                account_id=account_id, key_hash=hash_api_key(key), key_prefix=display_prefix(key)
+            )
+        )
         session.commit()
     return key
 
@@ -39,7 +48,9 @@ def issue_key(account_id: str) -> str:
 def create_account_with_key(
     credits: int, *, name: str = "", webhook_url: str | None = None, rate_limit: int | None = None
 ) -> tuple[Account, str]:
-    account = Account(name=name, credits=0, webhook_url=webhook_url, rate_limit_per_minute=rate_limit)
+    account = Account(
+        name=name, credits=0, webhook_url=webhook_url, rate_limit_per_minute=rate_limit
+    )
     with write_session() as session:
         session.add(account)
         session.flush()
@@ -61,16 +72,29 @@ def migrate_command() -> None:
 def create_account(
     credits: Annotated[int, typer.Option(min=0, help="Starting credits")] = 0,
     name: Annotated[str, typer.Option(help="A label for operators")] = "",
-    webhook_url: Annotated[str | None, typer.Option("--webhook-url", help="Default webhook endpoint")] = None,
-    rate_limit: Annotated[int | None, typer.Option("--rate-limit", min=1, help="Requests per minute")] = None,
+    webhook_url: Annotated[
+        str | None, typer.Option("--webhook-url", help="Default webhook endpoint")
+    ] = None,
+    rate_limit: Annotated[
+        int | None, typer.Option("--rate-limit", min=1, help="Requests per minute")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an account and print its first API key (shown once)."""
-    account, key = create_account_with_key(credits, name=name, webhook_url=webhook_url, rate_limit=rate_limit)
+    account, key = create_account_with_key(
+        credits, name=name, webhook_url=webhook_url, rate_limit=rate_limit
+    )
     if as_json:
-        typer.echo(json.dumps({"account_id": account.id, "api_key": key, "credits": credits}))
+        created = {
+            "account_id": account.id,
+            "api_key": key,
+            "credits": credits,
+            "webhook_secret": account.webhook_secret,
+        }
+        typer.echo(json.dumps(created))
     else:
         console.print(f"account {account.id} with {credits} credits\nAPI key (shown once): {key}")
+        console.print(f"webhook signing secret: {account.webhook_secret}")
 
 
 @app.command("create-key")
@@ -84,7 +108,9 @@ def create_key(account_id: str, as_json: JsonFlag = False) -> None:
 
 
 @app.command("revoke-key")
-def revoke_key(api_key: Annotated[str, typer.Argument(help="The key, or its displayed prefix")]) -> None:
+def revoke_key(
+    api_key: Annotated[str, typer.Argument(help="The key, or its displayed prefix")],
+) -> None:
     """Revoke a key at once; requests with it answer 1002 from then on."""
     with write_session() as session:
         condition = (
@@ -93,7 +119,9 @@ def revoke_key(api_key: Annotated[str, typer.Argument(help="The key, or its disp
             else col(ApiKey.key_prefix) == api_key
         )
         result = session.execute(
-            update(ApiKey).where(condition, col(ApiKey.revoked_at).is_(None)).values(revoked_at=utcnow())
+            update(ApiKey)
+            .where(condition, col(ApiKey.revoked_at).is_(None))
+            .values(revoked_at=utcnow())
         )
         session.commit()
     if result.rowcount != 1:  # type: ignore[attr-defined]
@@ -102,7 +130,9 @@ def revoke_key(api_key: Annotated[str, typer.Argument(help="The key, or its disp
 
 
 @app.command("add-credits")
-def add_credits(account_id: str, amount: Annotated[int, typer.Argument(min=1)], as_json: JsonFlag = False) -> None:
+def add_credits(
+    account_id: str, amount: Annotated[int, typer.Argument(min=1)], as_json: JsonFlag = False
+) -> None:
     """Top up an account's credits."""
     with write_session() as session:
         if session.get(Account, account_id) is None:
@@ -110,7 +140,9 @@ def add_credits(account_id: str, amount: Annotated[int, typer.Argument(min=1)], 
         grant(session, account_id, amount)
         session.commit()
     with read_session() as session:
-        balance = session.execute(select(Account.credits).where(col(Account.id) == account_id)).scalar_one()
+        balance = session.execute(
+            select(Account.credits).where(col(Account.id) == account_id)
+        ).scalar_one()
     if as_json:
         typer.echo(json.dumps({"account_id": account_id, "credits": balance}))
     else:
@@ -121,7 +153,9 @@ def add_credits(account_id: str, amount: Annotated[int, typer.Argument(min=1)], 
 def list_accounts(as_json: JsonFlag = False) -> None:
     """Every account with its credits and keys."""
     with read_session() as session:
-        accounts = session.execute(select(Account).order_by(col(Account.created_at))).scalars().all()
+        accounts = (
+            session.execute(select(Account).order_by(col(Account.created_at))).scalars().all()
+        )
         keys = session.execute(select(ApiKey)).scalars().all()
     rows = [
         {
@@ -132,7 +166,9 @@ def list_accounts(as_json: JsonFlag = False) -> None:
             "webhook_url": a.webhook_url,
             "created_at": iso_z(a.created_at),
             "keys": [
-                {"prefix": k.key_prefix, "revoked": k.revoked_at is not None} for k in keys if k.account_id == a.id
+                {"prefix": k.key_prefix, "revoked": k.revoked_at is not None}
+                for k in keys
+                if k.account_id == a.id
             ],
         }
         for a in accounts
@@ -143,5 +179,127 @@ def list_accounts(as_json: JsonFlag = False) -> None:
     table = Table("account", "name", "credits", "keys", "webhook")
     for row in rows:
         active = sum(1 for k in row["keys"] if not k["revoked"])
-        table.add_row(row["account_id"], row["name"], str(row["credits"]), str(active), row["webhook_url"] or "")
+        table.add_row(
+            row["account_id"],
+            row["name"],
+            str(row["credits"]),
+            str(active),
+            row["webhook_url"] or "",
+        )
     console.print(table)
+
+
+def _account_or_fail(session: Session, account_id: str) -> Account:
+    account = session.get(Account, account_id)
+    if account is None:
+        _fail(f"no account {account_id}")
+    assert account is not None
+    return account
+
+
+@app.command("set-webhook")
+def set_webhook(
+    account_id: str,
+    url: Annotated[str | None, typer.Argument(help="Default endpoint; omit to remove it")] = None,
+) -> None:
+    """Set (or clear) the account's default webhook endpoint."""
+    if url is not None:
+        try:
+            check_url(url, field="url")
+        except ApiError as exc:
+            _fail(exc.msg)
+    with write_session() as session:
+        account = _account_or_fail(session, account_id)
+        account.webhook_url = url
+        session.add(account)
+        session.commit()
+    console.print(f"webhook endpoint of {account_id}: {url or 'none'}")
+
+
+@app.command("show-webhook-secret")
+def show_webhook_secret(account_id: str, as_json: JsonFlag = False) -> None:
+    """The secret receivers verify signatures with (and the previous one while it still signs)."""
+    with read_session() as session:
+        account = _account_or_fail(session, account_id)
+    active = signing_secrets(account)
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {"account_id": account_id, "webhook_secret": active[0], "also_signing": active[1:]}
+            )
+        )
+    else:
+        console.print(active[0])
+
+
+@app.command("rotate-webhook-secret")
+def rotate_webhook_secret(
+    account_id: str,
+    grace_hours: Annotated[
+        float | None, typer.Option(min=0, help="How long the old secret keeps signing")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """New signing secret; both sign during the grace period, so receivers can switch safely."""
+    hours = grace_hours if grace_hours is not None else get_settings().webhook_secret_grace_s / 3600
+    with write_session() as session:
+        account = _account_or_fail(session, account_id)
+        secret = rotate_secret(account, timedelta(hours=hours))
+        session.add(account)
+        session.commit()
+    if as_json:
+        typer.echo(
+            json.dumps({"account_id": account_id, "webhook_secret": secret, "grace_hours": hours})
+        )
+    else:
+        console.print(f"new secret: {secret}\nthe previous one keeps signing for {hours:g} h")
+
+
+@app.command("list-endpoints")
+def list_endpoints(as_json: JsonFlag = False) -> None:
+    """Webhook receivers and their health: which are failing, which were disabled and why."""
+    with read_session() as session:
+        endpoints = (
+            session.execute(select(WebhookEndpoint).order_by(col(WebhookEndpoint.id)))
+            .scalars()
+            .all()
+        )
+    rows = [
+        {
+            "account_id": e.account_id,
+            "url": e.url,
+            "disabled": e.disabled_at is not None,
+            "disabled_reason": e.disabled_reason,
+            "failing_since": iso_z(e.failing_since) if e.failing_since else None,
+        }
+        for e in endpoints
+    ]
+    if as_json:
+        typer.echo(json.dumps(rows))
+        return
+    table = Table("account", "url", "state", "since")
+    for row in rows:
+        state = (
+            f"disabled: {row['disabled_reason']}"
+            if row["disabled"]
+            else "failing"
+            if row["failing_since"]
+            else "ok"
+        )
+        table.add_row(row["account_id"], row["url"], state, row["failing_since"] or "")
+    console.print(table)
+
+
+@app.command("enable-endpoint")
+def enable_endpoint(account_id: str, url: str) -> None:
+    """Re-enable a disabled endpoint (new deliveries to it are sent again)."""
+    with write_session() as session:
+        result = session.execute(
+            update(WebhookEndpoint)
+            .where(col(WebhookEndpoint.account_id) == account_id, col(WebhookEndpoint.url) == url)
+            .values(disabled_at=None, disabled_reason=None, failing_since=None)
+        )
+        session.commit()
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        _fail("no such endpoint")
+    console.print("endpoint enabled")

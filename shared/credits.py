@@ -21,7 +21,9 @@ def debit_for_job(session: Session, account_id: str, job_id: str, amount: int) -
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.execute(select(Account.credits).where(col(Account.id) == account_id)).scalar()
+        current = session.execute(
+            select(Account.credits).where(col(Account.id) == account_id)
+        ).scalar()
         raise InsufficientCredits(required=amount, current=int(current or 0))
     session.add(LedgerEntry(account_id=account_id, job_id=job_id, kind="debit", amount=amount))
 
@@ -32,7 +34,9 @@ def refund_job(session: Session, account_id: str, job_id: str, amount: int) -> b
         return False
     try:
         with session.begin_nested():
-            session.add(LedgerEntry(account_id=account_id, job_id=job_id, kind="refund", amount=amount))
+            session.add(
+                LedgerEntry(account_id=account_id, job_id=job_id, kind="refund", amount=amount)
+            )
     except IntegrityError:
         return False
     session.execute(

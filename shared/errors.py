@@ -10,7 +10,9 @@ class ApiError(Exception):
     http_status: int = 500
     msg: str = "Server error"
 
-    def __init__(self, msg: str | None = None, data: Any = None, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, msg: str | None = None, data: Any = None, *, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(msg or self.msg)
         self.msg = msg or self.msg
         self.data = data
@@ -52,4 +54,6 @@ class ServiceUnavailable(ServerError):
 
 def invalid(field: str, reason: str) -> InvalidParameters:
     """The 1000 error for one field: says which field and why, in `msg` and in `data`."""
-    return InvalidParameters(f"Invalid parameter '{field}': {reason}", {"field": field, "reason": reason})
+    return InvalidParameters(
+        f"Invalid parameter '{field}': {reason}", {"field": field, "reason": reason}
+    )

@@ -48,6 +48,10 @@ def status_data(session: Session, job: Job) -> dict[str, Any]:
         data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s)
     else:
         position = queue_position(session, job)
-        estimate = pending_estimate(position, typical_duration_s(), get_settings().upstream_max_in_flight)
-        data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s, queuePosition=position)
+        estimate = pending_estimate(
+            position, typical_duration_s(), get_settings().upstream_max_in_flight
+        )
+        data.update(
+            progress=estimate.progress, estimatedTime=estimate.remaining_s, queuePosition=position
+        )
     return data

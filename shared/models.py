@@ -1,5 +1,6 @@
 """Table models. The API's camelCase shapes live apart, in api_gateway/schemas.py."""
 
+import base64
 import secrets
 import uuid
 from datetime import UTC, datetime
@@ -39,6 +40,11 @@ def _created() -> Any:
     return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
+def new_webhook_secret() -> str:
+    """A Standard Webhooks secret: `whsec_` + base64 of 32 random bytes."""
+    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+
+
 def new_account_id() -> str:
     return f"acct_{secrets.token_hex(8)}"
 
@@ -51,7 +57,10 @@ class Account(SQLModel, table=True):
     credits: int = Field(default=0, sa_type=BigInteger)
     rate_limit_per_minute: int | None = None  # None: the configured default
     webhook_url: str | None = Field(default=None, max_length=2048)
-    webhook_secret: str | None = Field(default=None, max_length=100)
+    webhook_secret: str = Field(default_factory=new_webhook_secret, max_length=100)
+    # During a rotation's grace period the previous secret signs too, so receivers never fail.
+    webhook_secret_previous: str | None = Field(default=None, max_length=100)
+    webhook_secret_previous_until: datetime | None = _ts()
     created_at: datetime = _created()
 
 
@@ -68,16 +77,32 @@ class ApiKey(SQLModel, table=True):
     revoked_at: datetime | None = _ts()
 
 
+UPLOAD_KEY_PREFIX = "img_"
+UPLOAD_EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def upload_storage_key(account_id: str, key: str, mime_type: str) -> str:
+    """Where an upload's bytes are stored: derived from the row, so no column has to hold it."""
+    token = key.removeprefix(UPLOAD_KEY_PREFIX)
+    return f"uploads/{account_id}/{token}.{UPLOAD_EXTENSIONS[mime_type]}"
+
+
 class Upload(SQLModel, table=True):
+    """An image received by POST /api/upload-video-image; `key` is the imageKey (img_<random>)."""
+
     __tablename__ = "uploads"
 
     key: str = Field(primary_key=True, max_length=80)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
-    mime_type: str = Field(max_length=40)
+    mime_type: str = Field(max_length=40)  # decided by the bytes, never by the client
     size_bytes: int = Field(sa_type=BigInteger)
     width: int
     height: int
     created_at: datetime = _created()
+
+    @property
+    def storage_key(self) -> str:
+        return upload_storage_key(self.account_id, self.key, self.mime_type)
 
 
 class Job(SQLModel, table=True):
@@ -143,3 +168,49 @@ class Heartbeat(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     ran_at: datetime = _created()
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class WebhookEndpoint(SQLModel, table=True):
+    """Health of one receiver URL of an account: failing for days, or a 410, disables it."""
+
+    __tablename__ = "webhook_endpoints"
+    __table_args__ = (UniqueConstraint("account_id", "url", name="uq_webhook_endpoint"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    url: str = Field(max_length=2048)
+    failing_since: datetime | None = _ts()
+    disabled_at: datetime | None = _ts()
+    disabled_reason: str | None = Field(default=None, max_length=500)
+    created_at: datetime = _created()
+
+
+class WebhookDelivery(SQLModel, table=True):
+    """One event for one endpoint; a row before it is ever sent, so nothing is lost.
+
+    `id` is the Standard Webhooks `webhook-id`: the same on every retry and replay. `payload`
+    is frozen when the event happens, so every attempt signs and sends the same bytes.
+    """
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        UniqueConstraint("job_id", "event_type", "url", name="uq_delivery_event"),
+        Index("ix_deliveries_status_next", "status", "next_attempt_at"),
+    )
+
+    id: str = Field(
+        default_factory=lambda: f"msg_{uuid.uuid4().hex}", primary_key=True, max_length=40
+    )
+    account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
+    job_id: str | None = Field(default=None, foreign_key="jobs.id", index=True, max_length=36)
+    event_type: str = Field(max_length=40)
+    url: str = Field(max_length=2048)
+    payload: str = Field(sa_column=Column(Text, nullable=False))
+    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    attempts: int = 0
+    last_status_code: int | None = None
+    last_error: str | None = Field(default=None, max_length=1000)
+    next_attempt_at: datetime | None = _ts()
+    delivered_at: datetime | None = _ts()
+    created_at: datetime = _created()
+    updated_at: datetime = _created()

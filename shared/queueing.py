@@ -107,17 +107,27 @@ def get_celery() -> Celery:
     return app
 
 
-def enqueue_submit(job_id: str, *, countdown_s: float | None = None) -> bool:
-    """Publish the submit task for a committed job; False (logged) if Redis is unreachable.
+def _publish(task: str, queue: str, item_id: str, countdown_s: float | None) -> bool:
+    """Publish one message; False (logged) if Redis is unreachable.
 
-    A job whose message is lost stays `pending` and the sweeper sends it again, so a failed
-    publish never fails the request that created the job.
+    Every message stands for a committed row, and the sweeper resends what the rows say is
+    still due, so a failed publish loses nothing and never fails the caller.
     """
     try:
         get_celery().send_task(
-            TASK_SUBMIT, args=[job_id], countdown=countdown_s, retry=False, queue=QUEUE_SUBMIT
+            task, args=[item_id], countdown=countdown_s, retry=False, queue=queue
         )
     except Exception:  # kombu raises several unrelated types for a dead broker
-        log.warning("could not publish submit for job %s; the sweeper will resend it", job_id)
+        log.warning("could not publish %s for %s; the sweeper will resend it", task, item_id)
         return False
     return True
+
+
+def enqueue_submit(job_id: str, *, countdown_s: float | None = None) -> bool:
+    """Publish the submit task of a committed job."""
+    return _publish(TASK_SUBMIT, QUEUE_SUBMIT, job_id, countdown_s)
+
+
+def enqueue_delivery(delivery_id: str, *, countdown_s: float | None = None) -> bool:
+    """Publish one attempt of a committed webhook delivery."""
+    return _publish(TASK_DELIVER, QUEUE_WEBHOOKS, delivery_id, countdown_s)

@@ -18,7 +18,7 @@ if count == 1 then redis.call('EXPIRE', key, window + 1) end
 return {count, start + window - tonumber(now[1])}
 """
 
-_TOKEN_BUCKET = """
+_TOKEN_BUCKET = """  # noqa: S105 - a Lua script, not a password
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
 local capacity = tonumber(ARGV[1])
@@ -61,10 +61,14 @@ class WindowResult:
 
 def hit_fixed_window(client: redis.Redis, key: str, limit: int, window_s: int = 60) -> WindowResult:
     count, reset_s = client.eval(_FIXED_WINDOW, 1, key, limit, window_s)  # type: ignore[misc]
-    return WindowResult(int(count) <= limit, limit, max(0, limit - int(count)), max(1, int(reset_s)))
+    return WindowResult(
+        int(count) <= limit, limit, max(0, limit - int(count)), max(1, int(reset_s))
+    )
 
 
-def take_tokens(client: redis.Redis, key: str, *, per_second: float, burst: float, wanted: int) -> int:
+def take_tokens(
+    client: redis.Redis, key: str, *, per_second: float, burst: float, wanted: int
+) -> int:
     """Take up to `wanted` tokens from a bucket refilled at `per_second`; returns how many."""
     return int(client.eval(_TOKEN_BUCKET, 1, key, burst, per_second, wanted))  # type: ignore[arg-type]
 

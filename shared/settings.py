@@ -1,13 +1,15 @@
 """The one settings object. Every tunable is a `VEO_*` environment variable (or `.env` line)."""
 
+import ipaddress
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+DEV_OUTBOUND_ALLOW_CIDRS = "127.0.0.0/8,::1/128"
 
 
 class Settings(BaseSettings):
@@ -34,6 +36,10 @@ class Settings(BaseSettings):
     upload_max_bytes: int = 50 * MIB
     image_max_pixels: int = 40_000_000
     image_url_max_bytes: int = 50 * MIB
+    # Non-public CIDRs that imageUrl/webhookUrl may still reach (comma-separated). Unset: the
+    # loopback ranges in development (a developer's receiver on localhost), none in production.
+    # Link-local and cloud-metadata addresses are refused even when listed (shared/netguard.py).
+    outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------
     # "simulator" runs the gemini adapter against the bundled simulator (simulator_url).
@@ -46,7 +52,9 @@ class Settings(BaseSettings):
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
     simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
-    simulator_retired_models: str = ""  # comma-separated model ids answering 404 "no longer available"
+    simulator_retired_models: str = (
+        ""  # comma-separated model ids answering 404 "no longer available"
+    )
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     gemini_api_key: SecretStr = SecretStr("")
     vertex_base_url: str = ""  # empty: https://{vertex_location}-aiplatform.googleapis.com
@@ -84,6 +92,15 @@ class Settings(BaseSettings):
     sweep_stale_after_s: float = 30.0
     worker_concurrency: int = 2
 
+    # --- outbound webhooks -----------------------------------------------------------------------
+    # Seconds before each retry (jittered ±20 %). The default spans about 27 h, like Svix.
+    webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_connect_timeout_s: float = 3.0
+    webhook_timeout_s: float = 10.0
+    webhook_endpoint_disable_after_s: float = 5 * 24 * 3600
+    webhook_secret_grace_s: float = 24 * 3600
+    webhook_claim_s: float = 60.0
+
     # --- video and image storage -----------------------------------------------------------------
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: Path | None = None  # empty: data_dir/storage
@@ -98,8 +115,20 @@ class Settings(BaseSettings):
     flower_port: int = 5555
     flower_user: str = "admin"
     flower_password: SecretStr = SecretStr("")  # empty: generated once and kept in data_dir
+    flower_host: str = "127.0.0.1"  # Flower's listen address (0.0.0.0 in a container)
+    flower_max_tasks: int = 10_000  # tasks Flower keeps in memory (its own default, 100k, bloats)
+    flower_purge_offline_workers_s: int = 600  # forget workers offline this long (scaled-away ones)
+    # The embedded Redis `make run` starts when VEO_REDIS_URL is not set (matches redis_url's default).
+    embedded_redis_port: int = 6390
     log_level: str = "INFO"
 
+    @field_validator("outbound_allow_cidrs")
+    @classmethod
+    def _valid_cidrs(cls, value: str | None) -> str | None:
+        for part in (value or "").split(","):
+            if part.strip():
+                ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return value
 
     @model_validator(mode="after")
     def _derive(self) -> "Settings":
@@ -111,9 +140,17 @@ class Settings(BaseSettings):
         if not self.simulator_url:
             self.simulator_url = f"http://{self.simulator_host}:{self.simulator_port}"
         self.simulator_url = self.simulator_url.rstrip("/")
+        if self.outbound_allow_cidrs is None:
+            self.outbound_allow_cidrs = (
+                DEV_OUTBOUND_ALLOW_CIDRS if self.environment == "development" else ""
+            )
         if self.storage_dir is None:
             self.storage_dir = self.data_dir / "storage"
         return self
+
+    @property
+    def webhook_retry_delays_s(self) -> list[float]:
+        return [float(part) for part in self.webhook_retry_schedule_s.split(",") if part.strip()]
 
     @property
     def is_sqlite(self) -> bool:

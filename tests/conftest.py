@@ -39,6 +39,9 @@ FAST_PIPELINE = {
     "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",
     "VEO_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000",
     "VEO_JOB_DEADLINE_S": "60",
+    "VEO_WEBHOOK_RETRY_SCHEDULE_S": "0.5,1,1,2",
+    "VEO_WEBHOOK_CLAIM_S": "4",
+    "VEO_WEBHOOK_TIMEOUT_S": "3",
 }
 
 
@@ -73,7 +76,9 @@ def redis_url() -> str:
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
-def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'veo.db'}"
         return
@@ -90,18 +95,19 @@ def database_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
     base = TEST_PG_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
     yield f"{base}/{name}"
     with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def reset_caches() -> None:
     """Forget every per-process cache that was built from the previous settings."""
-    from shared import db, redis_client, settings, storage
-    from shared import queueing
+    from shared import db, queueing, redis_client, settings, storage
 
     settings.get_settings.cache_clear()
-    db._engines.cache_clear()  # noqa: SLF001 - tests switch databases between sessions
-    redis_client._client.cache_clear()  # noqa: SLF001
+    db._engines.cache_clear()
+    redis_client._client.cache_clear()
     storage.get_storage.cache_clear()
     queueing.get_celery.cache_clear()
 
@@ -126,7 +132,9 @@ class Stack:
 
 
 @pytest.fixture(scope="session")
-def stack(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(
+    database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("data")
     log_dir = tmp_path_factory.mktemp("logs")
     env = {
@@ -149,7 +157,9 @@ def stack(database_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFa
     from shared import migrate
 
     migrate.upgrade()
-    yield Stack(env=env, data_dir=data_dir, log_dir=log_dir, database_url=database_url, redis_url=redis_url)
+    yield Stack(
+        env=env, data_dir=data_dir, log_dir=log_dir, database_url=database_url, redis_url=redis_url
+    )
     from shared.db import dispose_engines
 
     dispose_engines()
@@ -163,7 +173,14 @@ def start_gateway(stack: Stack, name: str = "gateway", port: int | None = None) 
     if port is not None:
         env["VEO_GATEWAY_PORT"] = str(port)
     url = f"http://127.0.0.1:{env['VEO_GATEWAY_PORT']}"
-    argv = [str(VENV_BIN / "uvicorn"), "api_gateway.app:app", "--host", "127.0.0.1", "--port", env["VEO_GATEWAY_PORT"]]
+    argv = [
+        str(VENV_BIN / "uvicorn"),
+        "api_gateway.app:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        env["VEO_GATEWAY_PORT"],
+    ]
     proc = Proc(name, [*argv, "--log-level", "warning"], env, stack.log_dir).start()
     try:
         wait_for(lambda: http_ok(f"{url}/api/health"), timeout_s=30, what=f"{name} health")
@@ -188,14 +205,23 @@ def client(gateway_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def simulator_url(stack: Stack) -> Iterator[str]:
-    proc = Proc("simulator", [sys.executable, "-m", "worker.upstream.simulator"], stack.env, stack.log_dir).start()
+    proc = Proc(
+        "simulator", [sys.executable, "-m", "worker.upstream.simulator"], stack.env, stack.log_dir
+    ).start()
     try:
-        wait_for(lambda: http_ok(f"{stack.simulator_url}/_sim/health"), timeout_s=30, what="simulator health")
+        wait_for(
+            lambda: http_ok(f"{stack.simulator_url}/_sim/health"),
+            timeout_s=30,
+            what="simulator health",
+        )
     except TimeoutError:
         proc.kill()
         raise AssertionError(f"simulator did not start:\n{proc.tail()}") from None
     yield stack.simulator_url
     proc.stop()
+
+
+GENERATION_QUEUES = "veo.submit,veo.poll,veo.maintenance"
 
 
 class Workers:
@@ -207,22 +233,34 @@ class Workers:
         self.beat: Proc | None = None
         self._count = 0
 
-    def start_worker(self, *, queues: str | None = None, concurrency: int = 2) -> Proc:
+    def start_worker(self, *, queues: str = GENERATION_QUEUES, concurrency: int = 2, pool: str = "prefork") -> Proc:
         self._count += 1
         name = f"worker{self._count}"
         argv = [
             str(VENV_BIN / "celery"), "-A", "worker.app", "worker", "-l", "INFO",
-            "-c", str(concurrency), "-n", f"{name}-{secrets.token_hex(3)}@%h",
-            "-Q", queues or "veo.submit,veo.poll,veo.webhooks,veo.maintenance",
-            "--without-mingle", "--without-gossip",
+            "-c", str(concurrency), "-P", pool, "-n", f"{name}-{secrets.token_hex(3)}@%h",
+            "-Q", queues, "--without-mingle", "--without-gossip",
         ]  # fmt: skip
         proc = Proc(name, argv, self.stack.env, self.stack.log_dir).start()
         self.procs.append(proc)
         return proc
 
+    def start_webhook_worker(self) -> Proc:
+        """As in the Procfile: webhooks on a thread pool, so a slow receiver holds one thread."""
+        return self.start_worker(queues="veo.webhooks", concurrency=8, pool="threads")
+
     def start_beat(self) -> Proc:
         schedule = self.stack.data_dir / f"beat-{secrets.token_hex(3)}"
-        argv = [str(VENV_BIN / "celery"), "-A", "worker.app", "beat", "-l", "INFO", "-s", str(schedule)]
+        argv = [
+            str(VENV_BIN / "celery"),
+            "-A",
+            "worker.app",
+            "beat",
+            "-l",
+            "INFO",
+            "-s",
+            str(schedule),
+        ]
         self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
         return self.beat
 
@@ -233,10 +271,11 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(stack: Stack, simulator_url: str) -> Iterator[Workers]:
-    """Two worker processes and beat, shared by the end-to-end tests of one session."""
+    """Two generation workers, a webhook worker and beat, shared by one session's e2e tests."""
     pool = Workers(stack)
     pool.start_worker()
     pool.start_worker()
+    pool.start_webhook_worker()
     pool.start_beat()
     yield pool
     pool.stop_all()
@@ -257,8 +296,12 @@ def account(stack: Stack) -> Callable[..., AccountInfo]:
     """Factory: a fresh account with `credits` and an API key (per-minute `rate_limit` optional)."""
     from shared.cli import create_account_with_key
 
-    def make(credits: int = 100, rate_limit: int | None = None, webhook_url: str | None = None) -> AccountInfo:
-        created, key = create_account_with_key(credits, webhook_url=webhook_url, rate_limit=rate_limit)
+    def make(
+        credits: int = 100, rate_limit: int | None = None, webhook_url: str | None = None
+    ) -> AccountInfo:
+        created, key = create_account_with_key(
+            credits, webhook_url=webhook_url, rate_limit=rate_limit
+        )
         return AccountInfo(created.id, key)
 
     return make

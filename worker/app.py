@@ -6,7 +6,12 @@ from shared.db import dispose_engines
 from shared.queueing import get_celery
 
 app = get_celery()
-app.conf.include = ["worker.tasks.submit", "worker.tasks.poll", "worker.tasks.sweep"]
+app.conf.include = [
+    "worker.tasks.submit",
+    "worker.tasks.poll",
+    "worker.tasks.sweep",
+    "worker.tasks.deliver",
+]
 
 
 @worker_process_init.connect

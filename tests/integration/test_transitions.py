@@ -15,7 +15,13 @@ from tests.conftest import AccountInfo
 
 
 def make_job(account_id: str, credits: int = 2) -> Job:
-    job = Job(account_id=account_id, generation_type="text_to_video", prompt="p", aspect_ratio="auto", credits_charged=credits)
+    job = Job(
+        account_id=account_id,
+        generation_type="text_to_video",
+        prompt="p",
+        aspect_ratio="auto",
+        credits_charged=credits,
+    )
     with write_session() as session:
         session.add(job)
         session.flush()
@@ -26,7 +32,11 @@ def make_job(account_id: str, credits: int = 2) -> Job:
 
 def balance(account_id: str) -> int:
     with read_session() as session:
-        return int(session.execute(select(Account.credits).where(col(Account.id) == account_id)).scalar_one())
+        return int(
+            session.execute(
+                select(Account.credits).where(col(Account.id) == account_id)
+            ).scalar_one()
+        )
 
 
 def test_only_one_of_many_racing_transitions_wins(account: Callable[..., AccountInfo]) -> None:
@@ -34,7 +44,13 @@ def test_only_one_of_many_racing_transitions_wins(account: Callable[..., Account
 
     def attempt(_: int) -> bool:
         with write_session() as session:
-            moved = transition(session, job.id, JobStatus.SUBMITTING, guard={"submit_attempts": 0}, submit_attempts=1)
+            moved = transition(
+                session,
+                job.id,
+                JobStatus.SUBMITTING,
+                guard={"submit_attempts": 0},
+                submit_attempts=1,
+            )
             session.commit()
             return moved
 
@@ -55,7 +71,9 @@ def test_terminal_states_do_not_change(account: Callable[..., AccountInfo]) -> N
         assert session.get(Job, job.id).status == JobStatus.FAILED  # type: ignore[union-attr]
 
 
-def test_a_failed_job_is_refunded_exactly_once_even_when_failed_concurrently(account: Callable[..., AccountInfo]) -> None:
+def test_a_failed_job_is_refunded_exactly_once_even_when_failed_concurrently(
+    account: Callable[..., AccountInfo],
+) -> None:
     info = account(credits=10)
     job = make_job(info.account_id, credits=4)
     assert balance(info.account_id) == 6
@@ -68,7 +86,11 @@ def test_a_failed_job_is_refunded_exactly_once_even_when_failed_concurrently(acc
         assert list(pool.map(fail, range(12))).count(True) == 1
     assert balance(info.account_id) == 10
     with read_session() as session:
-        kinds = session.execute(select(LedgerEntry.kind).where(col(LedgerEntry.job_id) == job.id)).scalars().all()
+        kinds = (
+            session.execute(select(LedgerEntry.kind).where(col(LedgerEntry.job_id) == job.id))
+            .scalars()
+            .all()
+        )
     assert sorted(kinds) == ["debit", "refund"]
 
 

@@ -1,5 +1,6 @@
 """Real processes for tests: start, wait for a condition (never a fixed sleep), stop."""
 
+import contextlib
 import os
 import signal
 import socket
@@ -20,20 +21,28 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], object], *, timeout_s: float = 30.0, interval_s: float = 0.05, what: str = "") -> object:
+def wait_for(
+    condition: Callable[[], object],
+    *,
+    timeout_s: float = 30.0,
+    interval_s: float = 0.05,
+    what: str = "",
+) -> object:
     """Poll `condition` until it returns something truthy; fail the test with `what` on timeout."""
     deadline = time.monotonic() + timeout_s
     last_error: Exception | None = None
     while time.monotonic() < deadline:
         try:
             value = condition()
-        except Exception as exc:  # noqa: BLE001 - the condition may fail until the service is up
+        except Exception as exc:
             last_error = exc
         else:
             if value:
                 return value
         time.sleep(interval_s)
-    raise TimeoutError(f"timed out after {timeout_s}s waiting for {what or condition}: {last_error!r}")
+    raise TimeoutError(
+        f"timed out after {timeout_s}s waiting for {what or condition}: {last_error!r}"
+    )
 
 
 def http_ok(url: str) -> bool:
@@ -55,7 +64,7 @@ class Proc:
 
     def start(self) -> "Proc":
         log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - argv built by the tests themselves
+        self.popen = subprocess.Popen(
             self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
         )
         log.close()
@@ -77,10 +86,8 @@ class Proc:
         """SIGKILL the whole group (main process and its pool), as an OOM killer would."""
         if self.popen is None:
             return
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
         self.popen.wait(timeout=10)
 
     def stop(self, timeout_s: float = 15.0) -> None:

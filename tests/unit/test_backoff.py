@@ -5,7 +5,9 @@ import pytest
 from worker.backoff import backoff_s
 
 
-@pytest.mark.parametrize(("attempt", "expected"), [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 30.0)])
+@pytest.mark.parametrize(
+    ("attempt", "expected"), [(0, 1.0), (1, 2.0), (2, 4.0), (3, 8.0), (10, 30.0)]
+)
 def test_grows_exponentially_up_to_the_cap(attempt: int, expected: float) -> None:
     assert backoff_s(attempt, base_s=1, cap_s=30, jitter=0) == expected
 

@@ -27,7 +27,9 @@ def _image_bytes(job: Job) -> bytes:
         with read_session() as session:
             upload = session.get(Upload, job.image_key)
         if upload is None:
-            raise InputError(Failure("invalid_image", "The uploaded image no longer exists.", refund=False))
+            raise InputError(
+                Failure("invalid_image", "The uploaded image no longer exists.", refund=False)
+            )
         return get_storage().read_bytes(upload.storage_key, settings.upload_max_bytes)
     assert job.image_url is not None
     try:
@@ -41,16 +43,22 @@ def _image_bytes(job: Job) -> bytes:
         )
     except Exception as exc:  # every failure to fetch the user's URL is reported the same way
         reason = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
-        raise InputError(Failure("image_unavailable", f"Could not fetch imageUrl: {reason}", refund=False)) from exc
+        raise InputError(
+            Failure("image_unavailable", f"Could not fetch imageUrl: {reason}", refund=False)
+        ) from exc
     return body.content
 
 
 def build_request(job: Job) -> SubmitRequest:
     if job.generation_type != "image_to_video":
-        return SubmitRequest(prompt=job.prompt, aspect_ratio=resolve_aspect_ratio(job.aspect_ratio, None))
+        return SubmitRequest(
+            prompt=job.prompt, aspect_ratio=resolve_aspect_ratio(job.aspect_ratio, None)
+        )
     data = _image_bytes(job)
     try:
         image, size = prepare_image(data, max_bytes=get_settings().upstream_image_max_bytes)
     except UpstreamPermanentError as exc:
         raise InputError(Failure(exc.code, exc.message, refund=False)) from exc
-    return SubmitRequest(prompt=job.prompt, aspect_ratio=resolve_aspect_ratio(job.aspect_ratio, size), image=image)
+    return SubmitRequest(
+        prompt=job.prompt, aspect_ratio=resolve_aspect_ratio(job.aspect_ratio, size), image=image
+    )

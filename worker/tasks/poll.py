@@ -115,10 +115,14 @@ async def check_once(claimed: Claimed) -> Outcome:
     try:
         result = await get_upstream().poll(claimed.operation)
         if not result.done:
-            return Outcome(claimed, next_poll_at=now + timedelta(seconds=next_poll_delay_s(claimed.poll_count)))
+            return Outcome(
+                claimed, next_poll_at=now + timedelta(seconds=next_poll_delay_s(claimed.poll_count))
+            )
         if result.failure is not None:
             failure = result.failure
-            return Outcome(claimed, failure=Failure(failure.code, failure.message, refund=failure.refund))
+            return Outcome(
+                claimed, failure=Failure(failure.code, failure.message, refund=failure.refund)
+            )
         return await _store_video(claimed, result)
     except UpstreamTransientError as exc:
         delay = next_poll_delay_s(claimed.poll_count, exc.retry_after_s)
@@ -144,7 +148,10 @@ def persist(outcomes: list[Outcome]) -> None:
         if again:
             session.execute(
                 update(Job)
-                .where(col(Job.id) == bindparam("job_id"), col(Job.status) == JobStatus.PROCESSING.value)
+                .where(
+                    col(Job.id) == bindparam("job_id"),
+                    col(Job.status) == JobStatus.PROCESSING.value,
+                )
                 .values(next_poll_at=bindparam("next_at"), poll_count=col(Job.poll_count) + 1)
                 .execution_options(synchronize_session=False),
                 [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],

@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
 from shared.db import read_session, write_session
-from shared.lifecycle import Failure, fail_job
+from shared.lifecycle import Failure, advance, fail_job
 from shared.models import Job
 from shared.queueing import enqueue_submit
 from shared.quotas import acquire_slot, release_slot, take_tokens
@@ -37,7 +37,9 @@ def reserve_capacity(job_id: str) -> bool:
     settings = get_settings()
     client = get_redis()
     slot_ttl_s = int(settings.job_deadline_s + 600)
-    if not acquire_slot(client, rkey(KEY_IN_FLIGHT), job_id, limit=settings.upstream_max_in_flight, ttl_s=slot_ttl_s):
+    if not acquire_slot(
+        client, rkey(KEY_IN_FLIGHT), job_id, limit=settings.upstream_max_in_flight, ttl_s=slot_ttl_s
+    ):
         return False
     per_second = settings.upstream_submits_per_minute / 60
     burst = max(1.0, settings.upstream_submits_per_minute / 6)  # at most 10 s of quota at once
@@ -55,7 +57,7 @@ def release_capacity(job_id: str) -> None:
 
 
 def _defer(job_id: str) -> None:
-    """Over quota: stay pending, look again shortly (the sweeper resends if this message is lost)."""
+    """Over quota: stay pending and look again shortly (the sweeper resends a lost message)."""
     settings = get_settings()
     with write_session() as session:
         session.execute(  # bookkeeping only: tells the sweeper this job's message is fresh
@@ -77,7 +79,14 @@ def submit_job(job_id: str) -> str:
 
     if job.submit_attempts >= settings.submit_max_attempts:
         with write_session() as session:
-            fail_job(session, job, Failure("upstream_unavailable", "The video service kept refusing the request; credits refunded."))
+            fail_job(
+                session,
+                job,
+                Failure(
+                    "upstream_unavailable",
+                    "The video service kept refusing the request; credits refunded.",
+                ),
+            )
         return "failed"
 
     try:
@@ -94,7 +103,11 @@ def submit_job(job_id: str) -> str:
     attempt = job.submit_attempts + 1
     with write_session() as session:
         moved = transition(
-            session, job_id, JobStatus.SUBMITTING, guard={"submit_attempts": job.submit_attempts}, submit_attempts=attempt
+            session,
+            job_id,
+            JobStatus.SUBMITTING,
+            guard={"submit_attempts": job.submit_attempts},
+            submit_attempts=attempt,
         )
         session.commit()
     if not moved:
@@ -112,22 +125,32 @@ def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
         with write_session() as session:
             transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": attempt})
             session.commit()
-        delay = backoff_s(attempt - 1, base_s=settings.submit_retry_delay_s, cap_s=60, retry_after_s=exc.retry_after_s)
+        delay = backoff_s(
+            attempt - 1,
+            base_s=settings.submit_retry_delay_s,
+            cap_s=60,
+            retry_after_s=exc.retry_after_s,
+        )
         log.info("submit of %s deferred %.1fs: %s", job.id, delay, exc.message)
         enqueue_submit(job.id, countdown_s=delay)
         return "retrying"
     except UpstreamPermanentError as exc:
         release_capacity(job.id)
         with write_session() as session:
-            fail_job(session, job, Failure(exc.code, exc.message, refund=exc.refund), submit_attempts=attempt)
+            fail_job(
+                session,
+                job,
+                Failure(exc.code, exc.message, refund=exc.refund),
+                submit_attempts=attempt,
+            )
         log.warning("submit of %s failed permanently: %s", job.id, exc.message)
         return "failed"
 
     now = utcnow()
     with write_session() as session:
-        moved = transition(
+        moved = advance(
             session,
-            job.id,
+            job,
             JobStatus.PROCESSING,
             guard={"submit_attempts": attempt},
             upstream_operation=operation,
@@ -135,7 +158,6 @@ def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
             deadline_at=now + timedelta(seconds=settings.job_deadline_s),
             poll_count=0,
         )
-        session.commit()
     if not moved:
         log.error("job %s left submitting while operation %s was being created", job.id, operation)
         return "orphaned"

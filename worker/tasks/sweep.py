@@ -13,8 +13,8 @@ from sqlmodel import col
 from shared.constants import HEARTBEAT_SWEEPER, TASK_SWEEP
 from shared.db import write_session
 from shared.lifecycle import Failure, fail_job
-from shared.models import Heartbeat, Job
-from shared.queueing import enqueue_submit
+from shared.models import Heartbeat, Job, WebhookDelivery
+from shared.queueing import enqueue_delivery, enqueue_submit
 from shared.settings import get_settings
 from shared.states import JobStatus, transition
 from shared.timeutil import utcnow
@@ -76,15 +76,49 @@ def recover_stuck_submits() -> int:
     for job in stuck:
         with write_session() as session:
             if job.submit_attempts >= settings.submit_max_attempts:
-                failure = Failure("upstream_unavailable", "The video service did not answer; credits refunded.")
+                failure = Failure(
+                    "upstream_unavailable", "The video service did not answer; credits refunded."
+                )
                 fail_job(session, job, failure, submit_attempts=job.submit_attempts)
                 continue
-            moved = transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": job.submit_attempts})
+            moved = transition(
+                session, job.id, JobStatus.PENDING, guard={"submit_attempts": job.submit_attempts}
+            )
             session.commit()
         if moved:
             enqueue_submit(job.id)
             retried += 1
     return retried
+
+
+def resend_due_deliveries() -> int:
+    """Webhook deliveries that are due and have no fresh message (lost, or a long retry delay)."""
+    now = utcnow()
+    quiet_since = now - timedelta(seconds=get_settings().sweep_stale_after_s)
+    with write_session() as session:
+        ids = list(
+            session.execute(
+                select(WebhookDelivery.id)
+                .where(
+                    col(WebhookDelivery.status) == "pending",
+                    col(WebhookDelivery.next_attempt_at) <= now,
+                    col(WebhookDelivery.updated_at) < quiet_since,
+                )
+                .order_by(col(WebhookDelivery.next_attempt_at))
+                .limit(BATCH)
+            ).scalars()
+        )
+        if ids:  # bookkeeping: marks these messages fresh so the next sweep leaves them alone
+            session.execute(
+                update(WebhookDelivery)
+                .where(col(WebhookDelivery.id).in_(ids))
+                .values(updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        session.commit()
+    for delivery_id in ids:
+        enqueue_delivery(delivery_id)
+    return len(ids)
 
 
 def record_heartbeat(detail: dict[str, int]) -> None:
@@ -98,7 +132,11 @@ def record_heartbeat(detail: dict[str, int]) -> None:
 
 @app.task(name=TASK_SWEEP, soft_time_limit=120, time_limit=150)
 def sweep() -> dict[str, int]:
-    detail = {"resent_pending": resend_pending(), "retried_submits": recover_stuck_submits()}
+    detail = {
+        "resent_pending": resend_pending(),
+        "retried_submits": recover_stuck_submits(),
+        "resent_deliveries": resend_due_deliveries(),
+    }
     record_heartbeat(detail)
     if any(detail.values()):
         log.info("sweep: %s", detail)

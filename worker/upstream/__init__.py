@@ -1,0 +1,70 @@
+"""The upstream plug (DESIGN rule 10): one adapter per process, chosen from settings.
+
+`simulator` is not a third implementation: it is the gemini or vertex adapter pointed at the
+bundled simulator, so the tests run the production code path over real HTTP.
+"""
+
+from functools import cache
+
+from shared.settings import Settings, get_settings
+from worker.upstream import gemini, vertex
+from worker.upstream.base import Upstream, VideoSettings
+
+SIMULATOR_API_KEY = "simulator"  # the simulator's gemini surface accepts this key
+SIMULATOR_PROJECT = "simulator-project"
+
+
+@cache
+def get_upstream() -> Upstream:
+    """The process's adapter; its pooled httpx client is created lazily on first use."""
+    return build_upstream(get_settings())
+
+
+def build_upstream(settings: Settings) -> Upstream:
+    backend = settings.upstream_backend
+    protocol = settings.simulator_protocol if backend == "simulator" else backend
+    if protocol == "vertex":
+        return _vertex(settings, simulated=backend == "simulator")
+    return _gemini(settings, simulated=backend == "simulator")
+
+
+def _video(settings: Settings, default_model: str) -> VideoSettings:
+    return VideoSettings(
+        model=settings.model or default_model,
+        resolution=settings.resolution,
+        duration_s=settings.duration_s,
+        negative_prompt=settings.negative_prompt,
+    )
+
+
+def _gemini(settings: Settings, *, simulated: bool) -> gemini.GeminiUpstream:
+    return gemini.GeminiUpstream(
+        base_url=settings.simulator_url if simulated else settings.gemini_base_url,
+        api_key=SIMULATOR_API_KEY if simulated else settings.gemini_api_key.get_secret_value(),
+        video=_video(settings, gemini.DEFAULT_MODEL),
+        timeout_s=settings.upstream_timeout_s,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        max_inline_bytes=settings.video_max_bytes,
+        name="simulator" if simulated else "gemini",
+    )
+
+
+def _vertex(settings: Settings, *, simulated: bool) -> vertex.VertexUpstream:
+    credentials_file = settings.vertex_credentials_file
+    if simulated and not credentials_file:
+        # The simulator writes this file (`--write-service-account`); its token_uri points back.
+        credentials_file = str(settings.data_dir / "simulator" / "service-account.json")
+    return vertex.VertexUpstream(
+        project=SIMULATOR_PROJECT if simulated else settings.vertex_project,
+        location=settings.vertex_location,
+        video=_video(settings, vertex.DEFAULT_MODEL),
+        base_url=settings.simulator_url if simulated else settings.vertex_base_url,
+        credentials_file=credentials_file,
+        token_url=settings.vertex_token_url,
+        output_gcs_uri=settings.vertex_output_gcs_uri,
+        gcs_base_url=settings.simulator_url if simulated else settings.gcs_base_url,
+        timeout_s=settings.upstream_timeout_s,
+        connect_timeout_s=settings.upstream_connect_timeout_s,
+        max_inline_bytes=settings.video_max_bytes,
+        name="simulator" if simulated else "vertex",
+    )

@@ -82,6 +82,23 @@ class UpstreamConfigError(UpstreamPermanentError):
         super().__init__(message, code="upstream_config", status=status, refund=True)
 
 
+@dataclass(frozen=True)
+class VideoSettings:
+    """What every generation of this process asks for (from settings, never from the user)."""
+
+    model: str
+    resolution: str = "720p"  # 720p, 1080p or 4k
+    duration_s: int = 8  # 4, 6 or 8
+    negative_prompt: str = ""
+
+    def check(self) -> None:
+        """Refuse what Veo 3.1 rejects (1080p and 4k need 8 s) before paying for the 400."""
+        if self.resolution in ("1080p", "4k") and self.duration_s != 8:
+            raise UpstreamConfigError(
+                f"resolution {self.resolution} needs an 8 s duration, not {self.duration_s} s"
+            )
+
+
 class Upstream(Protocol):
     name: str
 

@@ -1,0 +1,183 @@
+"""The whole pipeline: gateway, real Celery worker processes, beat, and the simulator over HTTP."""
+
+import io
+import secrets
+from collections.abc import Callable
+
+import av
+import httpx
+import pytest
+import redis
+from sqlalchemy import select
+from sqlmodel import col
+
+from shared.credits import debit_for_job
+from shared.db import read_session, write_session
+from shared.models import Account, Job, LedgerEntry
+from tests.conftest import AccountInfo, Stack, Workers
+from tests.support.api import create_video, status, submissions, wait_terminal
+from tests.support.processes import wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def unique(prompt: str) -> str:
+    return f"{prompt} #{secrets.token_hex(4)}"
+
+
+def balance(account_id: str) -> int:
+    with read_session() as session:
+        return session.get(Account, account_id).credits  # type: ignore[union-attr]
+
+
+def assert_playable_mp4(data: bytes) -> None:
+    with av.open(io.BytesIO(data)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+    assert frames > 1
+
+
+@pytest.fixture
+def user(account: Callable[..., AccountInfo], workers: Workers) -> AccountInfo:
+    return account(credits=100)
+
+
+def test_text_to_video_completes_with_a_playable_mp4(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    prompt = unique("A beautiful sunset over the ocean")
+    uuid = create_video(client, user.headers, prompt)
+    result = wait_terminal(client, user.headers, uuid)
+    assert result["status"] == "completed", result
+    assert result["progress"] == 100
+    video = httpx.get(result["videoUrl"])
+    assert video.status_code == 200
+    assert video.headers["content-type"] == "video/mp4"
+    assert_playable_mp4(video.content)
+    assert submissions(simulator_url, prompt) == 1
+    assert balance(user.account_id) == 98
+
+
+def test_processing_shows_progress_and_an_estimate(client: httpx.Client, user: AccountInfo) -> None:
+    uuid = create_video(client, user.headers, unique("slow one [sim latency=4]"))
+    seen = wait_for(
+        lambda: (s := status(client, user.headers, uuid))["status"] == "processing" and s,
+        timeout_s=20,
+        what="processing",
+    )
+    assert isinstance(seen, dict)
+    assert 0 < seen["progress"] < 100
+    assert seen["estimatedTime"] >= 1
+    assert wait_terminal(client, user.headers, uuid)["status"] == "completed"
+
+
+def test_upstream_429_then_success_is_retried_without_a_duplicate(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    prompt = unique("busy upstream [sim submit-fault=429x2]")
+    uuid = create_video(client, user.headers, prompt)
+    assert wait_terminal(client, user.headers, uuid)["status"] == "completed"
+    assert submissions(simulator_url, prompt) == 1
+
+
+@pytest.mark.parametrize(
+    "fault", ["submit-fault=500x2", "submit-fault=dropx1", "poll-fault=500x3", "poll-fault=dropx2"]
+)
+def test_server_errors_and_dropped_connections_are_retried(
+    client: httpx.Client, user: AccountInfo, simulator_url: str, fault: str
+) -> None:
+    prompt = unique(f"flaky upstream [sim {fault}]")
+    uuid = create_video(client, user.headers, prompt)
+    assert wait_terminal(client, user.headers, uuid)["status"] == "completed"
+    assert submissions(simulator_url, prompt) == 1
+
+
+def test_safety_block_fails_with_the_reason_and_refunds(
+    client: httpx.Client, user: AccountInfo
+) -> None:
+    uuid = create_video(client, user.headers, unique("blocked [sim block=safety]"))
+    result = wait_terminal(client, user.headers, uuid)
+    assert result["status"] == "failed"
+    assert result["errorCode"] == "content_blocked"
+    assert result["error"]
+    assert balance(user.account_id) == 100
+
+
+def test_deadline_exceeded_fails_and_refunds(client: httpx.Client, user: AccountInfo) -> None:
+    uuid = create_video(client, user.headers, unique("forever [sim never-finish]"))
+    result = wait_terminal(client, user.headers, uuid, timeout_s=90)
+    assert result["status"] == "failed"
+    assert result["errorCode"] == "deadline_exceeded"
+    assert balance(user.account_id) == 100
+    with read_session() as session:
+        kinds = (
+            session.execute(select(LedgerEntry.kind).where(col(LedgerEntry.job_id) == uuid))
+            .scalars()
+            .all()
+        )
+    assert sorted(kinds) == ["debit", "refund"]
+
+
+def test_two_workers_share_a_batch_with_no_duplicates(
+    client: httpx.Client, user: AccountInfo, simulator_url: str, workers: Workers
+) -> None:
+    prompts = [unique(f"batch {i}") for i in range(20)]
+    uuids = [create_video(client, user.headers, p) for p in prompts]
+    for uuid in uuids:
+        assert wait_terminal(client, user.headers, uuid)["status"] == "completed"
+    assert [submissions(simulator_url, p) for p in prompts] == [1] * 20
+    busy = [p for p in workers.procs if p.alive() and "veo.submit_job" in p.log_path.read_text()]
+    assert len(busy) >= 2
+
+
+def test_a_sigkilled_worker_loses_no_job_and_submits_nothing_twice(
+    client: httpx.Client, user: AccountInfo, simulator_url: str, workers: Workers
+) -> None:
+    prompts = [unique(f"kill test {i} [sim latency=2]") for i in range(10)]
+    uuids = [create_video(client, user.headers, p) for p in prompts]
+    wait_for(
+        lambda: any(status(client, user.headers, u)["status"] == "processing" for u in uuids),
+        timeout_s=20,
+        what="some job processing",
+    )
+    victim = next(p for p in workers.procs if p.alive())
+    victim.kill()  # the main process and its pool, as an OOM kill or a lost host would
+    workers.start_worker()
+    results = [wait_terminal(client, user.headers, u, timeout_s=90) for u in uuids]
+    assert [r["status"] for r in results] == ["completed"] * 10
+    assert [submissions(simulator_url, p) for p in prompts] == [1] * 10
+
+
+def test_jobs_survive_a_redis_wipe(
+    client: httpx.Client, user: AccountInfo, simulator_url: str, stack: Stack
+) -> None:
+    prompts = [unique(f"wipe test {i} [sim latency=1.5]") for i in range(6)]
+    uuids = [create_video(client, user.headers, p) for p in prompts]
+    wipe = redis.Redis.from_url(stack.redis_url)
+    keys = list(wipe.scan_iter(match=f"{stack.env['VEO_REDIS_KEY_PREFIX']}*", count=1000))
+    if keys:
+        wipe.delete(*keys)
+    results = [wait_terminal(client, user.headers, u, timeout_s=90) for u in uuids]
+    assert [r["status"] for r in results] == ["completed"] * 6
+    assert [submissions(simulator_url, p) for p in prompts] == [1] * 6
+
+
+def test_a_job_whose_message_never_arrived_is_sent_by_the_sweeper(
+    client: httpx.Client, user: AccountInfo
+) -> None:
+    """The crash between commit and publish: the row is committed, no message was ever sent."""
+    job = Job(
+        account_id=user.account_id,
+        generation_type="text_to_video",
+        prompt=unique("lost message [sim latency=0.2]"),
+        aspect_ratio="16:9",
+        credits_charged=2,
+    )
+    with write_session() as session:
+        session.add(job)
+        session.flush()
+        debit_for_job(session, user.account_id, job.id, 2)
+        session.commit()
+    assert wait_terminal(client, user.headers, job.id, timeout_s=60)["status"] == "completed"
+    with read_session() as session:
+        assert session.get(Job, job.id).submit_attempts == 1  # type: ignore[union-attr]

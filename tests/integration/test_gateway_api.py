@@ -1,0 +1,305 @@
+"""The seed's API over real HTTP against a running gateway, on SQLite and PostgreSQL."""
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlmodel import col
+from typer.testing import CliRunner
+
+from shared.cli import app as admin_cli
+from shared.db import read_session
+from shared.keys import hash_api_key
+from shared.models import Account, ApiKey, Job
+from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.support.processes import free_port, wait_for
+
+SEED_TEXT = {
+    "generationType": "text_to_video",
+    "prompt": "A beautiful sunset over the ocean with waves gently lapping the shore",
+    "aspectRatio": "16:9",
+}
+
+
+def assert_envelope(response: httpx.Response, code: int, status: int) -> dict[str, Any]:
+    body = response.json()
+    assert set(body) == {"code", "msg", "data"}, body
+    assert (body["code"], response.status_code) == (code, status), body
+    assert isinstance(body["msg"], str)
+    assert body["msg"]
+    return body
+
+
+def test_seed_generate_example_answers_as_documented(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    body = assert_envelope(
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers), 0, 200
+    )
+    data = body["data"]
+    assert body["msg"] == "Success"
+    assert set(data) == {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    assert data["status"] == "pending"
+    assert data["prompt"] == SEED_TEXT["prompt"]
+    assert data["aspectRatio"] == "16:9"
+    assert data["createdAt"].endswith("Z")
+    assert "T" in data["createdAt"]
+
+
+def test_status_of_own_job(client: httpx.Client, account: Callable[..., AccountInfo]) -> None:
+    info = account(credits=10)
+    uuid = client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers).json()["data"][
+        "uuid"
+    ]
+    data = assert_envelope(client.get(f"/api/video-status/{uuid}", headers=info.headers), 0, 200)[
+        "data"
+    ]
+    assert data["uuid"] == uuid
+    assert data["status"] in {"pending", "processing"}
+    assert 0 <= data["progress"] <= 100
+    assert data["estimatedTime"] > 0
+    assert data["videoUrl"] is None
+
+
+def test_another_accounts_job_looks_exactly_like_an_unknown_one(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    owner, stranger = account(credits=10), account(credits=10)
+    uuid = client.post("/api/generate-video", json=SEED_TEXT, headers=owner.headers).json()["data"][
+        "uuid"
+    ]
+    foreign = client.get(f"/api/video-status/{uuid}", headers=stranger.headers)
+    unknown = client.get(
+        "/api/video-status/00000000-0000-0000-0000-000000000000", headers=stranger.headers
+    )
+    assert_envelope(foreign, 1000, 404)
+    assert foreign.json() == unknown.json()
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"prompt": "x"}, "generationType"),
+        ({**SEED_TEXT, "generationType": "video_to_video"}, "generationType"),
+        ({**SEED_TEXT, "prompt": "   "}, "prompt"),
+        ({**SEED_TEXT, "prompt": "x" * 2001}, "prompt"),
+        ({k: v for k, v in SEED_TEXT.items() if k != "prompt"}, "prompt"),
+        ({**SEED_TEXT, "aspectRatio": "4:3"}, "aspectRatio"),
+        ({**SEED_TEXT, "generationType": "image_to_video"}, "imageUrl"),
+        (
+            {
+                **SEED_TEXT,
+                "generationType": "image_to_video",
+                "imageUrl": "ftp://example.com/a.png",
+            },
+            "imageUrl",
+        ),
+        ({**SEED_TEXT, "generationType": "image_to_video", "imageKey": "img_nope"}, "imageKey"),
+        ({**SEED_TEXT, "unexpected": 1}, "unexpected"),
+        ({**SEED_TEXT, "webhookUrl": "http://169.254.169.254/latest"}, "webhookUrl"),
+    ],
+)
+def test_invalid_parameters_name_the_field(
+    client: httpx.Client, account: Callable[..., AccountInfo], body: dict[str, Any], field: str
+) -> None:
+    info = account(credits=10)
+    result = assert_envelope(
+        client.post("/api/generate-video", json=body, headers=info.headers), 1000, 400
+    )
+    assert result["data"]["field"] == field
+    assert field in result["msg"]
+    assert client.get("/api/health").status_code == 200
+    with read_session() as session:
+        assert session.get(Account, info.account_id).credits == 10  # type: ignore[union-attr]
+
+
+def test_framework_errors_come_back_in_the_envelope(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account()
+    malformed = client.post(
+        "/api/generate-video",
+        content=b"{not json",
+        headers={**info.headers, "Content-Type": "application/json"},
+    )
+    assert assert_envelope(malformed, 1000, 400)["data"]["field"] == "body"
+    assert_envelope(client.get("/api/generate-video", headers=info.headers), 1000, 405)
+    assert_envelope(client.get("/api/nope"), 1000, 404)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer veo_not-a-real-key", "veo_x"],
+)
+def test_missing_or_malformed_keys_answer_1002(
+    client: httpx.Client, authorization: str | None
+) -> None:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    assert_envelope(client.post("/api/generate-video", json=SEED_TEXT, headers=headers), 1002, 401)
+    assert_envelope(client.get("/api/video-status/x", headers=headers), 1002, 401)
+
+
+def test_keys_are_stored_only_as_hashes_and_revocation_is_immediate(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    with read_session() as session:
+        stored = session.execute(
+            select(ApiKey).where(col(ApiKey.account_id) == info.account_id)
+        ).scalar_one()
+    assert stored.key_hash == hash_api_key(info.api_key)
+    assert info.api_key not in stored.model_dump_json()
+    assert_envelope(
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers), 0, 200
+    )
+    result = CliRunner().invoke(admin_cli, ["revoke-key", info.api_key])
+    assert result.exit_code == 0, result.output
+    assert_envelope(
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers), 1002, 401
+    )
+
+
+def test_insufficient_credits_says_required_and_current(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=1)
+    body = assert_envelope(
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers), 1001, 402
+    )
+    assert body["data"] == {"required": 2, "current": 1}
+    assert body["msg"] == "Insufficient credits"
+
+
+def test_credit_race_never_overdraws(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=20)  # ten generations at 2 credits
+
+    def post(i: int) -> int:
+        body = {**SEED_TEXT, "prompt": f"race {i}"}
+        return int(
+            client.post("/api/generate-video", json=body, headers=info.headers).json()["code"]
+        )
+
+    with ThreadPoolExecutor(32) as pool:
+        codes = list(pool.map(post, range(100)))
+    assert codes.count(0) == 10
+    assert codes.count(1001) == 90
+    with read_session() as session:
+        assert session.get(Account, info.account_id).credits == 0  # type: ignore[union-attr]
+        jobs = (
+            session.execute(select(Job).where(col(Job.account_id) == info.account_id))
+            .scalars()
+            .all()
+        )
+    assert len(jobs) == 10
+
+
+def test_idempotency_key_replays_instead_of_charging_again(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    headers = {**info.headers, "Idempotency-Key": "order-42"}
+
+    def post(_: int) -> httpx.Response:
+        return client.post("/api/generate-video", json=SEED_TEXT, headers=headers)
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(post, range(8)))
+    uuids = {r.json()["data"]["uuid"] for r in responses}
+    assert len(uuids) == 1
+    assert all(r.json()["code"] == 0 for r in responses)
+    with read_session() as session:
+        assert session.get(Account, info.account_id).credits == 8  # type: ignore[union-attr]
+    other_body = client.post(
+        "/api/generate-video", json={**SEED_TEXT, "prompt": "different"}, headers=headers
+    )
+    assert assert_envelope(other_body, 1000, 400)["data"]["field"] == "Idempotency-Key"
+
+
+def test_rate_limit_answers_1003_with_headers(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=100, rate_limit=3)
+    answers = [client.get("/api/video-status/unknown", headers=info.headers) for _ in range(4)]
+    assert [r.json()["code"] for r in answers] == [1000, 1000, 1000, 1003]
+    assert answers[0].headers["X-RateLimit-Limit"] == "3"
+    assert answers[0].headers["X-RateLimit-Remaining"] == "2"
+    limited = answers[-1]
+    assert_envelope(limited, 1003, 429)
+    assert 1 <= int(limited.headers["Retry-After"]) <= 60
+    assert limited.headers["X-RateLimit-Remaining"] == "0"
+    assert int(limited.headers["X-RateLimit-Reset"]) >= 1
+
+
+def test_rate_limit_holds_across_two_gateway_processes(
+    stack: Stack, gateway_url: str, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=100, rate_limit=6)
+    second, second_url = start_gateway(stack, name="gateway-b", port=free_port())
+    try:
+        codes = [
+            httpx.get(f"{url}/api/video-status/unknown", headers=info.headers).json()["code"]
+            for url in [gateway_url, second_url] * 5
+        ]
+    finally:
+        second.stop()
+    assert codes.count(1003) == 4
+    assert codes[:6] == [1000] * 6
+
+
+def test_a_dead_redis_does_not_fail_job_creation(
+    stack: Stack, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    dead = {**stack.env, "VEO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    port = free_port()
+    from tests.support.processes import VENV_BIN, Proc
+
+    proc = Proc(
+        "gateway-no-redis",
+        [
+            str(VENV_BIN / "uvicorn"),
+            "api_gateway.app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        {**dead, "VEO_GATEWAY_PORT": str(port)},
+        stack.log_dir,
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        health = wait_for(
+            lambda: httpx.get(f"{url}/api/health", timeout=5), timeout_s=30, what="gateway up"
+        )
+        assert isinstance(health, httpx.Response)
+        assert_envelope(health, 5000, 503)
+        assert health.json()["data"] == {"database": True, "redis": False, "lastSweepAt": None}
+        created = httpx.post(
+            f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=10
+        )
+        data = assert_envelope(created, 0, 200)["data"]
+    finally:
+        proc.stop()
+    with read_session() as session:
+        assert session.get(Job, data["uuid"]).status == "pending"  # type: ignore[union-attr]
+
+
+def test_health_and_docs(client: httpx.Client) -> None:
+    health = assert_envelope(client.get("/api/health"), 0, 200)
+    assert health["data"]["database"] is True
+    assert health["data"]["redis"] is True
+    assert client.get("/docs").status_code == 200
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {
+        "/api/generate-video",
+        "/api/video-status/{uuid}",
+        "/api/upload-video-image",
+        "/api/health",
+    } <= set(paths)

@@ -1,0 +1,79 @@
+"""A real webhook receiver on loopback whose answers a test can change while it runs."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    at: float
+
+
+@dataclass
+class Behaviour:
+    status: int = 200
+    delay_s: float = 0.0
+
+
+@dataclass
+class Receiver:
+    """Answers every POST with the behaviour set for its path (default 200 at once)."""
+
+    server: ThreadingHTTPServer
+    received: list[Received] = field(default_factory=list)
+    behaviours: dict[str, Behaviour] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def url(self, path: str) -> str:
+        return f"{self.base_url}/{path.lstrip('/')}"
+
+    def set(self, path: str, status: int = 200, delay_s: float = 0.0) -> None:
+        self.behaviours["/" + path.lstrip("/")] = Behaviour(status, delay_s)
+
+    def at(self, path: str) -> list[Received]:
+        with self.lock:
+            return [r for r in self.received if r.path == "/" + path.lstrip("/")]
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def start_receiver(port: int = 0) -> Receiver:
+    holder: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            receiver = holder["r"]
+            length = int(self.headers.get("content-length", "0"))
+            body = self.rfile.read(length)
+            behaviour = receiver.behaviours.get(self.path, Behaviour())
+            with receiver.lock:  # recorded on arrival, before any deliberate slowness
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                receiver.received.append(Received(self.path, headers, body, time.time()))
+            if behaviour.delay_s:
+                time.sleep(behaviour.delay_s)
+            self.send_response(behaviour.status)
+            self.send_header("content-length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    holder["r"] = Receiver(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return holder["r"]

@@ -1,0 +1,72 @@
+"""The simulator's run-time knobs: set from settings/CLI at start, changeable via POST /_sim/config.
+
+Kept apart from `shared.settings` on purpose: tests and benchmarks flip latency and fault rate on
+a running simulator, and `POST /_sim/reset` restores the values it was started with.
+"""
+
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+RENDER_MODES: frozenset[str] = frozenset({"full", "fast"})
+
+
+@dataclass
+class SimConfig:
+    latency_s: float = 4.0
+    jitter_s: float = 1.0
+    fault_rate: float = 0.0  # share of protocol calls answered with a random fault
+    render: str = "full"  # "fast": one pre-rendered clip per aspect ratio
+    retired_models: frozenset[str] = field(default_factory=frozenset)
+    seed: int | None = None  # makes latency jitter and random faults reproducible
+    slow_s: float = 2.0  # how long a random "slow answer" fault waits
+    retry_after_s: int = 1  # Retry-After on 429s (a directive can override it per prompt)
+    data_dir: Path = Path("var")
+
+    def copy(self) -> "SimConfig":
+        return replace(self)
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["retired_models"] = sorted(self.retired_models)
+        data["data_dir"] = str(self.data_dir)
+        return data
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Apply a JSON patch from POST /_sim/config; raises ValueError on a bad field or value."""
+        for key, value in changes.items():
+            if key in ("latency_s", "latency"):
+                self.latency_s = _non_negative(key, value)
+            elif key in ("jitter_s", "jitter"):
+                self.jitter_s = _non_negative(key, value)
+            elif key == "fault_rate":
+                rate = float(value)
+                if not 0.0 <= rate <= 1.0:
+                    raise ValueError("fault_rate must be between 0 and 1")
+                self.fault_rate = rate
+            elif key == "render":
+                if value not in RENDER_MODES:
+                    raise ValueError("render must be 'full' or 'fast'")
+                self.render = str(value)
+            elif key == "retired_models":
+                self.retired_models = parse_model_list(value)
+            elif key == "seed":
+                self.seed = None if value is None else int(value)
+            elif key == "slow_s":
+                self.slow_s = _non_negative(key, value)
+            elif key == "retry_after_s":
+                self.retry_after_s = int(_non_negative(key, value))
+            else:
+                raise ValueError(f"unknown config field {key!r}")
+
+
+def parse_model_list(value: str | list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
+    items = value.split(",") if isinstance(value, str) else value
+    return frozenset(item.strip().removeprefix("models/") for item in items if item.strip())
+
+
+def _non_negative(key: str, value: Any) -> float:
+    number = float(value)
+    if number < 0:
+        raise ValueError(f"{key} must not be negative")
+    return number
