@@ -1,4 +1,4 @@
-"""Receiving an image upload: the multipart body is streamed to a temp file, then judged by its bytes.
+"""Receiving an image upload: the body is streamed to a temp file, then judged by its bytes.
 
 Nothing trusts the client: not Content-Length (the stream is counted), not the filename, not
 the part's Content-Type. The type comes from the magic number, Pillow must agree, the header's
@@ -35,7 +35,11 @@ MAX_SIDE_PX = 16_384  # far beyond any model input; refuses 1 x 40,000,000 "imag
 DECODE_CONCURRENCY = 2  # full decodes at once per process: a 40 MP RGBA decode holds 160 MB
 
 # Pillow format name -> (MIME type, file extension). The keys are the formats Pillow may open.
-IMAGE_TYPES = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp")}
+IMAGE_TYPES = {
+    "JPEG": ("image/jpeg", "jpg"),
+    "PNG": ("image/png", "png"),
+    "WEBP": ("image/webp", "webp"),
+}
 NOT_AN_IMAGE = "not a JPEG, PNG or WebP image"
 
 
@@ -225,7 +229,8 @@ def inspect_image(path: Path, max_pixels: int) -> ImageInfo:
                 raise invalid(FIELD, NOT_AN_IMAGE)
             width, height = image.size
             if not (0 < width <= MAX_SIDE_PX and 0 < height <= MAX_SIDE_PX):
-                raise invalid(FIELD, f"{width}x{height} pixels: each side must be 1 to {MAX_SIDE_PX}")
+                reason = f"{width}x{height} pixels: each side must be 1 to {MAX_SIDE_PX}"
+                raise invalid(FIELD, reason)
             if width * height > max_pixels:
                 raise invalid(FIELD, f"{width}x{height} pixels is more than {max_pixels} pixels")
             image.load()  # the full decode: truncated or corrupt data fails here
@@ -243,4 +248,5 @@ def _decode_limiter() -> anyio.CapacityLimiter:
 
 async def inspect_image_async(path: Path, max_pixels: int) -> ImageInfo:
     """`inspect_image` off the event loop, with few decodes at once so memory stays bounded."""
-    return await anyio.to_thread.run_sync(inspect_image, path, max_pixels, limiter=_decode_limiter())
+    limiter = _decode_limiter()
+    return await anyio.to_thread.run_sync(inspect_image, path, max_pixels, limiter=limiter)

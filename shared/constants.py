@@ -21,6 +21,7 @@ KEY_SUBMIT_BUCKET: Final = "upstream:submit-bucket"
 KEY_POLL_BUCKET: Final = "upstream:poll-bucket"
 KEY_IN_FLIGHT: Final = "upstream:in-flight"
 KEY_RECENT_DURATIONS: Final = "stats:recent-durations"
+KEY_POLL_LATENESS: Final = "stats:poll-lateness"
 
 HEARTBEAT_SWEEPER: Final = "sweeper"
 API_KEY_PREFIX: Final = "veo_"

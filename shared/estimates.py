@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import redis
 
-from shared.constants import KEY_RECENT_DURATIONS
+from shared.constants import KEY_POLL_LATENESS, KEY_RECENT_DURATIONS
 from shared.redis_client import get_redis, rkey
 
 WINDOW = 50
+LATENESS_WINDOW = 20_000
 CACHE_TTL_S = 5.0
 # Used until the first jobs complete: the middle of Veo's documented 11 s to 6 min range.
 PRIOR_DURATION_S = 90.0
@@ -27,6 +28,20 @@ def record_duration(seconds: float) -> None:
         pipe = get_redis().pipeline()
         pipe.lpush(rkey(KEY_RECENT_DURATIONS), f"{seconds:.3f}")
         pipe.ltrim(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)
+        pipe.execute()
+    except redis.RedisError:
+        pass
+
+
+def record_poll_lateness(seconds: list[float]) -> None:
+    """Keep the latest poll latenesses (how long after its due time a poll started) for
+    operators and the benchmark; best effort."""
+    if not seconds:
+        return
+    try:
+        pipe = get_redis().pipeline()
+        pipe.lpush(rkey(KEY_POLL_LATENESS), *(f"{s:.4f}" for s in seconds))
+        pipe.ltrim(rkey(KEY_POLL_LATENESS), 0, LATENESS_WINDOW - 1)
         pipe.execute()
     except redis.RedisError:
         pass

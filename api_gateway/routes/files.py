@@ -1,5 +1,52 @@
-"""Placeholder router (being written)."""
+"""GET /api/files/{key}: serves the local storage backend (videos and uploaded images).
 
+No authentication: the keys are unguessable and the URLs must work in a `<video>` or `<img>`
+tag. FileResponse answers Range requests (206), so players can seek. Keys are immutable, so
+responses are cached for a year. With the S3 backend, URLs are presigned and this route 404s.
+"""
+
+import anyio
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 
-router = APIRouter()
+from shared.errors import ApiError, NotFound
+from shared.storage import get_storage
+from shared.storage.local import LocalStorage
+
+router = APIRouter(tags=["files"])
+
+CONTENT_TYPES = {
+    "mp4": "video/mp4",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+    "webp": "image/webp",
+}
+FILE_HEADERS = {
+    "Cache-Control": "public, max-age=31536000, immutable",
+    "X-Content-Type-Options": "nosniff",
+    # Even opened directly, a stored file can never run script or load anything.
+    "Content-Security-Policy": "default-src 'none'; sandbox",
+}
+
+
+def _content_type(key: str) -> str:
+    extension = key.rsplit(".", 1)[-1].lower() if "." in key else ""
+    return CONTENT_TYPES.get(extension, "application/octet-stream")
+
+
+@router.api_route("/files/{key:path}", methods=["GET", "HEAD"], response_class=FileResponse)
+async def get_file(key: str) -> FileResponse:
+    """A stored file by key; supports `Range` for seeking. Unknown keys answer 1000 / HTTP 404."""
+    storage = get_storage()
+    not_found = NotFound("Not found: no such file")
+    hidden = any(part.startswith(".") for part in key.split("/"))
+    if not isinstance(storage, LocalStorage) or hidden:
+        raise not_found  # S3 serves its own URLs; dot-files are in-progress writes
+    try:
+        path = storage.path(key)
+    except ApiError:
+        raise not_found from None  # a key that would leave the storage root
+    if not await anyio.Path(path).is_file():
+        raise not_found
+    return FileResponse(path, media_type=_content_type(key), headers=FILE_HEADERS)

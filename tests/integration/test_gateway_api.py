@@ -133,7 +133,7 @@ def test_framework_errors_come_back_in_the_envelope(
 
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer ", "Basic abc", "Bearer veo_not-a-real-key", "veo_x"],
+    [None, "", "Bearer", "Bearer  x y", "Basic abc", "Bearer veo_not-a-real-key", "veo_x"],
 )
 def test_missing_or_malformed_keys_answer_1002(
     client: httpx.Client, authorization: str | None

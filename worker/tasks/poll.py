@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
-from shared.estimates import record_duration
+from shared.estimates import record_duration, record_poll_lateness
 from shared.lifecycle import Failure, complete_job, fail_job
 from shared.models import Job
 from shared.quotas import return_tokens, take_tokens
@@ -57,29 +57,30 @@ class Outcome:
 
 
 def claim_due(session: Session, limit: int) -> list[Claimed]:
-    """Claim up to `limit` due jobs in one statement (SKIP LOCKED on PostgreSQL; on SQLite the
-    writer lock taken by BEGIN IMMEDIATE makes it atomic)."""
+    """Claim up to `limit` due jobs by moving their next poll a lease ahead.
+
+    PostgreSQL: FOR UPDATE SKIP LOCKED lets concurrent pollers take disjoint batches. SQLite:
+    SQLAlchemy emits no FOR UPDATE, but the writer lock taken by BEGIN IMMEDIATE already makes
+    the select-then-update atomic.
+    """
     settings = get_settings()
     now = utcnow()
-    due = (
-        select(Job.id)
+    rows = session.execute(
+        select(Job.id, Job.upstream_operation, Job.poll_count, Job.deadline_at, Job.next_poll_at)
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= now)
         .order_by(col(Job.next_poll_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
-    )
-    rows = session.execute(
-        update(Job)
-        .where(
-            col(Job.id).in_(due.scalar_subquery()),
-            col(Job.status) == JobStatus.PROCESSING.value,
-            col(Job.next_poll_at) <= now,  # re-checked after a concurrent claim commits
-        )
-        .values(next_poll_at=now + timedelta(seconds=settings.poll_claim_s))
-        .returning(Job.id, Job.upstream_operation, Job.poll_count, Job.deadline_at)
-        .execution_options(synchronize_session=False)
     ).all()
+    if rows:
+        session.execute(
+            update(Job)
+            .where(col(Job.id).in_([r.id for r in rows]))
+            .values(next_poll_at=now + timedelta(seconds=settings.poll_claim_s))
+            .execution_options(synchronize_session=False)
+        )
     session.commit()
+    record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
     return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
 
 

@@ -1,0 +1,190 @@
+"""The Vertex AI surface ({loc}-aiplatform.googleapis.com/v1) and its OAuth token endpoint.
+
+- POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
+- POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:fetchPredictOperation
+       body {"operationName": "<full name>"}
+- POST /token   (oauth2.googleapis.com/token: the service-account JWT-bearer grant)
+
+Every Vertex call needs `Authorization: Bearer <token the simulator issued>` (401
+UNAUTHENTICATED otherwise) with the cloud-platform scope (403 otherwise). Results come back as
+inline `bytesBase64Encoded`, or as `gcsUri` under `parameters.storageUri` when one was given.
+On this surface the RAI counters sit directly in `response` (not nested).
+"""
+
+import base64
+import time
+from typing import Any
+from urllib.parse import parse_qsl
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from worker.upstream.simulator import google_errors as gerr
+from worker.upstream.simulator.core import (
+    MODEL_OK,
+    MODEL_RETIRED,
+    Simulator,
+    base_url,
+    gone,
+    operation_not_found,
+    parse_directives,
+    read_json,
+    sim_of,
+)
+from worker.upstream.simulator.google_errors import json_response
+from worker.upstream.simulator.oauth import CLOUD_PLATFORM_SCOPE, AccessToken, OAuthError
+from worker.upstream.simulator.operations import BLOCKED, FAILED, RUNNING, Operation, new_vertex_id
+from worker.upstream.simulator.responses import error_message, rai_reason
+from worker.upstream.simulator.validation import parse_submit, prompt_of
+
+SURFACE = "vertex"
+RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+_PARENT = "projects/{project}/locations/{location}/publishers/google/models/{model}"
+
+
+def require_bearer(request: Request, allowed_scopes: tuple[str, ...], *, gcs: bool = False) -> AccessToken:
+    """The caller's token grant; raises 401 (no/unknown/expired token) or 403 (scope)."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise gerr.unauthenticated(missing=True, gcs=gcs)
+    grant = sim_of(request).oauth.check_token(token.strip())
+    if grant is None:
+        raise gerr.unauthenticated(missing=False, gcs=gcs)
+    if grant.scopes.isdisjoint(allowed_scopes):
+        raise gerr.insufficient_scopes()
+    return grant
+
+
+def _parent(request: Request) -> tuple[str, str]:
+    params = request.path_params
+    return _PARENT.format(**params), params["model"]
+
+
+def _check_model(sim: Simulator, parent: str, model: str) -> None:
+    status = sim.model_status(SURFACE, model)
+    if status == MODEL_RETIRED:
+        raise gerr.not_found(f"Publisher Model `{parent}` is no longer available.")
+    if status != MODEL_OK:
+        raise gerr.not_found(
+            f"Publisher Model `{parent}` was not found or your project does not have access to it. "
+            "Please ensure you are using a valid model version. For more information, see: "
+            "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
+        )
+
+
+async def submit(request: Request) -> Response:
+    sim = sim_of(request)
+    sim.stats.call("vertex.submit")
+    require_bearer(request, (CLOUD_PLATFORM_SCOPE,))
+    parent, model = _parent(request)
+    _check_model(sim, parent, model)
+    body = await read_json(request)
+    prompt = prompt_of(body)
+    directives = parse_directives(prompt)
+    fault = await sim.run_faults("submit", prompt, directives, SURFACE, model)
+    if fault is not None:
+        return fault
+    spec = parse_submit(body, SURFACE)
+    image_data = None
+    if spec.image is not None:
+        image_data = spec.image.data
+        if spec.image.gcs_uri is not None:
+            bucket, _, name = spec.image.gcs_uri.removeprefix("gs://").partition("/")
+            image_data = await sim.media.get_object(bucket, name)
+            if image_data is None:
+                raise gerr.invalid_argument(f"Cannot read the input image {spec.image.gcs_uri}: object not found.")
+    op = await sim.accept(
+        request,
+        surface=SURFACE,
+        parent=parent,
+        model=model,
+        spec=spec,
+        directives=directives,
+        op_id=new_vertex_id(),
+        image_data=image_data,
+    )
+    if op is None:
+        return gone()
+    return json_response({"name": op.name})
+
+
+async def fetch_operation(request: Request) -> Response:
+    sim = sim_of(request)
+    sim.stats.call("vertex.poll")
+    require_bearer(request, (CLOUD_PLATFORM_SCOPE,))
+    parent, _ = _parent(request)
+    body = await read_json(request)
+    name = body.get("operationName") if isinstance(body, dict) else None
+    if not isinstance(name, str) or not name:
+        raise gerr.invalid_argument("`operationName` is required.")
+    op = sim.registry.find(name)
+    if op is None or op.surface != SURFACE or op.name != name or op.parent != parent:
+        raise operation_not_found()
+    op.polls += 1
+    fault = await sim.run_faults("poll", op.prompt, op.directives, SURFACE, op.model)
+    if fault is not None:
+        return fault
+    if op.directives.vanish:
+        raise operation_not_found()
+    now = time.time()
+    state = op.state(now)
+    if state == RUNNING:
+        return json_response({"name": op.name})
+    if op.first_seen_done_at is None:
+        op.first_seen_done_at = now
+    return json_response(await _done_body(sim, op, state))
+
+
+async def _done_body(sim: Simulator, op: Operation, state: str) -> dict[str, Any]:
+    if state == FAILED:
+        code = op.directives.error_code or 13
+        return {"name": op.name, "done": True, "error": {"code": code, "message": error_message(code)}}
+    response: dict[str, Any] = {"@type": RESPONSE_TYPE}
+    if state == BLOCKED:
+        response["raiMediaFilteredCount"] = 1
+        response["raiMediaFilteredReasons"] = [rai_reason(op.directives.block)]
+    elif op.storage_uri:
+        response["raiMediaFilteredCount"] = 0
+        response["videos"] = [
+            {"gcsUri": f"{op.storage_uri}{op.id}/sample_{index}.mp4", "mimeType": "video/mp4"}
+            for index in range(op.samples)
+        ]
+    else:
+        response["raiMediaFilteredCount"] = 0
+        videos = []
+        for index in range(op.samples):
+            clip = await sim.media.clip(op, index)
+            videos.append({"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"})
+        if op.first_download_at is None:
+            op.first_download_at = time.time()
+        op.downloads += 1
+    return {"name": op.name, "done": True, "response": response}
+
+
+async def token(request: Request) -> Response:
+    sim = sim_of(request)
+    sim.stats.call("oauth.token")
+    form = dict(parse_qsl((await request.body()).decode("utf-8", "replace")))
+    try:
+        answer = sim.oauth.exchange(form, f"{base_url(request)}/token")
+    except OAuthError as exc:
+        sim.stats.call("oauth.token_refused")
+        return json_response(exc.body(), exc.status)
+    return json_response(answer, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+
+
+routes: list[Route] = [
+    Route(
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:predictLongRunning",
+        submit,
+        methods=["POST"],
+    ),
+    Route(
+        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:fetchPredictOperation",
+        fetch_operation,
+        methods=["POST"],
+    ),
+    Route("/token", token, methods=["POST"]),
+]
