@@ -21,7 +21,7 @@ from pathlib import Path
 
 import anyio
 from PIL import Image
-from python_multipart.exceptions import MultipartParseError
+from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
@@ -161,11 +161,11 @@ class _FilePartCollector:
 async def _parse_into(request: Request, max_bytes: int, target: Path) -> int:
     """Stream the body through the parser into `target`; the file part's size in bytes."""
     collector = _FilePartCollector(max_bytes)
-    parser = MultipartParser(_boundary(request), collector.callbacks())  # type: ignore[arg-type]
     body_cap = max_bytes + MULTIPART_OVERHEAD_BYTES
     received = 0
     async with await anyio.open_file(target, "wb") as sink:
         try:
+            parser = MultipartParser(_boundary(request), collector.callbacks())  # type: ignore[arg-type]
             async for chunk in request.stream():
                 received += len(chunk)
                 if received > body_cap:
@@ -174,7 +174,7 @@ async def _parse_into(request: Request, max_bytes: int, target: Path) -> int:
                 if len(collector.pending) >= FLUSH_BYTES:
                     await sink.write(bytes(collector.pending))
                     collector.pending.clear()
-        except MultipartParseError as exc:
+        except FormParserError as exc:  # also a boundary longer than the RFC allows
             raise invalid(FIELD, "malformed multipart/form-data body") from exc
         except ClientDisconnect as exc:
             raise invalid(FIELD, "the upload was interrupted") from exc

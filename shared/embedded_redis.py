@@ -24,6 +24,8 @@ from pathlib import Path
 from types import FrameType, TracebackType
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from shared.settings import get_settings
 
@@ -77,9 +79,17 @@ def server_argv(port: int, data_dir: Path) -> list[str]:
 
 
 def answers_ping(port: int, host: str = HOST, timeout_s: float = 0.5) -> bool:
-    """True when a Redis-speaking server on the port answers PING (not while loading its AOF)."""
+    """True when a Redis-speaking server on the port answers PING (not while loading its AOF).
+
+    One try, no retries: redis-py's default retry with backoff would turn each probe of a port
+    that is not listening yet into seconds.
+    """
     client = redis.Redis(
-        host=host, port=port, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+        host=host,
+        port=port,
+        socket_connect_timeout=timeout_s,
+        socket_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),
     )
     try:
         return bool(client.ping())

@@ -7,12 +7,13 @@ never resolving the name again, so a DNS answer that changes between check and c
 rebinding) cannot redirect it. The original name still goes out as the Host header and, for
 https, as the TLS SNI name that the certificate is verified against. Every redirect hop is
 checked the same way. No proxy from the environment is used: a proxy would resolve the name.
+`post_pinned` sends one webhook the same pinned way (no redirects followed).
 """
 
 import ipaddress
 import socket
 import ssl
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -26,6 +27,7 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 MAX_REDIRECTS = 3
+POST_RESPONSE_MAX_BYTES = 64 * 1024  # a webhook receiver's answer: only its status matters
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 USER_AGENT = "veo-gateway/1.0"
 
@@ -212,20 +214,27 @@ def check_host(
     return addresses
 
 
-def _pinned_request(client: httpx.AsyncClient, checked: CheckedUrl, address: str) -> httpx.Request:
-    """A GET to the checked address carrying the original Host header and TLS server name."""
+def _pinned_request(
+    client: httpx.AsyncClient,
+    checked: CheckedUrl,
+    address: str,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Request:
+    """A request to the checked address carrying the original Host header and TLS server name."""
     extensions: dict[str, str] = {}
     if checked.url.scheme == "https" and not checked.host_is_ip:
         # httpcore passes this as server_hostname to the TLS handshake: it is sent as SNI and,
         # with the default context's check_hostname, the certificate must match this name.
         extensions["sni_hostname"] = checked.host
-    headers = {
-        "Host": checked.url.netloc.decode("ascii"),
-        "User-Agent": USER_AGENT,
-        "Accept-Encoding": "identity",
-    }
+    sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+    sent["Host"] = checked.url.netloc.decode("ascii")
     target = checked.url.copy_with(host=address)
-    return client.build_request("GET", target, headers=headers, extensions=extensions)
+    return client.build_request(
+        method, target, content=content, headers=sent, extensions=extensions
+    )
 
 
 @dataclass(frozen=True)
@@ -250,12 +259,22 @@ async def _read_capped(response: httpx.Response, limits: _Limits) -> bytes:
     return bytes(body)
 
 
-async def _send_pinned(client: httpx.AsyncClient, checked: CheckedUrl) -> httpx.Response:
-    """Send to each checked address in turn until one accepts the connection."""
+async def _send_pinned(
+    client: httpx.AsyncClient,
+    checked: CheckedUrl,
+    *,
+    method: str = "GET",
+    content: bytes | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> httpx.Response:
+    """Send to each checked address in turn until one accepts the connection (streamed)."""
     last_error: httpx.ConnectError | None = None
     for address in checked.addresses:
+        request = _pinned_request(
+            client, checked, address, method=method, content=content, headers=headers
+        )
         try:
-            return await client.send(_pinned_request(client, checked, address), stream=True)
+            return await client.send(request, stream=True)
         except httpx.ConnectError as exc:
             last_error = exc
     assert last_error is not None
@@ -341,3 +360,58 @@ def fetch_limited_sync(
         )
 
     return anyio.run(call)
+
+
+async def _post(
+    checked: CheckedUrl,
+    content: bytes,
+    headers: Mapping[str, str],
+    timeout: httpx.Timeout,
+    verify: ssl.SSLContext | bool,
+) -> httpx.Response:
+    async with httpx.AsyncClient(
+        timeout=timeout, verify=verify, trust_env=False, follow_redirects=False
+    ) as client:
+        response = await _send_pinned(
+            client, checked, method="POST", content=content, headers=headers
+        )
+        try:
+            received = 0
+            async for chunk in response.aiter_raw():
+                received += len(chunk)
+                if received > POST_RESPONSE_MAX_BYTES:
+                    break  # the rest is never read: the status code is the answer
+        finally:
+            await response.aclose()
+        return response
+
+
+def post_pinned(
+    url: str,
+    *,
+    content: bytes,
+    headers: Mapping[str, str],
+    connect_timeout_s: float,
+    timeout_s: float,
+    field: str,
+    allow: Sequence[IPNetwork] | None = None,
+    verify: ssl.SSLContext | bool = True,
+) -> httpx.Response:
+    """POST once to a checked, pinned address (webhook delivery); synchronous.
+
+    Only a refusal by the guard raises the 1000 error (retrying cannot help); network failures
+    raise httpx errors or TimeoutError (worth a retry). Redirects are not followed: a 3xx is
+    the receiver's answer. `timeout_s` bounds the whole exchange, so a slow drip cannot hold
+    the worker. The response's body is read up to 64 KiB and then dropped.
+    """
+    checked = check_url(url, field=field, allow=allow)
+    timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
+
+    async def call() -> httpx.Response:
+        with anyio.fail_after(timeout_s):
+            return await _post(checked, content, headers, timeout, verify)
+
+    try:
+        return anyio.run(call)
+    except TimeoutError as exc:
+        raise TimeoutError(f"no complete answer within {timeout_s:g} s") from exc

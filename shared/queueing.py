@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 from celery import Celery
-from kombu import Queue
+from kombu import Exchange, Queue
 
 from shared.constants import (
     ALL_QUEUES,
@@ -73,7 +73,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Recycle a child that leaked past 400 MiB (checked after each task).
         "worker_max_memory_per_child": 400_000,
         "worker_hijack_root_logger": False,
-        "task_queues": [Queue(name) for name in ALL_QUEUES],
+        # One direct exchange per queue: a bare Queue(name) would be bound to the default
+        # exchange and routing key, and every message would land in every queue.
+        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES],
         "task_default_queue": QUEUE_MAINTENANCE,
         "task_routes": {
             TASK_SUBMIT: {"queue": QUEUE_SUBMIT},

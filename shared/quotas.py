@@ -18,7 +18,7 @@ if count == 1 then redis.call('EXPIRE', key, window + 1) end
 return {count, start + window - tonumber(now[1])}
 """
 
-_TOKEN_BUCKET = """  # noqa: S105 - a Lua script, not a password
+_TOKEN_BUCKET = """
 local now_parts = redis.call('TIME')
 local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
 local capacity = tonumber(ARGV[1])
@@ -33,7 +33,7 @@ tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
 redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
 return taken
-"""
+"""  # noqa: S105 - a Lua script, not a password
 
 _SEMAPHORE_ACQUIRE = """
 local now = redis.call('TIME')

@@ -44,9 +44,9 @@ async def get_file(key: str) -> FileResponse:
     if not isinstance(storage, LocalStorage) or hidden:
         raise not_found  # S3 serves its own URLs; dot-files are in-progress writes
     try:
-        path = storage.path(key)
-    except ApiError:
-        raise not_found from None  # a key that would leave the storage root
-    if not await anyio.Path(path).is_file():
-        raise not_found
+        path = storage.path(key)  # refuses keys that would leave the storage root
+        if not await anyio.Path(path).is_file():
+            raise not_found
+    except (ApiError, ValueError, OSError):  # also NUL bytes and names too long for the OS
+        raise not_found from None
     return FileResponse(path, media_type=_content_type(key), headers=FILE_HEADERS)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from shared.settings import Settings
 from shared.storage.s3 import S3Storage
@@ -37,7 +38,7 @@ def storage(s3_endpoint: str) -> S3Storage:
         s3_bucket=f"veo-test-{secrets.token_hex(4)}",
         s3_region="eu-west-1",
         s3_access_key_id="test",
-        s3_secret_access_key="test",  # noqa: S106 - moto accepts any credentials
+        s3_secret_access_key=SecretStr("test"),
         s3_url_expiry_s=600,
     )
     return S3Storage(settings)
@@ -67,7 +68,9 @@ def test_put_then_read_open_and_presigned_url(storage: S3Storage, video_file: Pa
     assert response.headers["content-type"] == "video/mp4"
 
 
-def test_bucket_creation_is_idempotent(storage: S3Storage, video_file: Path, s3_endpoint: str) -> None:
+def test_bucket_creation_is_idempotent(
+    storage: S3Storage, video_file: Path, s3_endpoint: str
+) -> None:
     storage.put_file("a.mp4", video_file, "video/mp4")
     other = S3Storage(
         Settings(
@@ -76,7 +79,7 @@ def test_bucket_creation_is_idempotent(storage: S3Storage, video_file: Path, s3_
             s3_bucket=storage.bucket,
             s3_region="eu-west-1",
             s3_access_key_id="test",
-            s3_secret_access_key="test",  # noqa: S106
+            s3_secret_access_key=SecretStr("test"),
         )
     )
     other.put_file("b.mp4", video_file, "video/mp4")  # bucket exists already: no error

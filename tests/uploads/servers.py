@@ -26,6 +26,7 @@ class Seen:
 
     hosts: list[str] = field(default_factory=list)
     sni: list[str | None] = field(default_factory=list)
+    posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -52,6 +53,12 @@ class Handler(BaseHTTPRequestHandler):
             self._send(404, b"no such route")
             return
         route(query)
+
+    def do_POST(self) -> None:
+        """Webhook receiver: records the body, then answers like the GET route of that path."""
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen.posts.append((self.path, dict(self.headers.items()), body))
+        self.do_GET()
 
     def route_image(self, _: dict[str, str]) -> None:
         self._send(200, PAYLOAD, {"Content-Type": "image/png"})
@@ -105,16 +112,16 @@ class Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def serve(tls: ssl.SSLContext | None = None) -> Iterator[tuple[int, Seen]]:
-    """Serve `Handler` on 127.0.0.1 (over TLS with `tls`); yields the port and what it saw."""
+def serve(tls: ssl.SSLContext | None = None, host: str = "127.0.0.1") -> Iterator[tuple[int, Seen]]:
+    """Serve `Handler` on `host` (over TLS with `tls`); yields the port and what it saw."""
     seen = Seen()
     handler = type("BoundHandler", (Handler,), {"seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = ThreadingHTTPServer((host, 0), handler)
     server.daemon_threads = True
     if tls is not None:
-        tls.sni_callback = lambda _sock, name, _ctx: seen.sni.append(name)  # type: ignore[assignment]
+        tls.sni_callback = lambda _sock, name, _ctx: seen.sni.append(name)
         server.socket = tls.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     try:
         yield server.server_address[1], seen

@@ -32,7 +32,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests read `FakeServer.seen` instead."""
 
     def _handle(self) -> None:
@@ -43,7 +43,9 @@ class Handler(BaseHTTPRequestHandler):
         self.server.owner.seen.append(Seen(self.command, parts.path, parts.query, headers, body))
         route = self.server.owner.routes.get(parts.path)
         if route is None:
-            self.send_json(404, {"error": {"code": 404, "message": "no route", "status": "NOT_FOUND"}})
+            self.send_json(
+                404, {"error": {"code": 404, "message": "no route", "status": "NOT_FOUND"}}
+            )
             return
         route(self)
 
@@ -58,7 +60,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
-        self.send(status, json.dumps(payload).encode(), {"Content-Type": "application/json", **(headers or {})})
+        self.send(
+            status,
+            json.dumps(payload).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
 
     def send_until_close(self, chunks: Iterator[bytes]) -> None:
         """A body without Content-Length, delimited by closing the connection."""
@@ -90,7 +96,9 @@ class FakeServer:
         self.release = threading.Event()  # set at stop, so stalled handlers end
         self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.owner = self
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), daemon=True
+        )
 
     @property
     def url(self) -> str:

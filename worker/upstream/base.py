@@ -13,8 +13,6 @@ from typing import Protocol
 class ImageInput:
     data: bytes
     mime_type: str  # image/png or image/jpeg: adapters never send WebP
-    # (width, height) as displayed, after EXIF orientation: what `auto` aspect ratio looks at.
-    size: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)

@@ -219,6 +219,16 @@ async def _read_capped(response: httpx.Response, max_bytes: int, *, phase: Phase
     return bytes(buffer)
 
 
+async def _read_capped_lenient(response: httpx.Response) -> bytes:
+    """The start of an error body: enough to classify, never unbounded."""
+    buffer = bytearray()
+    async for chunk in response.aiter_bytes(CHUNK_BYTES):
+        buffer.extend(chunk)
+        if len(buffer) >= ERROR_BODY_MAX_BYTES:
+            break
+    return bytes(buffer[:ERROR_BODY_MAX_BYTES])
+
+
 async def request_json(
     client: httpx.AsyncClient,
     method: str,
@@ -254,18 +264,10 @@ async def request_json(
     message = f"upstream {phase} failed: HTTP {response.status_code} without a JSON object"
     if phase == "submit":
         # The upstream may have accepted (and billed) the request: never resubmit blindly.
-        raise UpstreamPermanentError(message, code="upstream_bad_response", status=200)
+        raise UpstreamPermanentError(
+            message, code="upstream_bad_response", status=response.status_code
+        )
     raise UpstreamTransientError(message, status=response.status_code)
-
-
-async def _read_capped_lenient(response: httpx.Response) -> bytes:
-    """The start of an error body: enough to classify, never unbounded."""
-    buffer = bytearray()
-    async for chunk in response.aiter_bytes(CHUNK_BYTES):
-        buffer.extend(chunk)
-        if len(buffer) >= ERROR_BODY_MAX_BYTES:
-            break
-    return bytes(buffer[:ERROR_BODY_MAX_BYTES])
 
 
 def same_origin(url: httpx.URL, base: httpx.URL) -> bool:
@@ -315,13 +317,10 @@ async def download_to(
             secrets=secrets,
         )
         os.replace(part, dest)
-    except UpstreamError:
-        part.unlink(missing_ok=True)
-        raise
     except (httpx.RequestError, httpx.InvalidURL) as exc:
         part.unlink(missing_ok=True)
         raise classify_exception(exc, phase="download", secrets=secrets) from exc
-    except BaseException:
+    except BaseException:  # our own errors, cancellation: never leave half a file behind
         part.unlink(missing_ok=True)
         raise
     return size

@@ -18,14 +18,14 @@ from starlette.responses import Response
 
 from worker.upstream.simulator import directives as directive_parser
 from worker.upstream.simulator.config import SimConfig
-from worker.upstream.simulator.directives import Directives, DirectiveError
+from worker.upstream.simulator.directives import DirectiveError, Directives
 from worker.upstream.simulator.faults import FaultInjector, Plan, fault_response
 from worker.upstream.simulator.google_errors import GoogleApiError, invalid_argument
 from worker.upstream.simulator.media import MediaStore
 from worker.upstream.simulator.oauth import OAuthServer, oauth_root
 from worker.upstream.simulator.operations import Operation, Registry, pick_latency
 from worker.upstream.simulator.stats import Stats
-from worker.upstream.simulator.transport import DropConnection
+from worker.upstream.simulator.transport import DropConnection, client_gone
 from worker.upstream.simulator.validation import SubmitSpec
 
 # GA `-001` ids of Veo 3.1 exist on Vertex only; the Gemini API answers 404 for them.
@@ -67,7 +67,9 @@ class Simulator:
     def model_status(self, surface: str, model: str) -> str:
         if model in self.config.retired_models:
             return MODEL_RETIRED
-        if not model.startswith("veo-") or (surface == "gemini" and _VERTEX_ONLY_MODEL.match(model)):
+        if not model.startswith("veo-") or (
+            surface == "gemini" and _VERTEX_ONLY_MODEL.match(model)
+        ):
             return MODEL_UNKNOWN
         return MODEL_OK
 
@@ -94,7 +96,7 @@ class Simulator:
                     "Unable to process input image. Please retry or report in "
                     "https://developers.generativeai.google/guide/troubleshooting"
                 ) from None
-        if await request.is_disconnected():
+        if await client_gone(request):
             return None  # never accept a job nobody will hear about (no duplicate on resubmit)
         op = Operation(
             id=op_id,
@@ -109,13 +111,24 @@ class Simulator:
             image_key=image_key,
             storage_uri=spec.storage_uri,
             created_at=time.time(),
-            latency_s=pick_latency(directives, self.config.latency_s, self.config.jitter_s, self.latency_rng),
+            latency_s=pick_latency(
+                directives, self.config.latency_s, self.config.jitter_s, self.latency_rng
+            ),
         )
         self.registry.add(op)
         self.stats.accepted += 1
         return op
 
-    async def run_faults(self, phase: str, prompt: str, directives: Directives, surface: str, model: str, *, gcs: bool = False) -> Response | None:
+    async def run_faults(
+        self,
+        phase: str,
+        prompt: str,
+        directives: Directives,
+        surface: str,
+        model: str,
+        *,
+        gcs: bool = False,
+    ) -> Response | None:
         """Apply this call's fault plan: sleeps when slow; returns the fault answer, if any."""
         plan: Plan = self.faults.plan(phase, prompt, directives)
         if plan.delay_s:
@@ -126,7 +139,8 @@ class Simulator:
 
 
 def sim_of(request: Request) -> Simulator:
-    return request.app.state.sim  # type: ignore[no-any-return]
+    sim: Simulator = request.app.state.sim
+    return sim
 
 
 async def read_json(request: Request) -> Any:

@@ -179,7 +179,9 @@ class _Builder:
         match = _FAULT_RE.match(value)
         if not match or match.group("kind") not in FAULT_KINDS:
             kinds = ", ".join(sorted(FAULT_KINDS))
-            raise DirectiveError(f"simulator directive {token!r}: fault kind must be one of {kinds}")
+            raise DirectiveError(
+                f"simulator directive {token!r}: fault kind must be one of {kinds}"
+            )
         count = int(match.group("n")) if match.group("n") else None
         self.faults.setdefault(phase, []).append(Step(match.group("kind"), count))
         self.last = (self.faults, phase) if count is None else None

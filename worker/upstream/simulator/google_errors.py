@@ -62,7 +62,9 @@ _DEFAULT_MESSAGES: dict[int, str] = {
 _TYPE = "type.googleapis.com/google.rpc."
 
 
-def json_response(payload: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status_code: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     """Compact JSON with Google's content type; cheaper than Starlette's JSONResponse defaults."""
     body = json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(body, status_code=status_code, headers=headers, media_type=JSON_MEDIA_TYPE)
@@ -228,10 +230,10 @@ def rate_limited(surface: str, model: str, retry_after_s: int) -> GoogleApiError
 def seconds_until_pacific_midnight(now: datetime | None = None) -> int:
     """Daily quotas reset at midnight Pacific time; that is the honest Retry-After for them."""
     try:
-        from zoneinfo import ZoneInfo  # noqa: PLC0415 - tzdata lookups are rare, keep import local
+        from zoneinfo import ZoneInfo
 
         tz = ZoneInfo("America/Los_Angeles")
-    except Exception:  # noqa: BLE001 - no tz database: an hour is a fine stand-in
+    except Exception:
         return 3600
     current = now.astimezone(tz) if now else datetime.now(tz)
     midnight = (current + timedelta(days=1)).replace(hour=0, minute=0, second=0, microsecond=0)

@@ -12,6 +12,7 @@ wiped at start and removed at exit.
 
 import asyncio
 import hashlib
+import os
 import secrets
 import shutil
 from collections import OrderedDict
@@ -31,6 +32,7 @@ class MediaStore:
     def __init__(self, root: Path, render_mode: str = "full") -> None:
         self.root = root
         self.render_mode = render_mode
+        _sweep_dead_siblings(root)
         shutil.rmtree(root, ignore_errors=True)
         for sub in ("inputs", "clips", "gcs"):
             (root / sub).mkdir(parents=True, exist_ok=True)
@@ -90,7 +92,9 @@ class MediaStore:
         if self.render_mode == "fast":
             image_path, text, sample = None, FAST_CLIP_TEXT, 0
         async with self._render_slots:
-            data = await asyncio.to_thread(_render_to, path, text, op.aspect_ratio, sample, image_path)
+            data = await asyncio.to_thread(
+                _render_to, path, text, op.aspect_ratio, sample, image_path
+            )
         self._disk[key] = path
         while len(self._disk) > CLIP_CACHE_FILES:
             _, old = self._disk.popitem(last=False)
@@ -124,9 +128,11 @@ def _store_input(data: bytes, path: Path) -> None:
     temp.replace(path)
 
 
-def _render_to(path: Path, text: str, aspect_ratio: str, sample: int, image_path: Path | None) -> bytes:
+def _render_to(
+    path: Path, text: str, aspect_ratio: str, sample: int, image_path: Path | None
+) -> bytes:
     if image_path is not None:
-        from PIL import Image  # noqa: PLC0415 - only image-to-video renders need it here
+        from PIL import Image
 
         with Image.open(image_path) as image:
             data = render.render_image_clip(image.convert("RGB"), text, aspect_ratio, sample)
@@ -141,3 +147,18 @@ def _render_to(path: Path, text: str, aspect_ratio: str, sample: int, image_path
 def _temp_path(path: Path) -> Path:
     """A unique sibling, so two writers of the same content never share a half-written file."""
     return path.with_name(f"{path.name}.{secrets.token_hex(4)}.tmp")
+
+
+def _sweep_dead_siblings(root: Path) -> None:
+    """Remove media dirs left by simulators that were killed (named by pid, pid not running)."""
+    if not root.parent.is_dir():
+        return
+    for sibling in root.parent.iterdir():
+        if not sibling.name.isdigit() or sibling == root:
+            continue
+        try:
+            os.kill(int(sibling.name), 0)
+        except ProcessLookupError:
+            shutil.rmtree(sibling, ignore_errors=True)
+        except PermissionError:
+            continue  # alive, owned by someone else

@@ -28,12 +28,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"  # noqa: S105 - a URL, not a secret
 JWT_BEARER_GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 TOKEN_LIFETIME_S = 3600
 CLOCK_SKEW_S = 300
-TOKEN_PREFIX = "ya29.sim."
+TOKEN_PREFIX = "ya29.sim."  # noqa: S105 - a format marker, not a secret
 DEFAULT_PROJECT_ID = "veo-simulator"
 _TOKEN_CACHE_MAX = 10_000
 
@@ -75,7 +75,9 @@ class OAuthServer:
         self._tokens: dict[str, AccessToken] = {}
 
     # --- service accounts ----------------------------------------------------------------------
-    def create_service_account(self, token_uri: str, project_id: str = DEFAULT_PROJECT_ID) -> dict[str, str]:
+    def create_service_account(
+        self, token_uri: str, project_id: str = DEFAULT_PROJECT_ID
+    ) -> dict[str, str]:
         """A fresh key pair; the public half is registered on disk, the whole file returned."""
         private_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         key_id = secrets.token_hex(20)
@@ -83,10 +85,16 @@ class OAuthServer:
         public_pem = private_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        record = {"client_email": email, "project_id": project_id, "public_key_pem": public_pem.decode()}
+        record = {
+            "client_email": email,
+            "project_id": project_id,
+            "public_key_pem": public_pem.decode(),
+        }
         (self.root / "keys" / f"{key_id}.json").write_text(json.dumps(record, indent=2))
         private_pem = private_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
         client_id = str(int(hashlib.sha256(key_id.encode()).hexdigest()[:16], 16))
         return {
@@ -113,7 +121,7 @@ class OAuthServer:
         if not key_id.isalnum():
             return None
         path = self.root / "keys" / f"{key_id}.json"
-        if not path.exists():  # written by another process (e.g. --write-service-account)? re-check disk
+        if not path.exists():  # keys written by another process appear on disk: look there
             return None
         record = json.loads(path.read_text())
         public_key = serialization.load_pem_public_key(record["public_key_pem"].encode())
@@ -122,11 +130,13 @@ class OAuthServer:
         self._keys[key_id] = (record["client_email"], public_key)
         return self._keys[key_id]
 
-    # --- token endpoint ----------------------------------------------------------------------------
+    # --- token endpoint --------------------------------------------------------------------------
     def exchange(self, form: dict[str, str], token_url: str) -> dict[str, Any]:
         """The JWT-bearer grant; raises OAuthError exactly where Google would refuse."""
         if form.get("grant_type") != JWT_BEARER_GRANT:
-            raise OAuthError("unsupported_grant_type", "Invalid grant_type: " + form.get("grant_type", ""))
+            raise OAuthError(
+                "unsupported_grant_type", "Invalid grant_type: " + form.get("grant_type", "")
+            )
         claims = self._verify_assertion(form.get("assertion", ""), token_url)
         scope = str(claims.get("scope", "")).strip()
         if not scope:
@@ -146,7 +156,11 @@ class OAuthServer:
             signature = _b64url_decode(signature_b64)
         except (ValueError, TypeError):
             raise OAuthError("invalid_grant", "Invalid JWT: malformed assertion.") from None
-        if not isinstance(header, dict) or not isinstance(claims, dict) or header.get("alg") != "RS256":
+        if (
+            not isinstance(header, dict)
+            or not isinstance(claims, dict)
+            or header.get("alg") != "RS256"
+        ):
             raise OAuthError("invalid_grant", "Invalid JWT: only RS256 assertions are accepted.")
         known = self._public_key(str(header.get("kid", "")))
         if known is None:
@@ -154,7 +168,10 @@ class OAuthServer:
         email, public_key = known
         try:
             public_key.verify(
-                signature, f"{header_b64}.{payload_b64}".encode(), padding.PKCS1v15(), hashes.SHA256()
+                signature,
+                f"{header_b64}.{payload_b64}".encode(),
+                padding.PKCS1v15(),
+                hashes.SHA256(),
             )
         except InvalidSignature:
             raise OAuthError("invalid_grant", "Invalid JWT Signature.") from None
@@ -167,7 +184,11 @@ class OAuthServer:
             issued, expires = float(claims["iat"]), float(claims["exp"])
         except (KeyError, TypeError, ValueError):
             raise OAuthError("invalid_grant", "Invalid JWT: iat and exp are required.") from None
-        if issued > now + CLOCK_SKEW_S or expires < now - CLOCK_SKEW_S or expires - issued > TOKEN_LIFETIME_S:
+        if (
+            issued > now + CLOCK_SKEW_S
+            or expires < now - CLOCK_SKEW_S
+            or expires - issued > TOKEN_LIFETIME_S
+        ):
             raise OAuthError(
                 "invalid_grant",
                 "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable "
@@ -177,7 +198,9 @@ class OAuthServer:
 
     # --- access tokens -------------------------------------------------------------------------
     def _issue(self, email: str, scope: str, expires_at: int) -> str:
-        claims = _b64url(json.dumps({"e": email, "s": scope, "x": expires_at}, separators=(",", ":")).encode())
+        claims = _b64url(
+            json.dumps({"e": email, "s": scope, "x": expires_at}, separators=(",", ":")).encode()
+        )
         return f"{TOKEN_PREFIX}{claims}.{self._sign(claims)}"
 
     def _sign(self, claims: str) -> str:
@@ -235,7 +258,9 @@ def write_service_account(
             existing = json.loads(path.read_text())
         except ValueError:
             existing = {}
-        if existing.get("token_uri") == token_uri and server.knows_key(str(existing.get("private_key_id", ""))):
+        if existing.get("token_uri") == token_uri and server.knows_key(
+            str(existing.get("private_key_id", ""))
+        ):
             return existing
     info = server.create_service_account(token_uri, project_id)
     path.parent.mkdir(parents=True, exist_ok=True)

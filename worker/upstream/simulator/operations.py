@@ -124,14 +124,20 @@ class Registry:
         totals = {RUNNING: 0, SUCCEEDED: 0, BLOCKED: 0, FAILED: 0}
         for op in self.ops.values():
             totals[op.state(now)] += 1
-        return {"total": len(self.ops), "in_flight": totals[RUNNING], "done": len(self.ops) - totals[RUNNING]} | totals
+        return {
+            "total": len(self.ops),
+            "in_flight": totals[RUNNING],
+            "done": len(self.ops) - totals[RUNNING],
+        } | totals
 
     def reset(self) -> None:
         self.ops.clear()
         self.by_prompt.clear()
 
 
-def pick_latency(directives: Directives, base_s: float, jitter_s: float, rng: random.Random) -> float:
+def pick_latency(
+    directives: Directives, base_s: float, jitter_s: float, rng: random.Random
+) -> float:
     if directives.latency_s is not None:
         return directives.latency_s
     if jitter_s <= 0:

@@ -42,7 +42,9 @@ async def get_object(request: Request) -> Response:
     generated = _find_output(request, bucket, name)
     if generated is not None:
         op, sample = generated
-        fault = await sim.run_faults("download", op.prompt, op.directives, SURFACE, op.model, gcs=True)
+        fault = await sim.run_faults(
+            "download", op.prompt, op.directives, SURFACE, op.model, gcs=True
+        )
         if fault is not None:
             return fault
         op.downloads += 1
@@ -54,7 +56,9 @@ async def get_object(request: Request) -> Response:
     if data is None:
         raise GcsApiError(404, f"No such object: {bucket}/{name}")
     if request.query_params.get("alt") == "media":
-        return Response(data, media_type="video/mp4" if name.endswith(".mp4") else "application/octet-stream")
+        return Response(
+            data, media_type="video/mp4" if name.endswith(".mp4") else "application/octet-stream"
+        )
     return json_response(_metadata(bucket, name, len(data)))
 
 

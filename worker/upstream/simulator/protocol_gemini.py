@@ -29,7 +29,14 @@ from worker.upstream.simulator.core import (
     sim_of,
 )
 from worker.upstream.simulator.google_errors import GoogleApiError, json_response
-from worker.upstream.simulator.operations import BLOCKED, FAILED, RUNNING, SUCCEEDED, Operation, new_gemini_id
+from worker.upstream.simulator.operations import (
+    BLOCKED,
+    FAILED,
+    RUNNING,
+    SUCCEEDED,
+    Operation,
+    new_gemini_id,
+)
 from worker.upstream.simulator.responses import error_message, rai_reason
 from worker.upstream.simulator.validation import parse_submit, prompt_of
 
@@ -129,7 +136,11 @@ async def get_operation(request: Request) -> Response:
 def _done_body(op: Operation, state: str, base: str) -> dict[str, Any]:
     if state == FAILED:
         code = op.directives.error_code or 13
-        return {"name": op.name, "done": True, "error": {"code": code, "message": error_message(code)}}
+        return {
+            "name": op.name,
+            "done": True,
+            "error": {"code": code, "message": error_message(code)},
+        }
     if state == BLOCKED:
         video_response: dict[str, Any] = {
             "raiMediaFilteredCount": 1,
@@ -137,7 +148,9 @@ def _done_body(op: Operation, state: str, base: str) -> dict[str, Any]:
         }
     else:
         video_response = {
-            "generatedSamples": [{"video": {"uri": f"{base}/v1beta/files/{op.id}:download?alt=media"}}]
+            "generatedSamples": [
+                {"video": {"uri": f"{base}/v1beta/files/{op.id}:download?alt=media"}}
+            ]
         }
     return {
         "name": op.name,

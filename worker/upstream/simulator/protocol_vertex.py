@@ -43,7 +43,9 @@ RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoR
 _PARENT = "projects/{project}/locations/{location}/publishers/google/models/{model}"
 
 
-def require_bearer(request: Request, allowed_scopes: tuple[str, ...], *, gcs: bool = False) -> AccessToken:
+def require_bearer(
+    request: Request, allowed_scopes: tuple[str, ...], *, gcs: bool = False
+) -> AccessToken:
     """The caller's token grant; raises 401 (no/unknown/expired token) or 403 (scope)."""
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -94,7 +96,9 @@ async def submit(request: Request) -> Response:
             bucket, _, name = spec.image.gcs_uri.removeprefix("gs://").partition("/")
             image_data = await sim.media.get_object(bucket, name)
             if image_data is None:
-                raise gerr.invalid_argument(f"Cannot read the input image {spec.image.gcs_uri}: object not found.")
+                raise gerr.invalid_argument(
+                    f"Cannot read the input image {spec.image.gcs_uri}: object not found."
+                )
     op = await sim.accept(
         request,
         surface=SURFACE,
@@ -140,7 +144,11 @@ async def fetch_operation(request: Request) -> Response:
 async def _done_body(sim: Simulator, op: Operation, state: str) -> dict[str, Any]:
     if state == FAILED:
         code = op.directives.error_code or 13
-        return {"name": op.name, "done": True, "error": {"code": code, "message": error_message(code)}}
+        return {
+            "name": op.name,
+            "done": True,
+            "error": {"code": code, "message": error_message(code)},
+        }
     response: dict[str, Any] = {"@type": RESPONSE_TYPE}
     if state == BLOCKED:
         response["raiMediaFilteredCount"] = 1
@@ -153,10 +161,13 @@ async def _done_body(sim: Simulator, op: Operation, state: str) -> dict[str, Any
         ]
     else:
         response["raiMediaFilteredCount"] = 0
-        videos = []
+        videos: list[dict[str, str]] = []
+        response["videos"] = videos
         for index in range(op.samples):
             clip = await sim.media.clip(op, index)
-            videos.append({"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"})
+            videos.append(
+                {"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"}
+            )
         if op.first_download_at is None:
             op.first_download_at = time.time()
         op.downloads += 1
@@ -172,7 +183,9 @@ async def token(request: Request) -> Response:
     except OAuthError as exc:
         sim.stats.call("oauth.token_refused")
         return json_response(exc.body(), exc.status)
-    return json_response(answer, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"})
+    return json_response(
+        answer, headers={"Cache-Control": "no-cache, no-store, max-age=0, must-revalidate"}
+    )
 
 
 routes: list[Route] = [

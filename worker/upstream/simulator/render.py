@@ -43,6 +43,7 @@ def encode_mp4(frames: Iterable[Image.Image], size: tuple[int, int]) -> bytes:
     options = {"preset": "ultrafast", "crf": "30"} if codec == "libx264" else {}
     with av.open(buffer, mode="w", format="mp4") as container:
         stream = container.add_stream(codec, rate=FPS, options=options)
+        assert isinstance(stream, av.VideoStream)
         stream.width, stream.height = size
         stream.pix_fmt = "yuv420p"
         for image in frames:
@@ -65,10 +66,10 @@ def render_image_clip(image: Image.Image, text: str, aspect_ratio: str, variant:
 def prepare_input_image(data: bytes) -> Image.Image:
     """Decode a submitted image and shrink it; raises ValueError when it is not a usable image."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.draft("RGB", (INPUT_MAX_SIDE, INPUT_MAX_SIDE))  # JPEG: decode at reduced scale
-        image = ImageOps.exif_transpose(image).convert("RGB")
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many types for broken input
+        opened = Image.open(io.BytesIO(data))
+        opened.draft("RGB", (INPUT_MAX_SIDE, INPUT_MAX_SIDE))  # JPEG: decode at reduced scale
+        image = ImageOps.exif_transpose(opened).convert("RGB")
+    except Exception as exc:
         raise ValueError(str(exc)) from exc
     image.thumbnail((INPUT_MAX_SIDE, INPUT_MAX_SIDE))
     return image
@@ -88,7 +89,9 @@ def _palette(text: str, variant: int) -> tuple[tuple[int, int, int], tuple[int, 
     )
 
 
-def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int, max_lines: int) -> list[str]:
+def _wrap(
+    text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: int, max_lines: int
+) -> list[str]:
     lines: list[str] = []
     current = ""
     for word in text.split():
@@ -105,7 +108,9 @@ def _wrap(text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont, width: 
     return lines or ["(no prompt)"]
 
 
-def _draw_caption(draw: ImageDraw.ImageDraw, lines: list[str], size: tuple[int, int], top: int) -> None:
+def _draw_caption(
+    draw: ImageDraw.ImageDraw, lines: list[str], size: tuple[int, int], top: int
+) -> None:
     font = _font(14)
     line_height = 17
     height = line_height * len(lines) + 8
@@ -128,17 +133,23 @@ def _text_frames(text: str, size: tuple[int, int], variant: int) -> Iterator[Ima
         shift = int(t * 80)
         for k in range(-2, (width + height) // 40 + 2):
             x = k * 40 + shift
-            draw.polygon([(x, 0), (x + 18, 0), (x + 18 - height, height), (x - height, height)], fill=accent)
+            draw.polygon(
+                [(x, 0), (x + 18, 0), (x + 18 - height, height), (x - height, height)], fill=accent
+            )
         radius = min(width, height) // 8
         cx = int(width * (0.5 + 0.38 * math.sin(2 * math.pi * t)))
         cy = int(height * (0.5 + 0.38 * math.cos(2 * math.pi * t)))
         draw.ellipse((cx - radius, cy - radius, cx + radius, cy + radius), fill=(255, 255, 255))
         _draw_caption(draw, lines, size, caption_top)
-        draw.text((4, height - 13), f"veo-sim {index + 1:02d}/{total}", font=small, fill=(255, 255, 255))
+        draw.text(
+            (4, height - 13), f"veo-sim {index + 1:02d}/{total}", font=small, fill=(255, 255, 255)
+        )
         yield image
 
 
-def _image_frames(source: Image.Image, text: str, size: tuple[int, int], variant: int) -> Iterator[Image.Image]:
+def _image_frames(
+    source: Image.Image, text: str, size: tuple[int, int], variant: int
+) -> Iterator[Image.Image]:
     width, height = size
     base = ImageOps.fit(source, (int(width * 1.3), int(height * 1.3)))
     base_w, base_h = base.size
@@ -152,7 +163,9 @@ def _image_frames(source: Image.Image, text: str, size: tuple[int, int], variant
         center_x = base_w * (0.5 + direction * 0.08 * t)
         left = min(max(0.0, center_x - crop_w / 2), base_w - crop_w)
         top = (base_h - crop_h) / 2
-        frame = base.resize(size, Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h))
+        frame = base.resize(
+            size, Image.Resampling.BILINEAR, box=(left, top, left + crop_w, top + crop_h)
+        )
         if lines:
             _draw_caption(ImageDraw.Draw(frame), lines, size, height - (17 * len(lines) + 8))
         yield frame

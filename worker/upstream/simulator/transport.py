@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 from typing import Any
 
+from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -26,12 +27,20 @@ def protocol_class() -> Any:
     if HttpToolsProtocol is None:  # pragma: no cover
         return "auto"
 
-    class SimHttpToolsProtocol(HttpToolsProtocol):  # type: ignore[misc,valid-type]
+    class SimHttpToolsProtocol(HttpToolsProtocol):
         def on_message_begin(self) -> None:
             super().on_message_begin()
             self.scope[TRANSPORT_SCOPE_KEY] = self.transport  # type: ignore[literal-required]
 
     return SimHttpToolsProtocol
+
+
+async def client_gone(request: Request) -> bool:
+    """Has the client hung up? A transport flag under our server (cheap, no receive() dance)."""
+    transport = request.scope.get(TRANSPORT_SCOPE_KEY)
+    if transport is not None:
+        return bool(transport.is_closing())
+    return await request.is_disconnected()
 
 
 class DroppedConnectionError(RuntimeError):

@@ -24,7 +24,15 @@ _VERTEX_TOP = frozenset({"instances", "parameters", "labels"})
 _GEMINI_INSTANCE = frozenset({"prompt", "image", "lastFrame", "referenceImages", "video"})
 _VERTEX_INSTANCE = _GEMINI_INSTANCE | {"mask"}
 _GEMINI_PARAMS = frozenset(
-    {"aspectRatio", "resolution", "durationSeconds", "negativePrompt", "personGeneration", "sampleCount", "enhancePrompt"}
+    {
+        "aspectRatio",
+        "resolution",
+        "durationSeconds",
+        "negativePrompt",
+        "personGeneration",
+        "sampleCount",
+        "enhancePrompt",
+    }
 )
 _VERTEX_PARAMS = _GEMINI_PARAMS | {
     "seed",
@@ -62,7 +70,9 @@ def unsupported(field: str) -> GoogleApiError:
 
 def unknown_name(field: str, where: str = "") -> GoogleApiError:
     at = f" at '{where}'" if where else ""
-    return invalid_argument(f'Invalid JSON payload received. Unknown name "{field}"{at}: Cannot find field.')
+    return invalid_argument(
+        f'Invalid JSON payload received. Unknown name "{field}"{at}: Cannot find field.'
+    )
 
 
 def prompt_of(body: Any) -> str:
@@ -77,6 +87,44 @@ def prompt_of(body: Any) -> str:
 def parse_submit(body: Any, surface: str) -> SubmitSpec:
     """Validate a predictLongRunning body; raises GoogleApiError(400) like the real API."""
     vertex = surface == "vertex"
+    instance, parameters = _envelope(body, vertex)
+    prompt = instance.get("prompt", "")
+    if not isinstance(prompt, str):
+        raise invalid_argument("Invalid value at 'instances[0].prompt' (TYPE_STRING).")
+    if len(prompt.split()) > MAX_PROMPT_WORDS:
+        raise invalid_argument("The prompt is too long: it must be at most 1024 tokens.")
+    image, frame_pinned = _images(instance, prompt, vertex)
+    aspect_ratio = parameters.get("aspectRatio", "16:9")
+    if aspect_ratio not in ASPECT_RATIOS:
+        raise invalid_argument(
+            f"Aspect ratio {aspect_ratio!r} is not supported. Supported: 16:9, 9:16."
+        )
+    duration = _duration(parameters.get("durationSeconds", 8))
+    resolution = parameters.get("resolution", "720p")
+    if not isinstance(resolution, str) or resolution.lower() not in RESOLUTIONS:
+        raise invalid_argument(
+            f"Resolution {resolution!r} is not supported. Supported: 720p, 1080p, 4k."
+        )
+    resolution = resolution.lower()
+    if duration != 8 and (resolution != "720p" or frame_pinned):
+        raise invalid_argument(
+            "1080p, 4k, first/last frame and reference images need durationSeconds 8."
+        )
+    _person_generation(parameters.get("personGeneration"), image is not None, vertex)
+    _scalar_types(parameters)
+    return SubmitSpec(
+        prompt=prompt,
+        aspect_ratio=aspect_ratio,
+        resolution=resolution,
+        duration_s=duration,
+        samples=_sample_count(parameters.get("sampleCount", 1), vertex),
+        image=image,
+        storage_uri=_storage_uri(parameters.get("storageUri")) if vertex else None,
+    )
+
+
+def _envelope(body: Any, vertex: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The single instance and the parameters, after refusing unknown field names."""
     if not isinstance(body, dict):
         raise invalid_argument("Invalid JSON payload received. Expected an object.")
     for key in body:
@@ -89,7 +137,6 @@ def parse_submit(body: Any, surface: str) -> SubmitSpec:
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise invalid_argument("Invalid value at 'parameters': expected an object.")
-
     for key in instance:
         if key not in (_VERTEX_INSTANCE if vertex else _GEMINI_INSTANCE):
             raise unknown_name(key, "instances[0]")
@@ -97,16 +144,18 @@ def parse_submit(body: Any, surface: str) -> SubmitSpec:
         if key not in (_VERTEX_PARAMS if vertex else _GEMINI_PARAMS):
             raise unsupported(key)
     if "video" in instance or "mask" in instance:
-        raise invalid_argument("Video extension and masks are not simulated (instances[0].video/mask).")
+        raise invalid_argument(
+            "Video extension and masks are not simulated (instances[0].video/mask)."
+        )
+    return instance, parameters
 
-    prompt = instance.get("prompt", "")
-    if not isinstance(prompt, str):
-        raise invalid_argument("Invalid value at 'instances[0].prompt' (TYPE_STRING).")
-    if len(prompt.split()) > MAX_PROMPT_WORDS:
-        raise invalid_argument("The prompt is too long: it must be at most 1024 tokens.")
 
+def _images(instance: dict[str, Any], prompt: str, vertex: bool) -> tuple[ImageSource | None, bool]:
+    """The image the clip shows (first frame or first reference) and whether 8 s is required."""
     image = _media(instance["image"], "instances[0].image", vertex) if "image" in instance else None
-    last_frame = _media(instance["lastFrame"], "instances[0].lastFrame", vertex) if "lastFrame" in instance else None
+    last_frame = None
+    if "lastFrame" in instance:
+        last_frame = _media(instance["lastFrame"], "instances[0].lastFrame", vertex)
     references = _references(instance.get("referenceImages"), vertex)
     if last_frame is not None and image is None:
         raise invalid_argument("`lastFrame` requires `image` (the first frame).")
@@ -114,36 +163,17 @@ def parse_submit(body: Any, surface: str) -> SubmitSpec:
         raise invalid_argument("`referenceImages` cannot be combined with `image` or `lastFrame`.")
     if image is None and not references and not prompt.strip():
         raise invalid_argument("A text prompt is required for text-to-video.")
+    shown = image or (references[0] if references else None)
+    return shown, last_frame is not None or bool(references)
 
-    aspect_ratio = parameters.get("aspectRatio", "16:9")
-    if aspect_ratio not in ASPECT_RATIOS:
-        raise invalid_argument(f"Aspect ratio {aspect_ratio!r} is not supported. Supported: 16:9, 9:16.")
-    duration = _duration(parameters.get("durationSeconds", 8))
-    resolution = parameters.get("resolution", "720p")
-    if not isinstance(resolution, str) or resolution.lower() not in RESOLUTIONS:
-        raise invalid_argument(f"Resolution {resolution!r} is not supported. Supported: 720p, 1080p, 4k.")
-    resolution = resolution.lower()
-    if duration != 8 and (resolution != "720p" or last_frame is not None or references):
-        raise invalid_argument("1080p, 4k, first/last frame and reference images need durationSeconds 8.")
 
-    _person_generation(parameters.get("personGeneration"), image is not None or bool(references), vertex)
-    samples = _sample_count(parameters.get("sampleCount", 1), vertex)
+def _scalar_types(parameters: dict[str, Any]) -> None:
     for key in ("negativePrompt", "pubsubTopic", "resizeMode"):
         if key in parameters and not isinstance(parameters[key], str):
             raise invalid_argument(f"Invalid value at 'parameters.{key}' (TYPE_STRING).")
     for key in ("enhancePrompt", "generateAudio"):
         if key in parameters and not isinstance(parameters[key], bool):
             raise invalid_argument(f"Invalid value at 'parameters.{key}' (TYPE_BOOL).")
-    storage_uri = _storage_uri(parameters.get("storageUri")) if vertex else None
-    return SubmitSpec(
-        prompt=prompt,
-        aspect_ratio=aspect_ratio,
-        resolution=resolution,
-        duration_s=duration,
-        samples=samples,
-        image=image or (references[0] if references else None),
-        storage_uri=storage_uri,
-    )
 
 
 def _media(value: Any, where: str, vertex: bool) -> ImageSource:
@@ -154,15 +184,27 @@ def _media(value: Any, where: str, vertex: bool) -> ImageSource:
     for key in value:
         if key not in ("bytesBase64Encoded", "gcsUri", "mimeType"):
             raise unsupported(key)
-    encoded, gcs_uri, mime_type = value.get("bytesBase64Encoded"), value.get("gcsUri"), value.get("mimeType")
+    encoded, gcs_uri, mime_type = (
+        value.get("bytesBase64Encoded"),
+        value.get("gcsUri"),
+        value.get("mimeType"),
+    )
     if gcs_uri is not None and not vertex:
         raise unsupported("gcsUri")
     if (encoded is None) == (gcs_uri is None):
-        raise invalid_argument(f"Exactly one of `bytesBase64Encoded` or `gcsUri` is required at '{where}'.")
+        raise invalid_argument(
+            f"Exactly one of `bytesBase64Encoded` or `gcsUri` is required at '{where}'."
+        )
     if mime_type not in IMAGE_MIME_TYPES:
-        raise invalid_argument(f"Unsupported MIME type {mime_type!r} at '{where}'. Use image/jpeg or image/png.")
+        raise invalid_argument(
+            f"Unsupported MIME type {mime_type!r} at '{where}'. Use image/jpeg or image/png."
+        )
     if gcs_uri is not None:
-        if not isinstance(gcs_uri, str) or not gcs_uri.startswith("gs://") or "/" not in gcs_uri[5:]:
+        if (
+            not isinstance(gcs_uri, str)
+            or not gcs_uri.startswith("gs://")
+            or "/" not in gcs_uri[5:]
+        ):
             raise invalid_argument(f"Invalid GCS URI {gcs_uri!r} at '{where}'.")
         return ImageSource(mime_type, gcs_uri=gcs_uri)
     data = _base64(encoded, f"{where}.bytes_base64_encoded")
@@ -178,7 +220,8 @@ def _base64(encoded: Any, where: str) -> bytes:
         data = base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
     except (binascii.Error, ValueError):
         raise invalid_argument(
-            f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed for \"{encoded[:32]}\""
+            f"Invalid value at '{where}' (TYPE_BYTES), "
+            f'Base64 decoding failed for "{encoded[:32]}"'
         ) from None
     if not data:
         raise invalid_argument(f"Invalid value at '{where}' (TYPE_BYTES): empty.")
@@ -194,7 +237,9 @@ def _references(value: Any, vertex: bool) -> list[ImageSource]:
     for index, item in enumerate(value):
         where = f"instances[0].referenceImages[{index}]"
         if not isinstance(item, dict) or "image" not in item:
-            raise invalid_argument(f"Invalid value at '{where}': expected {{image, referenceType}}.")
+            raise invalid_argument(
+                f"Invalid value at '{where}': expected {{image, referenceType}}."
+            )
         if item.get("referenceType", "asset") not in ("asset", "style"):
             raise invalid_argument(f"Invalid value at '{where}.referenceType'.")
         images.append(_media(item["image"], f"{where}.image", vertex))
@@ -205,12 +250,13 @@ def _duration(value: Any) -> int:
     number: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         number = value
-    elif isinstance(value, float) and value.is_integer():
-        number = int(value)
-    elif isinstance(value, str) and value.isdigit():
-        number = int(value)
+    elif isinstance(value, float | str):
+        text = str(value).removesuffix(".0")
+        number = int(text) if text.isdigit() else None
     if number not in DURATIONS:
-        raise invalid_argument(f"The number of seconds {value!r} is out of range. Supported durations: 4, 6, 8.")
+        raise invalid_argument(
+            f"The number of seconds {value!r} is out of range. Supported durations: 4, 6, 8."
+        )
     return number
 
 

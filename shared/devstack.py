@@ -1,0 +1,621 @@
+"""`veo-dev`: the whole stack on one machine, for `make run`, `make worker` and `make test`.
+
+`run` is the quickstart: data dir, an embedded Redis (unless VEO_REDIS_URL says where yours is),
+migrations, a demo account, then the Procfile's processes under honcho, and a banner once the
+gateway and the simulator answer. A second run reuses everything (SQLite file, key, Redis AOF).
+
+Nothing here is used in production; docker-compose.yml runs the same commands without it.
+"""
+
+import ast
+import io
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import tokenize
+import types
+import typing
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import typer
+from honcho import manager as honcho_manager
+from honcho.environ import expand_processes, parse_procfile
+from honcho.printer import Printer
+from pydantic import SecretStr
+from pydantic.fields import FieldInfo
+from rich.console import Console
+from rich.text import Text
+
+from shared import settings as settings_module
+from shared.constants import ALL_QUEUES
+from shared.embedded_redis import EmbeddedRedis, answers_ping
+from shared.settings import MIB, Settings, get_settings
+
+app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
+console = Console(highlight=False)
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_CREDITS = 1000
+DEMO_KEY_FILE = "demo-api-key"
+READY_TIMEOUT_S = 90.0  # first start imports a lot; a cold laptop can take a while
+# honcho SIGKILLs what is still running this long after the first process stopped; above the
+# workers' soft-shutdown timeout (30 s) so a task in progress may finish.
+STOP_GRACE_S = 35
+SAMPLE_PROMPT = "A beautiful sunset over the ocean with waves gently lapping the shore"
+# The conftest's default; `veo-dev test` only stands in when nothing answers there.
+TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+# --- environment shared by every process ------------------------------------------------------
+
+
+def uses_embedded_redis(settings: Settings) -> bool:
+    """True unless VEO_REDIS_URL was given (environment or .env): then that Redis is used as is."""
+    return "redis_url" not in settings.model_fields_set
+
+
+def embedded_redis_url(settings: Settings) -> str:
+    return f"redis://127.0.0.1:{settings.embedded_redis_port}/0"
+
+
+def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
+    """The environment for the Procfile's processes: every variable its commands expand.
+
+    Values come from the settings (so a `.env` file reaches the shell too), the data dir is
+    made absolute so every process opens the same SQLite file, and this interpreter's bin
+    directory goes first on PATH so `celery`, `uvicorn` and `python` are the venv's.
+    """
+    bin_dir = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
+        "PYTHONUNBUFFERED": "1",  # log lines reach honcho's pipe as they happen
+        "VEO_DATA_DIR": str(settings.data_dir.resolve()),
+        "VEO_REDIS_URL": redis_url,
+        "VEO_GATEWAY_HOST": settings.gateway_host,
+        "VEO_GATEWAY_PORT": str(settings.gateway_port),
+        "VEO_WORKER_CONCURRENCY": str(settings.worker_concurrency),
+        "VEO_LOG_LEVEL": settings.log_level,
+    }
+
+
+def _export(env: dict[str, str]) -> Settings:
+    """Make this process see what its children will see, and re-read the settings."""
+    os.environ.update(env)
+    get_settings.cache_clear()
+    return get_settings()
+
+
+def write_secret(path: Path, value: str) -> None:
+    """Write a one-line secret readable by its owner only (mode 0600, also if it existed)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    path.chmod(0o600)
+
+
+def _key_is_active(key: str) -> bool:
+    from sqlmodel import col, select
+
+    from shared.db import read_session
+    from shared.keys import hash_api_key
+    from shared.models import ApiKey
+
+    with read_session() as session:
+        found = session.exec(
+            select(ApiKey.id).where(
+                col(ApiKey.key_hash) == hash_api_key(key), col(ApiKey.revoked_at).is_(None)
+            )
+        ).first()
+    return found is not None
+
+
+def ensure_demo_key(settings: Settings) -> tuple[str, bool]:
+    """The demo key from `<data_dir>/demo-api-key` while it still authenticates, else a new
+    account with DEMO_CREDITS and a new key. Returns (key, created)."""
+    from shared.cli import create_account_with_key
+
+    path = settings.data_dir / DEMO_KEY_FILE
+    if path.exists():
+        key = path.read_text().strip()
+        if key and _key_is_active(key):
+            return key, False
+    _account, key = create_account_with_key(DEMO_CREDITS, name="demo")
+    write_secret(path, key)
+    return key, True
+
+
+# --- honcho -------------------------------------------------------------------------------------
+
+
+class StackManager(honcho_manager.Manager):
+    """honcho's manager, where a second Ctrl-C (or SIGTERM) stops waiting and SIGKILLs."""
+
+    def __init__(self, printer: Printer, on_started: typing.Callable[[], None]) -> None:
+        super().__init__(printer)
+        self._on_started = on_started
+
+    def _start(self) -> None:
+        super()._start()
+        # Threads start only after honcho forked its children (forking with threads is unsafe).
+        self._on_started()
+
+    def terminate(self) -> None:
+        if not self._terminating:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, self._force)
+            self._system_print("stopping (Ctrl-C again to kill at once)\n")
+        super().terminate()
+
+    def _force(self, _signum: int, _frame: types.FrameType | None) -> None:
+        self.kill()
+
+
+def procfile_path() -> Path:
+    for candidate in (ROOT / "Procfile", Path.cwd() / "Procfile"):
+        if candidate.exists():
+            return candidate
+    raise typer.BadParameter("no Procfile next to the code or in the current directory")
+
+
+def local_url(host: str, port: int) -> str:
+    """A URL to reach a listener from this machine (0.0.0.0 is not an address to connect to)."""
+    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - comparing, not binding
+        host = "127.0.0.1"
+    return f"http://{host}:{port}"
+
+
+def hide_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def http_ok(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=1.0).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+@dataclass
+class Banner:
+    settings: Settings
+    api_key: str
+    flower_password: str
+    redis_note: str
+
+    @property
+    def gateway(self) -> str:
+        return local_url(self.settings.gateway_host, self.settings.gateway_port)
+
+    @property
+    def simulator(self) -> str:
+        return self.settings.simulator_url
+
+    def print(self) -> None:
+        s = self.settings
+        rows = [
+            ("Gateway", self.gateway),
+            ("API docs", f"{self.gateway}/docs"),
+            (
+                "Flower",
+                f"{local_url(s.flower_host, s.flower_port)}  "
+                f"user {s.flower_user}  password {self.flower_password}",
+            ),
+            ("Redis", f"{hide_password(s.redis_url)}  {self.redis_note}"),
+            ("Database", hide_password(s.database_url)),
+            ("Simulator", self.simulator),
+        ]
+        console.rule("[bold green]Veo API is running")
+        for label, value in rows:
+            console.print(Text.assemble((f"  {label:<10} ", "bold"), value), soft_wrap=True)
+        console.print(f"Demo API key: {self.api_key}", markup=False, soft_wrap=True)
+        console.print("\nTry it (then poll the returned uuid):", style="bold")
+        console.print(curl_example(self.gateway, self.api_key), markup=False, soft_wrap=True)
+        console.print(
+            f'curl -H "Authorization: Bearer {self.api_key}" '
+            f"{self.gateway}/api/video-status/<uuid>",
+            markup=False,
+            soft_wrap=True,
+        )
+        console.print("\nMore workers: make worker    Stop: Ctrl-C", style="dim")
+        console.rule()
+
+
+def curl_example(gateway: str, api_key: str) -> str:
+    return (
+        f"curl -X POST {gateway}/api/generate-video \\\n"
+        f'  -H "Authorization: Bearer {api_key}" \\\n'
+        '  -H "Content-Type: application/json" \\\n'
+        f'  -d \'{{"generationType": "text_to_video", "prompt": "{SAMPLE_PROMPT}", '
+        '"aspectRatio": "16:9"}\''
+    )
+
+
+def wait_until_ready(banner: Banner, done: threading.Event) -> None:
+    """Print the banner once the gateway and the simulator answer; warn if they never do."""
+    checks = {
+        "gateway": f"{banner.gateway}/api/health",
+        "simulator": f"{banner.simulator}/_sim/health",
+    }
+    pending = dict(checks)
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while pending and not done.is_set():
+        pending = {name: url for name, url in pending.items() if not http_ok(url)}
+        if pending and time.monotonic() > deadline:
+            names = ", ".join(f"{name} ({url})" for name, url in pending.items())
+            console.print(f"[red]not answering after {READY_TIMEOUT_S:.0f} s:[/red] {names}")
+            return
+        done.wait(0.25)
+    if not done.is_set():
+        banner.print()
+
+
+def run_procfile(env: dict[str, str], banner: Banner) -> int:
+    """Run the Procfile under honcho until Ctrl-C/SIGTERM or until a process stops on its own."""
+    procfile = parse_procfile(procfile_path().read_text())
+    done = threading.Event()
+    watcher = threading.Thread(target=wait_until_ready, args=(banner, done), daemon=True)
+    printer = Printer(sys.stdout, colour=sys.stdout.isatty(), prefix=True)
+    manager = StackManager(printer, on_started=watcher.start)
+    for process in expand_processes(procfile.processes, env=env):
+        manager.add_process(process.name, process.cmd, env={**env, **process.env}, cwd=str(ROOT))
+    honcho_manager.KILL_WAIT = STOP_GRACE_S  # read by Manager.loop at each turn
+    try:
+        manager.loop()
+    finally:
+        done.set()
+    signalled = {info["rc"] for info in honcho_manager.SIGNALS.values()}
+    return 0 if manager.returncode in signalled else int(manager.returncode or 0)
+
+
+def _interrupt(_signum: int, _frame: types.FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+@app.command()
+def run() -> None:
+    """Start the whole stack: Redis (embedded), migrations, demo account, every Procfile process."""
+    # Until honcho takes over: SIGTERM stops like Ctrl-C, and Ctrl-C works even if inherited
+    # as ignored (a background job of a non-interactive shell).
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    settings = get_settings()
+    data_dir = settings.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    code = 0
+    try:
+        with ExitStack() as cleanup:
+            if uses_embedded_redis(settings):
+                redis = EmbeddedRedis(settings.embedded_redis_port, data_dir / "redis")
+                console.print(
+                    f"starting the embedded Redis on {redis.url} (data in {redis.data_dir})"
+                )
+                cleanup.callback(_stop_redis, redis)
+                redis.start()
+                redis_url = redis.url
+                redis_note = "(embedded)" if redis.owned else "(embedded, already running: reused)"
+            else:
+                redis_url, redis_note = settings.redis_url, "(from VEO_REDIS_URL)"
+            env = stack_env(settings, redis_url)
+            code = _run_stack(_export(env), env, redis_note)
+    except KeyboardInterrupt:
+        console.print("interrupted before the stack was up")
+    console.print("stopped" if code == 0 else f"stopped: a process exited on its own ({code})")
+    raise typer.Exit(code)
+
+
+def _stop_redis(redis: EmbeddedRedis) -> None:
+    if redis.owned:
+        console.print("stopping the embedded Redis")
+        redis.stop()
+
+
+def _run_stack(settings: Settings, env: dict[str, str], redis_note: str) -> int:
+    from shared import migrate
+    from shared.db import dispose_engines
+    from worker.flower import flower_password
+
+    console.print(f"migrating {hide_password(settings.database_url)}")
+    migrate.upgrade()
+    api_key, created = ensure_demo_key(settings)
+    console.print(
+        f"demo account {'created with ' + str(DEMO_CREDITS) + ' credits' if created else 'reused'}"
+    )
+    password = flower_password(settings)
+    dispose_engines()  # honcho forks next; children must not share our connections
+    banner = Banner(settings, api_key, password, redis_note)
+    return run_procfile(env, banner)
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated queues")] = ",".join(ALL_QUEUES),
+    concurrency: Annotated[int | None, typer.Option(help="Default: VEO_WORKER_CONCURRENCY")] = None,
+) -> None:
+    """Start one more worker that joins the running stack (same settings, a unique node name)."""
+    settings = get_settings()
+    env = dict(os.environ)
+    if uses_embedded_redis(settings):
+        env["VEO_REDIS_URL"] = embedded_redis_url(settings)
+        if not answers_ping(settings.embedded_redis_port):
+            console.print(
+                f"[yellow]no Redis answers on {env['VEO_REDIS_URL']}: is `make run` running?"
+                " The worker keeps retrying.[/yellow]"
+            )
+    argv = [
+        sys.executable, "-m", "celery", "-A", "worker.app", "worker",
+        "-Q", queues,
+        "-c", str(concurrency or settings.worker_concurrency),
+        # The pid survives exec, so the name is unique among the live workers of this host.
+        "-n", f"worker-{os.getpid()}@%h",
+        "-l", settings.log_level,
+    ]  # fmt: skip
+    os.execve(argv[0], argv, env)  # noqa: S606 - fixed argv, no shell
+
+
+@app.command("test", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def test(ctx: typer.Context) -> None:
+    """pytest with the given arguments; outside CI, an embedded Redis stands in when none answers.
+
+    Under CI=true nothing stands in: a missing service must fail the run (tests/conftest.py).
+    """
+    argv = [sys.executable, "-m", "pytest", *ctx.args]
+    env = dict(os.environ)
+    test_url = env.get("VEO_TEST_REDIS_URL", TEST_REDIS_URL)
+    with ExitStack() as cleanup:
+        if env.get("CI", "").lower() != "true" and not _url_answers(test_url):
+            data_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="veo-test-")))
+            redis = cleanup.enter_context(EmbeddedRedis(_free_port(), data_dir))
+            console.print(f"no Redis at {test_url}: the tests use an embedded one at {redis.url}")
+            env["VEO_TEST_REDIS_URL"] = redis.url
+        code = subprocess.call(argv, env=env)  # noqa: S603 - our interpreter, the user's args
+    raise typer.Exit(code)
+
+
+def _url_answers(url: str) -> bool:
+    import redis
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
+    client = redis.Redis.from_url(
+        url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
+    )
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+# --- the configuration table of the README ----------------------------------------------------
+
+TABLE_BEGIN = "<!-- BEGIN settings-table (veo-dev settings-table --write README.md) -->"
+TABLE_END = "<!-- END settings-table -->"
+SECTION_RE = re.compile(r"#\s*---\s*(?P<name>[^-].*?)\s*-{3,}")
+
+# What a setting is, for the fields whose line in settings.py carries no comment saying so.
+# A comment in settings.py (or a Field description) is shown too, after this text.
+MEANINGS: dict[str, str] = {
+    "environment": "`production` refuses loopback/private webhook and image URLs by default",
+    "data_dir": "Where local state lives: SQLite file, stored videos, embedded Redis, demo key",
+    "database_url": "SQLAlchemy URL of the database of record "
+    "(`postgresql+psycopg://user:pass@host/db` for PostgreSQL)",
+    "db_pool_size": "Connections per process on PostgreSQL (as many again may overflow)",
+    "redis_url": "Celery broker and quota store; unset under `make run`: the embedded Redis",
+    "redis_key_prefix": "Prefix of every Redis key and Celery queue, so stacks can share a Redis",
+    "redis_socket_timeout_s": "Redis connect timeout; a dead Redis fails a publish this fast",
+    "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",
+    "gateway_port": "Port the gateway listens on",
+    "public_base_url": "Base of the URLs the API hands out (video links)",
+    "credits_per_generation": "Credits one video costs (refunded once if it fails)",
+    "default_rate_limit_per_minute": "Requests per minute per account without its own limit",
+    "prompt_max_chars": "Longest prompt accepted",
+    "upload_max_bytes": "Largest file accepted by /api/upload-video-image",
+    "image_max_pixels": "Largest image accepted, in pixels (decompression-bomb guard)",
+    "image_url_max_bytes": "Largest image downloaded from an imageUrl",
+    "upstream_backend": "Which Veo to call",
+    "simulator_protocol": "Which real protocol the simulator speaks",
+    "simulator_host": "Address the simulator listens on",
+    "simulator_port": "Port the simulator listens on",
+    "simulator_url": "Where the workers reach the simulator",
+    "simulator_default_latency_s": "Simulated generation time",
+    "simulator_latency_jitter_s": "Random spread around the simulated generation time",
+    "simulator_render": "How the simulator makes its MP4s",
+    "simulator_retired_models": "Model ids the simulator treats as retired",
+    "gemini_base_url": "Gemini API endpoint",
+    "gemini_api_key": "Gemini API key (`upstream_backend=gemini`)",
+    "vertex_base_url": "Vertex AI endpoint",
+    "vertex_project": "Google Cloud project for Vertex AI",
+    "vertex_location": "Vertex AI region",
+    "vertex_credentials_file": "Path of the credentials for Vertex AI",
+    "vertex_output_gcs_uri": "Cloud Storage prefix (`gs://…`) where Vertex AI writes videos",
+    "vertex_token_url": "OAuth token endpoint for the service account",
+    "gcs_base_url": "Cloud Storage endpoint used to fetch Vertex outputs",
+    "model": "Veo model id",
+    "resolution": "Video resolution requested upstream (1080p and 4k need 8 s)",
+    "duration_s": "Video length requested upstream, in seconds",
+    "negative_prompt": "Negative prompt sent with every request (empty: none)",
+    "upstream_connect_timeout_s": "Connect timeout of every upstream call",
+    "upstream_timeout_s": "Read/write timeout of every upstream call",
+    "upstream_max_retries": "Most retries of a transient upstream error",
+    "video_max_bytes": "Largest video downloaded from upstream",
+    "upstream_image_max_bytes": "Largest image sent upstream (bigger ones are downscaled)",
+    "upstream_submits_per_minute": "Global upstream submit quota, shared by all workers",
+    "upstream_polls_per_second": "Global upstream poll quota, shared by all workers",
+    "upstream_max_in_flight": "Most jobs generating upstream at once, across all workers",
+    "poll_first_delay_s": "Wait after submitting before the first status poll",
+    "poll_max_interval_s": "Cap of the poll backoff",
+    "poll_backoff_factor": "Growth of the poll interval per poll",
+    "poll_tick_s": "How often beat asks a worker to poll the due jobs",
+    "poll_batch_size": "Most jobs claimed per poll tick",
+    "poll_concurrency": "Most concurrent upstream polls within one tick",
+    "poll_claim_s": "How long a claimed job is hidden from other pollers",
+    "job_deadline_s": "A job still unfinished this long after submit fails (and is refunded)",
+    "submit_max_attempts": "Submit attempts before a job fails (and is refunded)",
+    "submit_retry_delay_s": "Base delay of the submit retry backoff",
+    "sweep_interval_s": "How often the sweeper re-sends what should be moving",
+    "sweep_stale_after_s": "Quiet time after which the sweeper re-sends a job or delivery",
+    "worker_concurrency": "Processes per worker (`-c`)",
+    "webhook_connect_timeout_s": "Connect timeout of a webhook delivery",
+    "webhook_timeout_s": "Read/write timeout of a webhook delivery",
+    "webhook_endpoint_disable_after_s": "An endpoint failing for this long is disabled",
+    "webhook_secret_grace_s": "How long a rotated webhook secret still signs deliveries",
+    "webhook_claim_s": "How long a claimed delivery is hidden from other workers",
+    "storage_backend": "Where finished videos and uploads are stored",
+    "storage_dir": "Directory of the local storage backend",
+    "s3_bucket": "S3 bucket (`storage_backend=s3`)",
+    "s3_endpoint_url": "S3-compatible endpoint (MinIO, R2); empty: AWS",
+    "s3_region": "S3 region",
+    "s3_access_key_id": "S3 access key; empty: the default AWS credential chain",
+    "s3_secret_access_key": "S3 secret key",
+    "s3_url_expiry_s": "Lifetime of the presigned video URLs",
+    "flower_port": "Port Flower listens on",
+    "flower_user": "Flower basic-auth user",
+    "flower_password": "Flower basic-auth password",
+    "embedded_redis_port": "Port of the embedded Redis",
+    "log_level": "Log level of every process",
+}
+
+
+@dataclass(frozen=True)
+class SettingRow:
+    section: str
+    variable: str
+    default: str
+    meaning: str
+
+
+def _source_notes() -> dict[str, tuple[str, str]]:
+    """(section, comment) per field, read from the comments of shared/settings.py.
+
+    The comments are where the settings are explained, so the table reads them rather than
+    keeping a second copy that would drift.
+    """
+    source = Path(settings_module.__file__).read_text()
+    trailing: dict[int, str] = {}
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and token.line[: token.start[1]].strip():
+            trailing[token.start[0]] = token.string.lstrip("#").strip()
+    lines = source.splitlines()
+    tree = ast.parse(source)
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Settings")
+    notes: dict[str, tuple[str, str]] = {}
+    for node in cls.body:
+        if not (isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)):
+            continue
+        above: list[str] = []
+        index = node.lineno - 2
+        while index >= 0 and lines[index].strip().startswith("#"):
+            if SECTION_RE.match(lines[index].strip()):
+                break
+            above.insert(0, lines[index].strip().lstrip("#").strip())
+            index -= 1
+        section = "General"
+        for line in reversed(lines[: node.lineno - 1]):
+            match = SECTION_RE.match(line.strip())
+            if match:
+                section = match["name"]
+                break
+        comment = " ".join([*above, trailing.get(node.lineno, "")]).strip()
+        notes[node.target.id] = (section, comment)
+    return notes
+
+
+def _default_text(value: Any) -> str:
+    if isinstance(value, SecretStr):
+        value = value.get_secret_value()
+    if value is None or value == "":
+        return "(empty)"
+    if isinstance(value, bool):
+        return f"`{str(value).lower()}`"
+    if isinstance(value, int) and value >= MIB and value % MIB == 0:
+        return f"`{value}` ({value // MIB} MiB)"
+    return f"`{value}`"
+
+
+def _choices(field: FieldInfo) -> str:
+    if typing.get_origin(field.annotation) is typing.Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(field.annotation))
+    return ""
+
+
+def settings_rows() -> list[SettingRow]:
+    """One row per Settings field, in the order of shared/settings.py."""
+    prefix = str(Settings.model_config.get("env_prefix", ""))
+    notes = _source_notes()
+    rows = []
+    for name, field in Settings.model_fields.items():
+        section, comment = notes.get(name, ("General", ""))
+        parts = [field.description or "", MEANINGS.get(name, ""), comment, _choices(field)]
+        meaning = ". ".join(part[:1].upper() + part[1:].rstrip(".") for part in parts if part)
+        rows.append(
+            SettingRow(section, f"{prefix}{name}".upper(), _default_text(field.default), meaning)
+        )
+    return rows
+
+
+def settings_markdown() -> str:
+    """The README's configuration tables, one per section of shared/settings.py."""
+    out: list[str] = []
+    section = None
+    for row in settings_rows():
+        if row.section != section:
+            section = row.section
+            out += ["", f"**{section[:1].upper()}{section[1:]}**", ""]
+            out += ["| Variable | Default | Meaning |", "|---|---|---|"]
+        meaning = row.meaning.replace("|", "\\|")
+        out.append(f"| `{row.variable}` | {row.default} | {meaning} |")
+    return "\n".join(out).strip() + "\n"
+
+
+def _with_table(readme: str, table: str) -> str:
+    pattern = re.compile(re.escape(TABLE_BEGIN) + r".*?" + re.escape(TABLE_END), re.DOTALL)
+    if not pattern.search(readme):
+        raise typer.BadParameter(f"the README has no {TABLE_BEGIN} … {TABLE_END} block")
+    return pattern.sub(lambda _m: f"{TABLE_BEGIN}\n{table}{TABLE_END}", readme, count=1)
+
+
+@app.command("settings-table")
+def settings_table(
+    write: Annotated[
+        Path | None, typer.Option(help="Replace the generated block in this file (README.md)")
+    ] = None,
+    check: Annotated[
+        Path | None, typer.Option(help="Fail if this file's block is not current")
+    ] = None,
+) -> None:
+    """Every VEO_* variable with its default and meaning, as Markdown (the README's table)."""
+    table = settings_markdown()
+    if write is not None:
+        write.write_text(_with_table(write.read_text(), table))
+        console.print(f"updated {write}")
+    elif check is not None:
+        text = check.read_text()
+        if _with_table(text, table) != text:
+            console.print(f"{check} is stale: run `veo-dev settings-table --write {check}`")
+            raise typer.Exit(1)
+    else:
+        typer.echo(table, nl=False)

@@ -1,0 +1,1 @@
+"""Tests of the local operations layer: embedded Redis, veo-dev, Flower wrapper, Procfile."""

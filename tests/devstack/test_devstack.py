@@ -1,0 +1,123 @@
+"""veo-dev: the settings table, the demo key, the Flower wrapper, and the Procfile."""
+
+import os
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from honcho.environ import parse_procfile
+
+from shared import devstack
+from shared.settings import Settings, get_settings
+from tests.support.processes import VENV_BIN
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _veo_dev(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(VENV_BIN / "veo-dev"), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+def test_settings_table_lists_every_setting() -> None:
+    result = _veo_dev("settings-table")
+    assert result.returncode == 0, result.stderr
+    listed = {
+        line.split("`")[1] for line in result.stdout.splitlines() if line.startswith("| `VEO_")
+    }
+    assert listed == {f"VEO_{name.upper()}" for name in Settings.model_fields}
+
+
+def test_every_setting_says_what_it_means() -> None:
+    blank = [row.variable for row in devstack.settings_rows() if not row.meaning]
+    assert not blank, (
+        f"{blank}: add a comment on the field's line in shared/settings.py "
+        "(or a line in shared/devstack.py MEANINGS)"
+    )
+
+
+def test_readme_table_is_current() -> None:
+    result = _veo_dev("settings-table", "--check", str(ROOT / "README.md"))
+    assert result.returncode == 0, "run: .venv/bin/veo-dev settings-table --write README.md"
+
+
+def test_procfile_runs_the_five_processes_each_replacing_its_shell() -> None:
+    processes = parse_procfile((ROOT / "Procfile").read_text()).processes
+    assert set(processes) == {"gateway", "worker", "beat", "flower", "simulator"}
+    for name, command in processes.items():
+        assert "exec " in command, f"{name}: without exec, signals stop at the shell"
+
+
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Settings pointing at a fresh SQLite file, restored afterwards."""
+    from shared import db, migrate
+
+    for name in [key for key in os.environ if key.startswith("VEO_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("VEO_DATA_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    db._engines.cache_clear()
+    migrate.upgrade()
+    yield tmp_path
+    db.dispose_engines()
+    get_settings.cache_clear()
+    db._engines.cache_clear()
+
+
+def test_demo_key_is_created_once_and_replaced_when_revoked(data_dir: Path) -> None:
+    from shared.cli import app as admin
+
+    key, created = devstack.ensure_demo_key(get_settings())
+    assert created
+    path = data_dir / devstack.DEMO_KEY_FILE
+    assert path.read_text().strip() == key
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert devstack.ensure_demo_key(get_settings()) == (key, False)
+
+    from typer.testing import CliRunner
+
+    assert CliRunner().invoke(admin, ["revoke-key", key]).exit_code == 0
+    replacement, created = devstack.ensure_demo_key(get_settings())
+    assert created
+    assert replacement != key
+    assert path.read_text().strip() == replacement
+
+
+def test_flower_password_is_generated_once_and_private(tmp_path: Path) -> None:
+    from worker import flower
+
+    settings = Settings(data_dir=tmp_path)
+    password = flower.flower_password(settings)
+    assert password
+    assert flower.flower_password(settings) == password
+    assert stat.S_IMODE(flower.password_path(settings).stat().st_mode) == 0o600
+    assert flower.basic_auth(settings) == f"admin:{password}"
+    assert flower.flower_password(Settings(data_dir=tmp_path, flower_password="s3cret")) == "s3cret"
+
+
+def test_flower_runs_read_only_bounded_and_without_the_password_in_argv(tmp_path: Path) -> None:
+    from worker import flower
+
+    settings = Settings(data_dir=tmp_path, flower_port=5999)
+    argv = flower.flower_argv(settings)
+    assert argv[:6] == [sys.executable, "-m", "celery", "-A", "worker.app", "flower"]
+    assert {"--port=5999", "--read_only", "--max_tasks=10000"} <= set(argv)
+    assert not any(flower.flower_password(settings) in arg for arg in argv)
+
+
+def test_flower_refuses_a_password_flower_would_split(tmp_path: Path) -> None:
+    from worker import flower
+
+    with pytest.raises(ValueError, match="must not contain ','"):
+        flower.basic_auth(Settings(data_dir=tmp_path, flower_password="a,b"))
+
+
+def test_embedded_redis_is_used_only_without_veo_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VEO_REDIS_URL", raising=False)
+    assert devstack.uses_embedded_redis(Settings())
+    assert not devstack.uses_embedded_redis(Settings(redis_url="redis://elsewhere:6379/0"))
