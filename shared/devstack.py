@@ -12,6 +12,7 @@ import io
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,7 @@ from shared.embedded_redis import EmbeddedRedis, answers_ping
 from shared.settings import MIB, Settings, get_settings
 
 app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one line
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CREDITS = 1000
@@ -175,6 +176,28 @@ def local_url(host: str, port: int) -> str:
     return f"http://{host}:{port}"
 
 
+def busy_ports(settings: Settings) -> str:
+    """The listeners of the Procfile whose port is taken, named with their variable; "" if none.
+
+    Checked before starting anything, so a second `make run` fails with one clear line instead
+    of a gateway traceback followed by the whole stack stopping.
+    """
+    listeners = {
+        "VEO_GATEWAY_PORT": (settings.gateway_host, settings.gateway_port),
+        "VEO_FLOWER_PORT": (settings.flower_host, settings.flower_port),
+        "VEO_SIMULATOR_PORT": (settings.simulator_host, settings.simulator_port),
+    }
+    taken = []
+    for variable, (host, port) in listeners.items():
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
+            try:
+                sock.bind((host, port))
+            except OSError:
+                taken.append(f"{variable}={port}")
+    return ", ".join(taken)
+
+
 def hide_password(url: str) -> str:
     parts = urlsplit(url)
     if parts.password is None:
@@ -221,15 +244,14 @@ class Banner:
         ]
         console.rule("[bold green]Veo API is running")
         for label, value in rows:
-            console.print(Text.assemble((f"  {label:<10} ", "bold"), value), soft_wrap=True)
-        console.print(f"Demo API key: {self.api_key}", markup=False, soft_wrap=True)
+            console.print(Text.assemble((f"  {label:<10} ", "bold"), value))
+        console.print(f"Demo API key: {self.api_key}", markup=False)
         console.print("\nTry it (then poll the returned uuid):", style="bold")
-        console.print(curl_example(self.gateway, self.api_key), markup=False, soft_wrap=True)
+        console.print(curl_example(self.gateway, self.api_key), markup=False)
         console.print(
             f'curl -H "Authorization: Bearer {self.api_key}" '
             f"{self.gateway}/api/video-status/<uuid>",
             markup=False,
-            soft_wrap=True,
         )
         console.print("\nMore workers: make worker    Stop: Ctrl-C", style="dim")
         console.rule()
@@ -279,7 +301,13 @@ def run_procfile(env: dict[str, str], banner: Banner) -> int:
     finally:
         done.set()
     signalled = {info["rc"] for info in honcho_manager.SIGNALS.values()}
-    return 0 if manager.returncode in signalled else int(manager.returncode or 0)
+    if manager.returncode in signalled:
+        return 0
+    console.print(
+        f"[red]a process stopped on its own (exit {manager.returncode}), so all were stopped;"
+        " its last lines are above[/red]"
+    )
+    return int(manager.returncode or 1)
 
 
 def _interrupt(_signum: int, _frame: types.FrameType | None) -> None:
@@ -301,20 +329,24 @@ def run() -> None:
         with ExitStack() as cleanup:
             if uses_embedded_redis(settings):
                 redis = EmbeddedRedis(settings.embedded_redis_port, data_dir / "redis")
-                console.print(
-                    f"starting the embedded Redis on {redis.url} (data in {redis.data_dir})"
-                )
                 cleanup.callback(_stop_redis, redis)
                 redis.start()
                 redis_url = redis.url
-                redis_note = "(embedded)" if redis.owned else "(embedded, already running: reused)"
+                if redis.owned:
+                    redis_note = "(embedded)"
+                    console.print(
+                        f"embedded Redis started at {redis_url} (data in {redis.data_dir})"
+                    )
+                else:
+                    redis_note = "(embedded, was already running: reused)"
+                    console.print(f"a Redis already answers at {redis_url}: reusing it")
             else:
                 redis_url, redis_note = settings.redis_url, "(from VEO_REDIS_URL)"
             env = stack_env(settings, redis_url)
             code = _run_stack(_export(env), env, redis_note)
     except KeyboardInterrupt:
         console.print("interrupted before the stack was up")
-    console.print("stopped" if code == 0 else f"stopped: a process exited on its own ({code})")
+    console.print("stopped")
     raise typer.Exit(code)
 
 
@@ -329,6 +361,12 @@ def _run_stack(settings: Settings, env: dict[str, str], redis_note: str) -> int:
     from shared.db import dispose_engines
     from worker.flower import flower_password
 
+    taken = busy_ports(settings)
+    if taken:
+        console.print(
+            f"[red]already in use:[/red] {taken}; stop what holds them or change the ports"
+        )
+        return 1
     console.print(f"migrating {hide_password(settings.database_url)}")
     migrate.upgrade()
     api_key, created = ensure_demo_key(settings)
@@ -403,8 +441,6 @@ def _url_answers(url: str) -> bool:
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -495,7 +531,6 @@ MEANINGS: dict[str, str] = {
     "flower_port": "Port Flower listens on",
     "flower_user": "Flower basic-auth user",
     "flower_password": "Flower basic-auth password",
-    "embedded_redis_port": "Port of the embedded Redis",
     "log_level": "Log level of every process",
 }
 

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     flower_host: str = "127.0.0.1"  # Flower's listen address (0.0.0.0 in a container)
     flower_max_tasks: int = 10_000  # tasks Flower keeps in memory (its own default, 100k, bloats)
     flower_purge_offline_workers_s: int = 600  # forget workers offline this long (scaled-away ones)
-    # The embedded Redis `make run` starts when VEO_REDIS_URL is not set (matches redis_url's default).
+    # Port of the embedded Redis that `make run` starts when VEO_REDIS_URL is unset (see redis_url).
     embedded_redis_port: int = 6390
     log_level: str = "INFO"
 

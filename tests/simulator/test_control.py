@@ -3,6 +3,7 @@
 import httpx
 
 from tests.simulator.helpers import (
+    KEY,
     gemini_body,
     gemini_poll,
     gemini_submit,
@@ -89,11 +90,7 @@ def test_fast_render_reuses_one_clip(client: httpx.Client) -> None:
         name = gemini_submit(client, gemini_body(unique(text))).json()["name"]
         done = wait_done(lambda name=name: gemini_poll(client, name))
         uri = done["response"]["generateVideoResponse"]["generatedSamples"][0]["video"]["uri"]
-        clips.append(
-            client.get(
-                uri, params=None, headers={"x-goog-api-key": "k"}, follow_redirects=True
-            ).content
-        )
+        clips.append(client.get(uri, headers=KEY, follow_redirects=True).content)
     assert clips[0] == clips[1]
     assert clips[0][4:8] == b"ftyp"
 

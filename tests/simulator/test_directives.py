@@ -201,3 +201,19 @@ def test_fault_sequence_and_always(client: httpx.Client) -> None:
     assert [gemini_poll(client, name).status_code for _ in range(3)] == [503, 429, 200]
     always = unique("[sim submit-fault=503]")
     assert {gemini_submit(client, gemini_body(always)).status_code for _ in range(3)} == {503}
+
+
+def test_client_that_gives_up_on_a_slow_submit_leaves_no_operation(client: httpx.Client) -> None:
+    prompt = unique("[sim submit-slow=0.5x1]")
+    with (
+        httpx.Client(base_url=client.base_url, timeout=0.1) as impatient,
+        pytest.raises(httpx.ReadTimeout),
+    ):
+        gemini_submit(impatient, gemini_body(prompt))
+    deadline = time.monotonic() + 3  # wait until the simulator has finished that slow answer
+    while client.get("/_sim/stats").json()["calls"].get("gemini.submit_abandoned") != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    assert submitted(client, prompt) == 0
+    submit_ok(client, prompt)  # the retry is the one and only submission
+    assert submitted(client, prompt) == 1

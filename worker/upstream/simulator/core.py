@@ -97,6 +97,7 @@ class Simulator:
                     "https://developers.generativeai.google/guide/troubleshooting"
                 ) from None
         if await client_gone(request):
+            self.stats.call(f"{surface}.submit_abandoned")
             return None  # never accept a job nobody will hear about (no duplicate on resubmit)
         op = Operation(
             id=op_id,

@@ -105,16 +105,18 @@ def strip(prompt: str) -> str:
     return " ".join(_BLOCK_RE.sub(" ", prompt).split())
 
 
-@lru_cache(maxsize=4096)
 def parse(prompt: str) -> Directives:
-    """Parse every `[sim ...]` block in `prompt`; cached, so polls never re-parse."""
-    if "[" not in prompt:
+    """Parse every `[sim ...]` block in `prompt`; prompts without one never touch the cache."""
+    if "[" not in prompt or not _BLOCK_RE.search(prompt):
         return EMPTY
-    blocks = _BLOCK_RE.findall(prompt)
-    if not blocks:
-        return EMPTY
+    return _parse_blocks(prompt)
+
+
+@lru_cache(maxsize=1024)
+def _parse_blocks(prompt: str) -> Directives:
+    """Cached: polls of a steered job re-read the op's stored result, never re-parse."""
     builder = _Builder()
-    for block in blocks:
+    for block in _BLOCK_RE.findall(prompt):
         for token in block.split():
             builder.add(token.lower())
     return builder.build()
