@@ -93,7 +93,7 @@ class Proc:
     def stop(self, timeout_s: float = 15.0) -> None:
         if not self.alive():
             return
-        self.signal_group(signal.SIGTERM)
+        os.kill(self.pid, signal.SIGTERM)  # the main process only: it shuts its pool down warmly
         try:
             assert self.popen is not None
             self.popen.wait(timeout=timeout_s)

@@ -147,14 +147,11 @@ def persist(outcomes: list[Outcome]) -> None:
     again = [o for o in outcomes if o.next_poll_at is not None]
     with write_session() as session:
         if again:
-            session.execute(
-                update(Job)
-                .where(
-                    col(Job.id) == bindparam("job_id"),
-                    col(Job.status) == JobStatus.PROCESSING.value,
-                )
-                .values(next_poll_at=bindparam("next_at"), poll_count=col(Job.poll_count) + 1)
-                .execution_options(synchronize_session=False),
+            jobs = Job.__table__  # a Core statement: one executemany, not per-row ORM updates
+            session.connection().execute(
+                update(jobs)
+                .where(jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PROCESSING.value)
+                .values(next_poll_at=bindparam("next_at"), poll_count=jobs.c.poll_count + 1),
                 [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
             )
             session.commit()
