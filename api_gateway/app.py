@@ -74,7 +74,7 @@ def _http_error(_: Request, exc: Exception) -> JSONResponse:
     if exc.status_code == 404:
         return error_response(NotFound("Not found: no such endpoint"))
     if exc.status_code == 405:
-        error = InvalidParameters("Method not allowed for this endpoint")
+        error: ApiError = InvalidParameters("Method not allowed for this endpoint")
         error.http_status = 405
         return error_response(error)
     error = InvalidParameters(str(exc.detail)) if exc.status_code < 500 else ServerError()

@@ -33,7 +33,7 @@ def authenticate(request: Request) -> Caller:
     key_hash = hash_api_key(_bearer_token(request))
     with read_session() as session:
         row = session.execute(
-            select(ApiKey.id, ApiKey.account_id, Account.rate_limit_per_minute)
+            select(col(ApiKey.id), col(ApiKey.account_id), col(Account.rate_limit_per_minute))
             .join(Account, col(Account.id) == col(ApiKey.account_id))
             .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
         ).first()

@@ -141,7 +141,7 @@ def add_credits(
         session.commit()
     with read_session() as session:
         balance = session.execute(
-            select(Account.credits).where(col(Account.id) == account_id)
+            select(col(Account.credits)).where(col(Account.id) == account_id)
         ).scalar_one()
     if as_json:
         typer.echo(json.dumps({"account_id": account_id, "credits": balance}))

@@ -22,7 +22,7 @@ def debit_for_job(session: Session, account_id: str, job_id: str, amount: int) -
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         current = session.execute(
-            select(Account.credits).where(col(Account.id) == account_id)
+            select(col(Account.credits)).where(col(Account.id) == account_id)
         ).scalar()
         raise InsufficientCredits(required=amount, current=int(current or 0))
     session.add(LedgerEntry(account_id=account_id, job_id=job_id, kind="debit", amount=amount))

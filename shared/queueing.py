@@ -75,7 +75,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_hijack_root_logger": False,
         # One direct exchange per queue: a bare Queue(name) would be bound to the default
         # exchange and routing key, and every message would land in every queue.
-        "task_queues": [Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES],
+        "task_queues": [
+            Queue(name, Exchange(name, type="direct"), routing_key=name) for name in ALL_QUEUES
+        ],
         "task_default_queue": QUEUE_MAINTENANCE,
         "task_routes": {
             TASK_SUBMIT: {"queue": QUEUE_SUBMIT},

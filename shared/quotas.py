@@ -60,7 +60,7 @@ class WindowResult:
 
 
 def hit_fixed_window(client: redis.Redis, key: str, limit: int, window_s: int = 60) -> WindowResult:
-    count, reset_s = client.eval(_FIXED_WINDOW, 1, key, limit, window_s)  # type: ignore[misc]
+    count, reset_s = client.eval(_FIXED_WINDOW, 1, key, limit, window_s)
     return WindowResult(
         int(count) <= limit, limit, max(0, limit - int(count)), max(1, int(reset_s))
     )
@@ -70,7 +70,7 @@ def take_tokens(
     client: redis.Redis, key: str, *, per_second: float, burst: float, wanted: int
 ) -> int:
     """Take up to `wanted` tokens from a bucket refilled at `per_second`; returns how many."""
-    return int(client.eval(_TOKEN_BUCKET, 1, key, burst, per_second, wanted))  # type: ignore[arg-type]
+    return int(client.eval(_TOKEN_BUCKET, 1, key, burst, per_second, wanted))
 
 
 def return_tokens(client: redis.Redis, key: str, count: int) -> None:

@@ -90,6 +90,9 @@ class Settings(BaseSettings):
     submit_retry_delay_s: float = 5.0
     sweep_interval_s: float = 15.0
     sweep_stale_after_s: float = 30.0
+    # A submit still `submitting` this long after its last update died mid-call (its hard time
+    # limit is 120 s); the sweeper retries it, bounded by submit_max_attempts.
+    submit_stale_s: float = 300.0
     worker_concurrency: int = 2
 
     # --- outbound webhooks -----------------------------------------------------------------------

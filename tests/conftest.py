@@ -38,7 +38,8 @@ FAST_PIPELINE = {
     "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "60000",
     "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",
     "VEO_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000",
-    "VEO_JOB_DEADLINE_S": "60",
+    "VEO_JOB_DEADLINE_S": "15",
+    "VEO_SUBMIT_STALE_S": "10",
     "VEO_WEBHOOK_RETRY_SCHEDULE_S": "0.5,1,1,2",
     "VEO_WEBHOOK_CLAIM_S": "4",
     "VEO_WEBHOOK_TIMEOUT_S": "3",
@@ -233,7 +234,9 @@ class Workers:
         self.beat: Proc | None = None
         self._count = 0
 
-    def start_worker(self, *, queues: str = GENERATION_QUEUES, concurrency: int = 2, pool: str = "prefork") -> Proc:
+    def start_worker(
+        self, *, queues: str = GENERATION_QUEUES, concurrency: int = 2, pool: str = "prefork"
+    ) -> Proc:
         self._count += 1
         name = f"worker{self._count}"
         argv = [

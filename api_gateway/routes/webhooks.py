@@ -99,7 +99,7 @@ def _replay(account_id: str, delivery_id: str) -> dict[str, Any]:
         if result.rowcount != 1:  # type: ignore[attr-defined]
             raise NotFound("Delivery not found")
         url = (
-            select(WebhookDelivery.url)
+            select(col(WebhookDelivery.url))
             .where(col(WebhookDelivery.id) == delivery_id)
             .scalar_subquery()
         )

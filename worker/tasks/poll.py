@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import bindparam, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session, SQLModel, col
 
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
@@ -66,7 +66,13 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     settings = get_settings()
     now = utcnow()
     rows = session.execute(
-        select(Job.id, Job.upstream_operation, Job.poll_count, Job.deadline_at, Job.next_poll_at)
+        select(
+            col(Job.id),
+            col(Job.upstream_operation),
+            col(Job.poll_count),
+            col(Job.deadline_at),
+            col(Job.next_poll_at),
+        )
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= now)
         .order_by(col(Job.next_poll_at))
         .limit(limit)
@@ -147,10 +153,14 @@ def persist(outcomes: list[Outcome]) -> None:
     again = [o for o in outcomes if o.next_poll_at is not None]
     with write_session() as session:
         if again:
-            jobs = Job.__table__  # a Core statement: one executemany, not per-row ORM updates
+            jobs = SQLModel.metadata.tables[
+                "jobs"
+            ]  # a Core statement: one executemany, not per-row ORM updates
             session.connection().execute(
                 update(jobs)
-                .where(jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PROCESSING.value)
+                .where(
+                    jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PROCESSING.value
+                )
                 .values(next_poll_at=bindparam("next_at"), poll_count=jobs.c.poll_count + 1),
                 [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
             )

@@ -22,8 +22,6 @@ from worker.app import app
 
 log = logging.getLogger(__name__)
 BATCH = 1000
-# A submit still running after its hard time limit (120 s) is dead; wait well past that.
-SUBMIT_STALE_S = 300
 
 
 def resend_pending() -> int:
@@ -33,7 +31,7 @@ def resend_pending() -> int:
     with write_session() as session:
         ids = list(
             session.execute(
-                select(Job.id)
+                select(col(Job.id))
                 .where(col(Job.status) == JobStatus.PENDING.value, col(Job.updated_at) < stale)
                 .order_by(col(Job.created_at))
                 .limit(BATCH)
@@ -59,7 +57,7 @@ def recover_stuck_submits() -> int:
     duplicate submission can happen; the README's "Guarantees" section documents it.
     """
     settings = get_settings()
-    stale = utcnow() - timedelta(seconds=SUBMIT_STALE_S)
+    stale = utcnow() - timedelta(seconds=settings.submit_stale_s)
     with write_session() as session:
         stuck = list(
             session.execute(
@@ -98,7 +96,7 @@ def resend_due_deliveries() -> int:
     with write_session() as session:
         ids = list(
             session.execute(
-                select(WebhookDelivery.id)
+                select(col(WebhookDelivery.id))
                 .where(
                     col(WebhookDelivery.status) == "pending",
                     col(WebhookDelivery.next_attempt_at) <= now,
