@@ -5,6 +5,8 @@ migrations, a demo account, then the Procfile's processes under honcho, and a ba
 gateway and the simulator answer. A second run reuses everything (SQLite file, key, Redis AOF).
 
 Nothing here is used in production; docker-compose.yml runs the same commands without it.
+The database layer and the admin CLI are imported inside the functions that use them, so
+`settings-table` and `worker` start fast and keep working while those modules are mid-edit.
 """
 
 import ast

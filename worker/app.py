@@ -1,6 +1,6 @@
 """The Celery app the workers run: `celery -A worker.app worker -Q <queues>`."""
 
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 from shared.db import dispose_engines
 from shared.queueing import get_celery
@@ -18,3 +18,10 @@ app.conf.include = [
 def _after_fork(**_: object) -> None:
     """A pool child must not reuse sockets inherited from its parent."""
     dispose_engines(close=False)
+
+
+@worker_ready.connect
+def _check_model(**_: object) -> None:
+    from worker.startup import check_upstream_model
+
+    check_upstream_model()

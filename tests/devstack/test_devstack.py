@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from honcho.environ import parse_procfile
+from pydantic import SecretStr
 
 from shared import devstack
 from shared.settings import Settings, get_settings
@@ -97,7 +98,10 @@ def test_flower_password_is_generated_once_and_private(tmp_path: Path) -> None:
     assert flower.flower_password(settings) == password
     assert stat.S_IMODE(flower.password_path(settings).stat().st_mode) == 0o600
     assert flower.basic_auth(settings) == f"admin:{password}"
-    assert flower.flower_password(Settings(data_dir=tmp_path, flower_password="s3cret")) == "s3cret"
+    assert (
+        flower.flower_password(Settings(data_dir=tmp_path, flower_password=SecretStr("s3cret")))
+        == "s3cret"
+    )
 
 
 def test_flower_runs_read_only_bounded_and_without_the_password_in_argv(tmp_path: Path) -> None:
@@ -114,7 +118,7 @@ def test_flower_refuses_a_password_flower_would_split(tmp_path: Path) -> None:
     from worker import flower
 
     with pytest.raises(ValueError, match="must not contain ','"):
-        flower.basic_auth(Settings(data_dir=tmp_path, flower_password="a,b"))
+        flower.basic_auth(Settings(data_dir=tmp_path, flower_password=SecretStr("a,b")))
 
 
 def test_embedded_redis_is_used_only_without_veo_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:

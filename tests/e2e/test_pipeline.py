@@ -181,3 +181,123 @@ def test_a_job_whose_message_never_arrived_is_sent_by_the_sweeper(
     assert wait_terminal(client, user.headers, job.id, timeout_s=60)["status"] == "completed"
     with read_session() as session:
         assert session.get(Job, job.id).submit_attempts == 1  # type: ignore[union-attr]
+
+
+def png_bytes(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (width, height), (200, 80, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def video_size(url: str) -> tuple[int, int]:
+    with av.open(io.BytesIO(httpx.get(url).content)) as container:
+        stream = container.streams.video[0]
+        return stream.codec_context.width, stream.codec_context.height
+
+
+def test_image_to_video_from_an_upload_follows_the_images_orientation(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    files = {"file": ("portrait.png", png_bytes(360, 640), "image/png")}
+    upload = client.post("/api/upload-video-image", files=files, headers=user.headers).json()
+    assert upload["code"] == 0, upload
+    prompt = unique("a portrait that moves")
+    uuid = create_video(
+        client,
+        user.headers,
+        prompt,
+        generationType="image_to_video",
+        imageKey=upload["data"]["imageKey"],
+        aspectRatio="auto",
+    )
+    result = wait_terminal(client, user.headers, uuid)
+    assert result["status"] == "completed", result
+    width, height = video_size(result["videoUrl"])
+    assert height > width  # auto resolved to 9:16 from the portrait image
+    assert submissions(simulator_url, prompt) == 1
+
+
+def test_image_to_video_from_a_url(client: httpx.Client, user: AccountInfo) -> None:
+    from tests.support.receiver import start_file_server
+
+    server = start_file_server({"/landscape.png": png_bytes(640, 360)})
+    try:
+        uuid = create_video(
+            client,
+            user.headers,
+            unique("a landscape that moves"),
+            generationType="image_to_video",
+            imageUrl=server.url("landscape.png"),
+            aspectRatio="auto",
+        )
+        result = wait_terminal(client, user.headers, uuid)
+    finally:
+        server.close()
+    assert result["status"] == "completed", result
+    width, height = video_size(result["videoUrl"])
+    assert width > height
+
+
+def test_an_unreachable_image_url_fails_with_a_reason_and_no_refund(
+    client: httpx.Client, user: AccountInfo
+) -> None:
+    from tests.support.processes import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/gone.png"
+    uuid = create_video(
+        client, user.headers, unique("missing image"), generationType="image_to_video", imageUrl=url
+    )
+    result = wait_terminal(client, user.headers, uuid)
+    assert result["status"] == "failed"
+    assert result["errorCode"] == "image_unavailable"
+    assert "imageUrl" in result["error"]
+    assert balance(user.account_id) == 98  # the user's own input: charged, as documented
+
+
+def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
+    simulator_url: str, account: Callable[..., AccountInfo], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs the real start-up check and submit step in-process against the simulator."""
+    from shared.settings import get_settings
+    from worker.startup import check_upstream_model
+    from worker.tasks.submit import submit_job
+    from worker.upstream import get_upstream
+
+    retired = "veo-3.1-retired-preview"
+    httpx.post(f"{simulator_url}/_sim/config", json={"retired_models": retired}).raise_for_status()
+    monkeypatch.setenv("VEO_MODEL", retired)
+    get_settings.cache_clear()
+    get_upstream.cache_clear()
+    try:
+        assert check_upstream_model() is False
+        info = account(credits=10)
+        job = Job(
+            account_id=info.account_id,
+            generation_type="text_to_video",
+            prompt=unique("retired"),
+            aspect_ratio="16:9",
+            credits_charged=2,
+        )
+        with write_session() as session:
+            session.add(job)
+            session.flush()
+            debit_for_job(session, info.account_id, job.id, 2)
+            session.commit()
+        assert submit_job.run(job.id) == "failed"
+    finally:
+        monkeypatch.delenv("VEO_MODEL")
+        get_settings.cache_clear()
+        get_upstream.cache_clear()
+        httpx.post(f"{simulator_url}/_sim/config", json={"retired_models": ""})
+    with read_session() as session:
+        failed = session.get(Job, job.id)
+    assert failed is not None
+    assert (failed.status, failed.error_code, failed.submit_attempts) == (
+        "failed",
+        "upstream_config",
+        1,
+    )
+    assert "no longer available" in (failed.error_message or "")
+    assert balance(info.account_id) == 10

@@ -77,3 +77,26 @@ def start_receiver(port: int = 0) -> Receiver:
     holder["r"] = Receiver(server)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return holder["r"]
+
+
+def start_file_server(files: dict[str, bytes]) -> Receiver:
+    """Serves fixed bytes at fixed paths on loopback (for imageUrl), via the same Receiver."""
+    holder: dict[str, Receiver] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("content-type", "image/png")
+            self.send_header("content-length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *_: Any) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    holder["r"] = Receiver(server)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    return holder["r"]
