@@ -5,9 +5,12 @@ live task, only re-sends messages whose handling is itself a compare-and-set.
 """
 
 import logging
+from collections.abc import Callable
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, select, update
+from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from shared.constants import HEARTBEAT_SWEEPER, TASK_SWEEP
@@ -24,30 +27,40 @@ log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-def resend_pending() -> int:
-    """Pending jobs whose message is older than the stale window (lost, or Redis was wiped)."""
+def _resend_quiet(
+    model: type[Job] | type[WebhookDelivery],
+    due: list[ColumnElement[bool]],
+    order: ColumnElement[Any] | Mapped[Any],
+    publish: Callable[[str], bool],
+) -> int:
+    """Publish again the rows that are due and whose last message is older than the stale
+    window (lost, Redis wiped, or a retry too far ahead for a countdown), at most BATCH."""
     now = utcnow()
-    stale = now - timedelta(seconds=get_settings().sweep_stale_after_s)
+    quiet = col(model.updated_at) < now - timedelta(seconds=get_settings().sweep_stale_after_s)
     with write_session() as session:
         ids = list(
             session.execute(
-                select(col(Job.id))
-                .where(col(Job.status) == JobStatus.PENDING.value, col(Job.updated_at) < stale)
-                .order_by(col(Job.created_at))
-                .limit(BATCH)
+                select(col(model.id)).where(*due, quiet).order_by(order).limit(BATCH)
             ).scalars()
         )
-        if ids:  # bookkeeping: the next sweep leaves them alone while these messages are fresh
+        if ids:  # bookkeeping: marks these messages fresh so the next sweep leaves them alone
             session.execute(
-                update(Job)
-                .where(col(Job.id).in_(ids), col(Job.status) == JobStatus.PENDING.value)
+                update(model)
+                .where(col(model.id).in_(ids), *due)
                 .values(updated_at=now)
                 .execution_options(synchronize_session=False)
             )
         session.commit()
-    for job_id in ids:
-        enqueue_submit(job_id)
+    for item_id in ids:
+        publish(item_id)
     return len(ids)
+
+
+def resend_pending() -> int:
+    """Pending jobs whose submit message was lost."""
+    return _resend_quiet(
+        Job, [col(Job.status) == JobStatus.PENDING.value], col(Job.created_at), enqueue_submit
+    )
 
 
 def recover_stuck_submits() -> int:
@@ -90,33 +103,14 @@ def recover_stuck_submits() -> int:
 
 
 def resend_due_deliveries() -> int:
-    """Webhook deliveries that are due and have no fresh message (lost, or a long retry delay)."""
-    now = utcnow()
-    quiet_since = now - timedelta(seconds=get_settings().sweep_stale_after_s)
-    with write_session() as session:
-        ids = list(
-            session.execute(
-                select(col(WebhookDelivery.id))
-                .where(
-                    col(WebhookDelivery.status) == "pending",
-                    col(WebhookDelivery.next_attempt_at) <= now,
-                    col(WebhookDelivery.updated_at) < quiet_since,
-                )
-                .order_by(col(WebhookDelivery.next_attempt_at))
-                .limit(BATCH)
-            ).scalars()
-        )
-        if ids:  # bookkeeping: marks these messages fresh so the next sweep leaves them alone
-            session.execute(
-                update(WebhookDelivery)
-                .where(col(WebhookDelivery.id).in_(ids))
-                .values(updated_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        session.commit()
-    for delivery_id in ids:
-        enqueue_delivery(delivery_id)
-    return len(ids)
+    """Webhook deliveries that are due and have no fresh message."""
+    due = [
+        col(WebhookDelivery.status) == "pending",
+        col(WebhookDelivery.next_attempt_at) <= utcnow(),
+    ]
+    return _resend_quiet(
+        WebhookDelivery, due, col(WebhookDelivery.next_attempt_at), enqueue_delivery
+    )
 
 
 def record_heartbeat(detail: dict[str, int]) -> None:
