@@ -94,6 +94,7 @@ class Settings(BaseSettings):
     # limit is 120 s); the sweeper retries it, bounded by submit_max_attempts.
     submit_stale_s: float = 300.0
     worker_concurrency: int = 2
+    webhook_concurrency: int = 16  # threads of the webhook worker (deliveries wait on receivers)
 
     # --- outbound webhooks -----------------------------------------------------------------------
     # Seconds before each retry (jittered ±20 %). The default spans about 27 h, like Svix.

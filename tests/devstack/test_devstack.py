@@ -48,7 +48,7 @@ def test_readme_table_is_current() -> None:
 
 def test_procfile_runs_the_five_processes_each_replacing_its_shell() -> None:
     processes = parse_procfile((ROOT / "Procfile").read_text()).processes
-    assert set(processes) == {"gateway", "worker", "beat", "flower", "simulator"}
+    assert set(processes) == {"gateway", "worker", "webhooks", "beat", "flower", "simulator"}
     for name, command in processes.items():
         assert "exec " in command, f"{name}: without exec, signals stop at the shell"
 
