@@ -130,18 +130,24 @@ def test_two_workers_share_a_batch_with_no_duplicates(
     assert len(busy) >= 2
 
 
-def test_a_sigkilled_worker_loses_no_job_and_submits_nothing_twice(
-    client: httpx.Client, user: AccountInfo, simulator_url: str, workers: Workers
+@pytest.mark.parametrize("how", ["sigkill", "sigterm"])
+def test_a_stopped_worker_loses_no_job_and_submits_nothing_twice(
+    client: httpx.Client, user: AccountInfo, simulator_url: str, workers: Workers, how: str
 ) -> None:
-    prompts = [unique(f"kill test {i} [sim latency=2]") for i in range(10)]
+    """SIGKILL: main process and pool die at once (OOM, lost host). SIGTERM: warm shutdown."""
+    prompts = [unique(f"{how} test {i} [sim latency=2]") for i in range(10)]
     uuids = [create_video(client, user.headers, p) for p in prompts]
     wait_for(
         lambda: any(status(client, user.headers, u)["status"] == "processing" for u in uuids),
         timeout_s=20,
         what="some job processing",
     )
-    victim = next(p for p in workers.procs if p.alive())
-    victim.kill()  # the main process and its pool, as an OOM kill or a lost host would
+    victim = next(p for p in workers.procs if p.alive() and "veo.submit" in " ".join(p.argv))
+    if how == "sigkill":
+        victim.kill()
+    else:
+        victim.stop()
+    workers.procs.remove(victim)
     workers.start_worker()
     results = [wait_terminal(client, user.headers, u, timeout_s=90) for u in uuids]
     assert [r["status"] for r in results] == ["completed"] * 10

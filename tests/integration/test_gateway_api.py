@@ -303,3 +303,40 @@ def test_health_and_docs(client: httpx.Client) -> None:
         "/api/upload-video-image",
         "/api/health",
     } <= set(paths)
+
+
+def test_a_database_outage_answers_5000_in_the_envelope(
+    stack: Stack, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    port = free_port()
+    from tests.support.processes import VENV_BIN, Proc
+
+    env = {
+        **stack.env,
+        "VEO_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none",
+    }
+    proc = Proc(
+        "gateway-no-db",
+        [
+            str(VENV_BIN / "uvicorn"),
+            "api_gateway.app:app",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        {**env, "VEO_GATEWAY_PORT": str(port)},
+        stack.log_dir,
+    ).start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: httpx.get(f"{url}/api/health", timeout=5), timeout_s=30, what="gateway up")
+        answer = httpx.post(
+            f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=30
+        )
+    finally:
+        proc.stop()
+    body = assert_envelope(answer, 5000, 500)
+    assert body["msg"] == "Server error"
+    assert info.api_key not in answer.text
