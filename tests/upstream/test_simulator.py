@@ -285,6 +285,12 @@ def test_vertex_daily_quota_and_retired_model(sim: Sim, tmp_path: Path) -> None:
         )
 
 
+def test_vertex_model_check_passes_and_refuses_a_retired_model(sim: Sim, tmp_path: Path) -> None:
+    run(vertex(sim, tmp_path), lambda a: a.check_model())
+    with pytest.raises(UpstreamConfigError, match="no longer available"):
+        run(vertex(sim, tmp_path, model=RETIRED_MODEL), lambda a: a.check_model())
+
+
 def test_vertex_vanished_operation_is_lost(sim: Sim, tmp_path: Path) -> None:
     async def scenario(a: VertexUpstream) -> PollResult:
         return await a.poll(await a.submit(SubmitRequest(prompt("[sim vanish]"), "16:9")))

@@ -188,7 +188,21 @@ async def token(request: Request) -> Response:
     )
 
 
+async def get_publisher_model(request: Request) -> Response:
+    """Model Garden publishers.models.get: the unbilled read the adapter's check_model uses."""
+    sim = sim_of(request)
+    sim.stats.call("vertex.models_get")
+    require_bearer(request, (CLOUD_PLATFORM_SCOPE,))
+    model = request.path_params["model"]
+    name = f"publishers/google/models/{model}"
+    _check_model(sim, name, model)
+    return json_response(
+        {"name": name, "versionId": "001", "launchStage": "GA", "openSourceCategory": "PROPRIETARY"}
+    )
+
+
 routes: list[Route] = [
+    Route("/v1/publishers/google/models/{model}", get_publisher_model, methods=["GET"]),
     Route(
         "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:predictLongRunning",
         submit,
