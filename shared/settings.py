@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     poll_concurrency: int = 100
     poll_claim_s: float = 60.0
     job_deadline_s: float = 1200.0
-    submit_max_attempts: int = 3
+    submit_max_attempts: int = 5
     submit_retry_delay_s: float = 5.0
     sweep_interval_s: float = 15.0
     sweep_stale_after_s: float = 30.0

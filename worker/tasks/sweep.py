@@ -13,11 +13,13 @@ from sqlalchemy import ColumnElement, select, update
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
-from shared.constants import HEARTBEAT_SWEEPER, TASK_SWEEP
+from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
 from shared.db import write_session
 from shared.lifecycle import Failure, fail_job
 from shared.models import Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery, enqueue_submit
+from shared.quotas import acquire_slot
+from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import JobStatus, transition
 from shared.timeutil import utcnow
@@ -113,6 +115,26 @@ def resend_due_deliveries() -> int:
     )
 
 
+def reconcile_in_flight() -> int:
+    """Make the Redis in-flight set agree with the rows: free slots of jobs that are no longer
+    upstream (a worker died between taking a slot and using it), re-add live ones (Redis wiped)."""
+    client = get_redis()
+    key = rkey(KEY_IN_FLIGHT)
+    holders = {str(member) for member in client.zrange(key, 0, -1)}
+    upstream = [JobStatus.SUBMITTING.value, JobStatus.PROCESSING.value]
+    with write_session() as session:
+        live = set(
+            session.execute(select(col(Job.id)).where(col(Job.status).in_(upstream))).scalars()
+        )
+    stale = holders - live
+    if stale:
+        client.zrem(key, *stale)
+    settings = get_settings()
+    for job_id in live - holders:
+        acquire_slot(client, key, job_id, limit=2**31, ttl_s=int(settings.job_deadline_s + 600))
+    return len(stale) + len(live - holders)
+
+
 def record_heartbeat(detail: dict[str, int]) -> None:
     with write_session() as session:
         beat = session.get(Heartbeat, HEARTBEAT_SWEEPER) or Heartbeat(name=HEARTBEAT_SWEEPER)
@@ -128,6 +150,7 @@ def sweep() -> dict[str, int]:
         "resent_pending": resend_pending(),
         "retried_submits": recover_stuck_submits(),
         "resent_deliveries": resend_due_deliveries(),
+        "in_flight_fixed": reconcile_in_flight(),
     }
     record_heartbeat(detail)
     if any(detail.values()):
