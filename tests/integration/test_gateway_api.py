@@ -280,7 +280,8 @@ def test_a_dead_redis_does_not_fail_job_creation(
         )
         assert isinstance(health, httpx.Response)
         assert_envelope(health, 5000, 503)
-        assert health.json()["data"] == {"database": True, "redis": False, "lastSweepAt": None}
+        assert health.json()["data"]["database"] is True
+        assert health.json()["data"]["redis"] is False
         created = httpx.post(
             f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=10
         )
