@@ -18,3 +18,12 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     if _loop is None or _loop.is_closed():
         _loop = asyncio.new_event_loop()
     return _loop.run_until_complete(coro)
+
+
+def close() -> None:
+    """Close the process's loop (at process shutdown, after the adapters closed their clients)."""
+    global _loop  # noqa: PLW0603
+    if _loop is not None and not _loop.is_closed():
+        _loop.run_until_complete(_loop.shutdown_asyncgens())
+        _loop.close()
+    _loop = None

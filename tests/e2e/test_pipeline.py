@@ -293,6 +293,10 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
             session.commit()
         assert submit_job.run(job.id) == "failed"
     finally:
+        from worker import runloop
+
+        runloop.run(get_upstream().aclose())
+        runloop.close()
         monkeypatch.delenv("VEO_MODEL")
         get_settings.cache_clear()
         get_upstream.cache_clear()
