@@ -193,12 +193,15 @@ def test_replay_resends_with_the_same_webhook_id(
     where = path()
     uuid = create_video(client, user.headers, f"replay {where}", webhookUrl=receiver.url(where))
     (first,) = wait_received(receiver, where)
-    listed = client.get(
-        "/api/webhooks/deliveries", params={"uuid": uuid}, headers=user.headers
-    ).json()
-    assert listed["code"] == 0
-    (delivery,) = listed["data"]
-    assert delivery["status"] == "delivered"
+
+    def delivered() -> dict[str, Any] | None:
+        listed = client.get("/api/webhooks/deliveries", params={"uuid": uuid}, headers=user.headers)
+        assert listed.json()["code"] == 0
+        (row,) = listed.json()["data"]
+        return row if row["status"] == "delivered" else None
+
+    delivery = wait_for(delivered, timeout_s=20, what="delivery recorded")
+    assert isinstance(delivery, dict)
     assert delivery["attempts"] == 1
     assert delivery["lastStatusCode"] == 200
     replayed = client.post(
