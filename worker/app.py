@@ -1,9 +1,27 @@
 """The Celery app the workers run: `celery -A worker.app worker -Q <queues>`."""
 
+import logging
+
 from celery.signals import worker_process_init, worker_process_shutdown, worker_ready
 
+from shared.constants import TASK_POLL_DUE
 from shared.db import dispose_engines
 from shared.queueing import get_celery
+
+
+class QuietPollTicks(logging.Filter):
+    """Beat sends a poll tick every second; logging each one (sent, received, "succeeded: 0")
+    would drown the log. Ticks that polled something are still logged."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if TASK_POLL_DUE not in text and "poll-due" not in text:
+            return True
+        return not ("Sending due task" in text or " received" in text or text.endswith(": 0"))
+
+
+for _name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
+    logging.getLogger(_name).addFilter(QuietPollTicks())
 
 app = get_celery()
 app.conf.include = [
