@@ -70,7 +70,6 @@ class Settings(BaseSettings):
     negative_prompt: str = ""
     upstream_connect_timeout_s: float = 5.0
     upstream_timeout_s: float = 30.0
-    upstream_max_retries: int = 4
     video_max_bytes: int = 512 * MIB
     upstream_image_max_bytes: int = 15 * MIB
 

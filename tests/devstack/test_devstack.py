@@ -11,7 +11,7 @@ import pytest
 from honcho.environ import parse_procfile
 from pydantic import SecretStr
 
-from shared import devstack
+from shared import devstack, settings_doc
 from shared.settings import Settings, get_settings
 from tests.support.processes import VENV_BIN
 
@@ -34,10 +34,10 @@ def test_settings_table_lists_every_setting() -> None:
 
 
 def test_every_setting_says_what_it_means() -> None:
-    blank = [row.variable for row in devstack.settings_rows() if not row.meaning]
+    blank = [row.variable for row in settings_doc.settings_rows() if not row.meaning]
     assert not blank, (
         f"{blank}: add a comment on the field's line in shared/settings.py "
-        "(or a line in shared/devstack.py MEANINGS)"
+        "(or a line in shared/settings_doc.py MEANINGS)"
     )
 
 
