@@ -48,7 +48,7 @@ bench: venv ## Run the benchmark (bench/run.py)
 	else echo "bench/run.py does not exist yet"; fi
 
 chaos: venv ## Run the chaos tests (tests/chaos)
-	@if [ -d tests/chaos ]; then $(BIN)/pytest tests/chaos $(PYTEST_ARGS); \
+	@if [ -d tests/chaos ]; then VEO_TEST_CHAOS=full $(BIN)/pytest tests/chaos -s -k full $(PYTEST_ARGS); \
 	else echo "tests/chaos does not exist yet"; fi
 
 clean: ## Remove caches and build output (keeps .venv and the data in var/)

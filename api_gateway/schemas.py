@@ -1,10 +1,25 @@
 """The API's request and response shapes, in the seed's camelCase (kept apart from table models)."""
 
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
+
+
+def storable(value: str) -> str:
+    """Text every database can store: PostgreSQL refuses NUL, no driver encodes a lone surrogate."""
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text (no lone surrogates)") from None
+    return value
+
+
+# Every client-supplied string that reaches a query or a row; a violation is the 1000 answer.
+Text = Annotated[str, AfterValidator(storable)]
 
 GenerationType = Literal["text_to_video", "image_to_video"]
 AspectRatio = Literal["auto", "16:9", "9:16"]
@@ -28,17 +43,17 @@ class GenerateVideoRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     generationType: GenerationType  # noqa: N815 - the seed's field names
-    prompt: str = Field(description="What the video shows; 1 to `prompt_max_chars` characters")
+    prompt: Text = Field(description="What the video shows; 1 to `prompt_max_chars` characters")
     aspectRatio: AspectRatio = "auto"  # noqa: N815
-    imageUrl: str | None = Field(  # noqa: N815
+    imageUrl: Text | None = Field(  # noqa: N815
         default=None,
         max_length=2048,
         description="http(s) URL of a JPEG/PNG/WebP image; image_to_video needs it or imageKey",
     )
-    imageKey: str | None = Field(  # noqa: N815
+    imageKey: Text | None = Field(  # noqa: N815
         default=None, max_length=80, description="imageKey returned by /api/upload-video-image"
     )
-    webhookUrl: str | None = Field(  # noqa: N815
+    webhookUrl: Text | None = Field(  # noqa: N815
         default=None, max_length=2048, description="http(s) endpoint told when the video finishes"
     )
     webhookEvents: list[WebhookEvent] | None = Field(  # noqa: N815

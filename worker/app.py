@@ -7,6 +7,7 @@ from celery.signals import worker_process_init, worker_process_shutdown, worker_
 from shared.constants import TASK_POLL_DUE
 from shared.db import dispose_engines
 from shared.queueing import get_celery
+from worker import brokerfix
 
 
 class QuietPollTicks(logging.Filter):
@@ -23,6 +24,7 @@ class QuietPollTicks(logging.Filter):
 for _name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
     logging.getLogger(_name).addFilter(QuietPollTicks())
 
+brokerfix.install()
 app = get_celery()
 app.conf.include = [
     "worker.tasks.submit",

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
-from api_gateway.schemas import Envelope, VideoStatusData
+from api_gateway.schemas import Envelope, Text, VideoStatusData
 from shared.db import read_session
 from shared.errors import NotFound
 from shared.job_view import status_data
@@ -27,6 +27,6 @@ def _load(job_id: str, account_id: str) -> dict[str, Any]:
 
 
 @router.get("/video-status/{uuid}", response_model=Envelope[VideoStatusData])
-async def video_status(uuid: str, caller: LimitedCaller) -> JSONResponse:
+async def video_status(uuid: Text, caller: LimitedCaller) -> JSONResponse:
     """Where a job is: status, progress, estimated seconds left, and the video URL when done."""
     return ok(await run_in_threadpool(_load, uuid, caller.account_id))

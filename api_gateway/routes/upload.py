@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
-from api_gateway.schemas import Envelope, UploadData
+from api_gateway.schemas import Envelope, ErrorEnvelope, UploadData
 from api_gateway.uploads import (
     ImageInfo,
     ReceivedFile,
@@ -65,7 +65,10 @@ def _store(account_id: str, received: ReceivedFile, image: ImageInfo) -> Upload:
 
 
 @router.post(
-    "/upload-video-image", response_model=Envelope[UploadData], openapi_extra=MULTIPART_BODY
+    "/upload-video-image",
+    response_model=Envelope[UploadData],
+    openapi_extra=MULTIPART_BODY,
+    responses={413: {"model": ErrorEnvelope, "description": "1000 the file is too large"}},
 )
 async def upload_video_image(request: Request, caller: LimitedCaller) -> JSONResponse:
     """Upload an image (multipart field `file`); use the returned imageKey in generate-video."""

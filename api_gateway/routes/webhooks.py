@@ -1,7 +1,7 @@
 """The caller's own webhook deliveries: list them, replay one, send a test ping."""
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
-from api_gateway.schemas import Envelope
+from api_gateway.schemas import Envelope, Text
 from shared.db import read_session, write_session
 from shared.errors import NotFound, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
@@ -48,7 +48,7 @@ class EndpointData(BaseModel):
 class TestPingRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: str | None = Field(
+    url: Text | None = Field(
         default=None, max_length=2048, description="Defaults to the account's endpoint"
     )
 
@@ -163,9 +163,9 @@ def _endpoints(account_id: str) -> list[dict[str, Any]]:
 @router.get("/deliveries", response_model=Envelope[list[DeliveryData]])
 async def list_deliveries(
     caller: LimitedCaller,
-    uuid: str | None = Query(
-        default=None, max_length=36, description="Only this video's deliveries"
-    ),
+    uuid: Annotated[
+        Text | None, Query(max_length=36, description="Only this video's deliveries")
+    ] = None,
     limit: int = Query(default=50, ge=1, le=PAGE_MAX),
 ) -> JSONResponse:
     """Newest first: every attempt count, last answer and next attempt, so failures are visible."""
@@ -173,7 +173,7 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=Envelope[DeliveryData])
-async def replay_delivery(delivery_id: str, caller: LimitedCaller) -> JSONResponse:
+async def replay_delivery(delivery_id: Text, caller: LimitedCaller) -> JSONResponse:
     """Send a delivery again, with the same webhook-id (receivers dedupe on it)."""
     return ok(await run_in_threadpool(_replay, caller.account_id, delivery_id))
 

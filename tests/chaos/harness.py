@@ -16,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
@@ -231,7 +232,7 @@ def _admin() -> psycopg.Connection[Any]:
 
 
 def _veo_admin(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(  # noqa: S603 - our own CLI with fixed arguments
+    done = subprocess.run(
         [str(VENV_BIN / "veo-admin"), *args],
         env=env,
         capture_output=True,
@@ -340,6 +341,7 @@ class ChaosLog:
     redis_restarts: list[float] = field(default_factory=list)
     receiver_outages: list[tuple[float, float]] = field(default_factory=list)
     db_outages: list[tuple[float, float]] = field(default_factory=list)
+    crashes: list[tuple[float, str, str]] = field(default_factory=list)  # exited on their own
     errors: list[str] = field(default_factory=list)
 
 
@@ -369,7 +371,7 @@ class Chaos:
             chaos.generation.append(chaos.workers.start_worker())
 
     def kill_pool_child(self) -> None:
-        """SIGKILL one pool process of a worker (as the OOM killer would); its parent replaces it."""
+        """SIGKILL one pool process of a worker (as an OOM killer would); its parent replaces it."""
         with self.lock:
             victim = self.rng.choice(self.stack.generation)
             try:
@@ -411,6 +413,30 @@ class Chaos:
             finally:
                 admin.execute(sql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(name))
         self.log.db_outages.append((start, time.time()))
+
+    def supervise(self, stop: threading.Event) -> threading.Thread:
+        """Restart workers that exit on their own, as `restart: unless-stopped` does in compose.
+
+        Each such exit is counted: it is a crash we did not cause (see the report).
+        """
+
+        def watch() -> None:
+            while not stop.wait(0.5):
+                with self.lock:
+                    chaos = self.stack
+                    for proc in list(chaos.generation):
+                        if not proc.alive():
+                            self.log.crashes.append((time.time(), proc.name, proc.tail(3)))
+                            chaos.generation.remove(proc)
+                            chaos.generation.append(chaos.workers.start_worker())
+                    hooks = chaos.webhook_worker
+                    if hooks is not None and not hooks.alive():
+                        self.log.crashes.append((time.time(), hooks.name, hooks.tail(3)))
+                        chaos.webhook_worker = chaos.workers.start_webhook_worker()
+
+        thread = threading.Thread(target=watch, name="supervisor", daemon=True)
+        thread.start()
+        return thread
 
     def run_schedule(self, events: list[tuple[float, Callable[[], None]]]) -> threading.Thread:
         """Play `(seconds from now, action)` events in order in a thread; returns the thread."""
@@ -522,6 +548,7 @@ def submit_all(
 class Report:
     jobs: int = 0
     kills: int = 0
+    crashes: int = 0
     redis_restarts: int = 0
     receiver_outages: int = 0
     db_outages: int = 0
@@ -537,6 +564,7 @@ class Report:
     webhooks_missing: int = 0
     webhook_id_unstable: int = 0
     webhook_bad_signature: int = 0
+    secrets_in_logs: int = 0
     create_retries: int = 0
     drain_s: float = 0.0
     total_s: float = 0.0
@@ -546,6 +574,7 @@ class Report:
         rows = [
             ("jobs", self.jobs),
             ("worker kills (SIGKILL)", self.kills),
+            ("worker crashes, restarted by supervisor", self.crashes),
             ("redis restarts (empty)", self.redis_restarts),
             ("receiver outages", self.receiver_outages),
             ("database outages", self.db_outages),
@@ -562,6 +591,7 @@ class Report:
             ("terminal webhooks never delivered", self.webhooks_missing),
             ("webhook-ids not stable", self.webhook_id_unstable),
             ("webhook signatures invalid", self.webhook_bad_signature),
+            ("API keys / webhook secrets in logs", self.secrets_in_logs),
             ("time to drain after the last fault (s)", f"{self.drain_s:.1f}"),
             ("total run time (s)", f"{self.total_s:.1f}"),
         ]
@@ -612,6 +642,10 @@ def verify(chaos: ChaosStack, jobs: list[Submitted], log: ChaosLog, report: Repo
     rows = job_rows(chaos)
     report.jobs = len(jobs)
     report.kills = len(log.kills)
+    report.crashes = len(log.crashes)
+    for at, name, tail in log.crashes:
+        last = tail.strip().splitlines()[-1:] or [""]
+        report.problems.append(f"crash (restarted): {name} at {at:.1f}: {last[0][:160]}")
     report.redis_restarts = len(log.redis_restarts)
     report.receiver_outages = len(log.receiver_outages)
     report.db_outages = len(log.db_outages)
@@ -647,7 +681,19 @@ def verify(chaos: ChaosStack, jobs: list[Submitted], log: ChaosLog, report: Repo
             report.wrong_state += 1
     _check_ledger(chaos, jobs, rows, report)
     _check_webhooks(chaos, jobs, rows, report)
+    _check_logs(chaos, report)
     return report
+
+
+def _check_logs(chaos: ChaosStack, report: Report) -> None:
+    """No API key and no webhook signing secret in any process log."""
+    needles = [a["api_key"] for a in chaos.accounts] + [a["webhook_secret"] for a in chaos.accounts]
+    for path in chaos.stack.log_dir.glob("*.log"):
+        text = path.read_text(errors="replace")
+        for needle in needles:
+            if needle in text:
+                report.secrets_in_logs += 1
+                report.problems.append(f"{path.name} contains {needle[:10]}...")
 
 
 def _attribute_duplicate(
@@ -663,9 +709,10 @@ def _attribute_duplicate(
         created = float(_simulator(chaos, f"/_sim/operations/{name}")["created_at"])
         kill = next((k for k in log.kills if 0 <= k[0] - created <= 2.0), None)
         redis = next((t for t in log.redis_restarts if 0 <= t - created <= 2.0), None)
-        detail.append(f"{name} created {created:.2f} kill={kill} redis={redis}")
+        db = next((o for o in log.db_outages if o[0] - 2.0 <= created <= o[1]), None)
+        detail.append(f"{name} created {created:.2f} kill={kill} redis={redis} db={db}")
         if kill is None and redis is None:
-            explained = False
+            explained = False  # only a kill (or a broker loss that cancels tasks) is the window
     message = f"job {job.index} submitted {len(names)}x: {'; '.join(detail)}; row {row}"
     if explained:
         report.duplicates_documented += 1
@@ -694,7 +741,7 @@ def _check_ledger(
             report.ledger_errors += 1
             report.problems.append(f"ledger of job {job.index}: {dict(kinds)} for {row}")
     for account in chaos.accounts:
-        (credits,) = chaos.sql(
+        (balance,) = chaos.sql(
             "SELECT credits FROM accounts WHERE id = %s", (account["account_id"],)
         )[0]
         sums = dict(
@@ -709,12 +756,12 @@ def _check_ledger(
             for r in rows.values()
             if r["account_id"] == account["account_id"] and r["status"] == "completed"
         )
-        if credits < 0:
+        if balance < 0:
             report.negative_balances += 1
-        if credits != grants - debits + refunds or debits - refunds != CREDITS_PER_JOB * completed:
+        if balance != grants - debits + refunds or debits - refunds != CREDITS_PER_JOB * completed:
             report.ledger_errors += 1
             report.problems.append(
-                f"account {account['account_id']}: credits {credits}, grants {grants},"
+                f"account {account['account_id']}: credits {balance}, grants {grants},"
                 f" debits {debits}, refunds {refunds}, completed {completed}"
             )
 
@@ -778,14 +825,38 @@ def run_chaos(
         tmp, accounts=accounts, credits_each=credits_each, fault_rate=fault_rate, seed=seed
     ) as chaos:
         faults = Chaos(chaos, rng)
+        stop = threading.Event()
+        supervisor = faults.supervise(stop)
         thread = faults.run_schedule(schedule(faults, rng, window_s, rounds=rounds))
         submitted = submit_all(chaos, fates, run_id, spread_s=spread_s)
         thread.join(timeout=window_s + 60)
         report = Report()
         report.drain_s = wait_drained(chaos, submitted, drain_timeout_s)
         report.total_s = time.monotonic() - began
+        stop.set()
+        supervisor.join(timeout=5)
         verify(chaos, submitted, faults.log, report)
         report.problems[:0] = [f"chaos step error: {e}" for e in faults.log.errors]
         report.problems.insert(0, f"seed {seed}, run {run_id}")
-        logs = chaos.logs() if len(report.problems) > 1 else ""
+        logs = ""
+        if len(report.problems) > 1 + len(faults.log.crashes):
+            logs = chaos.logs()
+            report.problems.insert(1, f"logs kept in {keep_evidence(chaos, run_id)}")
     return report, logs
+
+
+def keep_evidence(chaos: ChaosStack, run_id: str) -> Path:
+    """Copy the process logs and the rows' state out of the test's temp dir, for a post-mortem."""
+    target = Path(tempfile.gettempdir()) / f"veo-chaos-{run_id}"
+    shutil.copytree(chaos.stack.log_dir, target, dirs_exist_ok=True)
+    jobs = chaos.sql(
+        "SELECT id, status, error_code, submit_attempts, upstream_operation, created_at,"
+        " updated_at, submitted_at, processing_at, completed_at, failed_at FROM jobs"
+    )
+    deliveries = chaos.sql(
+        "SELECT id, job_id, event_type, status, attempts, last_status_code, last_error,"
+        " next_attempt_at, delivered_at, updated_at FROM webhook_deliveries"
+    )
+    (target / "jobs.txt").write_text("\n".join(map(str, jobs)))
+    (target / "deliveries.txt").write_text("\n".join(map(str, deliveries)))
+    return target

@@ -18,6 +18,8 @@ from tests.conftest import CI, SKIPPED_SERVICES, TEST_PG_URL
 pytestmark = pytest.mark.e2e
 
 FULL = os.environ.get("VEO_TEST_CHAOS", "").lower() == "full"
+# A run prints its seed; VEO_TEST_CHAOS_SEED=N replays the same fates and fault schedule.
+SEED = int(os.environ["VEO_TEST_CHAOS_SEED"]) if os.environ.get("VEO_TEST_CHAOS_SEED") else None
 
 
 def _require_postgres() -> None:
@@ -41,6 +43,7 @@ def _assert_clean(report: Report, logs: str) -> None:
     assert report.webhooks_missing == 0, (report.problems, logs)
     assert report.webhook_id_unstable == 0, report.problems
     assert report.webhook_bad_signature == 0, report.problems
+    assert report.secrets_in_logs == 0, report.problems
 
 
 def _show(capsys: pytest.CaptureFixture[str], title: str, report: Report) -> None:
@@ -54,7 +57,7 @@ def _show(capsys: pytest.CaptureFixture[str], title: str, report: Report) -> Non
 def test_short_chaos_run_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     _require_postgres()
     report, logs = run_chaos(
-        tmp_path, jobs=60, spread_s=6, window_s=14, rounds=1, drain_timeout_s=75
+        tmp_path, jobs=60, spread_s=6, window_s=14, rounds=1, drain_timeout_s=75, seed=SEED
     )
     _show(capsys, "chaos (short)", report)
     _assert_clean(report, logs)
@@ -66,7 +69,13 @@ def test_full_chaos_run_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
     _require_postgres()
     jobs = int(os.environ.get("VEO_TEST_CHAOS_JOBS", "500"))
     report, logs = run_chaos(
-        tmp_path, jobs=jobs, spread_s=jobs / 12, window_s=jobs / 8, rounds=3, drain_timeout_s=600
+        tmp_path,
+        jobs=jobs,
+        spread_s=jobs / 12,
+        window_s=jobs / 8,
+        rounds=3,
+        drain_timeout_s=600,
+        seed=SEED,
     )
     _show(capsys, f"chaos (full, {jobs} jobs)", report)
     _assert_clean(report, logs)

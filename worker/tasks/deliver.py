@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from shared.constants import TASK_DELIVER
@@ -66,15 +67,19 @@ def claim(session: Session, delivery_id: str) -> WebhookDelivery | None:
 
 
 def endpoint_for(session: Session, account_id: str, url: str) -> WebhookEndpoint:
-    endpoint = session.execute(
-        select(WebhookEndpoint).where(
-            col(WebhookEndpoint.account_id) == account_id, col(WebhookEndpoint.url) == url
-        )
-    ).scalar_one_or_none()
+    query = select(WebhookEndpoint).where(
+        col(WebhookEndpoint.account_id) == account_id, col(WebhookEndpoint.url) == url
+    )
+    endpoint = session.execute(query).scalar_one_or_none()
     if endpoint is None:
-        endpoint = WebhookEndpoint(account_id=account_id, url=url)
-        session.add(endpoint)
-        session.flush()
+        try:
+            with session.begin_nested():
+                endpoint = WebhookEndpoint(account_id=account_id, url=url)
+                session.add(endpoint)
+        except IntegrityError:
+            # A concurrent first delivery to the same new URL created the row: use that one
+            # (otherwise this delivery would wait for its claim lease and the sweeper).
+            endpoint = session.execute(query).scalar_one()
     return endpoint
 
 

@@ -6,10 +6,12 @@ returns. The one window a duplicate can slip through is documented in README ("G
 """
 
 import logging
+import time
 from datetime import timedelta
 
 import redis
 from sqlalchemy import update
+from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
@@ -30,6 +32,7 @@ from worker.upstream import get_upstream
 from worker.upstream.base import SubmitRequest, UpstreamPermanentError, UpstreamTransientError
 
 log = logging.getLogger(__name__)
+STORE_OPERATION_FOR_S = 30.0  # how long a database outage may delay storing an operation name
 
 
 def reserve_capacity(job_id: str) -> bool:
@@ -146,19 +149,43 @@ def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
         log.warning("submit of %s failed permanently: %s", job.id, exc.message)
         return "failed"
 
-    now = utcnow()
-    with write_session() as session:
-        moved = advance(
-            session,
-            job,
-            JobStatus.PROCESSING,
-            guard={"submit_attempts": attempt},
-            upstream_operation=operation,
-            next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
-            deadline_at=now + timedelta(seconds=settings.job_deadline_s),
-            poll_count=0,
-        )
-    if not moved:
+    if not _store_operation(job, attempt, operation):
         log.error("job %s left submitting while operation %s was being created", job.id, operation)
         return "orphaned"
     return "processing"
+
+
+def _store_operation(job: Job, attempt: int, operation: str) -> bool:
+    """Commit `processing` with the operation name; True if this attempt's row now holds it.
+
+    The upstream has accepted (and will charge): losing the name to a database blip would leave
+    the job `submitting` for the sweeper to submit AGAIN (found by tests/chaos). So a database
+    error here is retried for up to STORE_OPERATION_FOR_S, far inside the task's time limit and
+    `submit_stale_s`; the compare-and-set makes a retry after an unseen commit harmless.
+    """
+    settings = get_settings()
+    give_up_at = time.monotonic() + STORE_OPERATION_FOR_S
+    delay_s = 0.2
+    while True:
+        now = utcnow()
+        try:
+            with write_session() as session:
+                if advance(
+                    session,
+                    job,
+                    JobStatus.PROCESSING,
+                    guard={"submit_attempts": attempt},
+                    upstream_operation=operation,
+                    next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
+                    deadline_at=now + timedelta(seconds=settings.job_deadline_s),
+                    poll_count=0,
+                ):
+                    return True
+                stored = session.get(Job, job.id, populate_existing=True)
+                return stored is not None and stored.upstream_operation == operation
+        except OperationalError:
+            if time.monotonic() + delay_s > give_up_at:
+                raise
+            log.warning("database down; retrying to store operation %s of %s", operation, job.id)
+            time.sleep(delay_s)  # bounded (above): the one wait worth a paid submit
+            delay_s = min(delay_s * 2, 2.0)

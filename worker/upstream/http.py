@@ -43,6 +43,12 @@ CHUNK_BYTES = 64 * 1024
 # Sized for ~100 concurrent polls per process plus a few submits and downloads.
 MAX_CONNECTIONS = 128
 MAX_KEEPALIVE_CONNECTIONS = 100
+# httpcore checks every connection of a pool (and counts the idle ones, per connection) each time
+# a request starts or ends, so one pool of ~100 connections cost about 60 % of a poller's CPU at
+# 100 concurrent polls (bench/README.md, section 3). The same connections spread over several
+# small pools, used in turn, cost a fraction of that. A shard may open up to a quarter of
+# MAX_CONNECTIONS, so one shard holding long downloads never makes a poll queue.
+POOL_SHARDS = 16
 
 # A 429 that will not clear within a retry window: the daily quota (RPD resets at midnight
 # Pacific), a spend cap, or an empty prepaid balance. Matched in lower case.
@@ -389,30 +395,43 @@ def write_capped(data: bytes, dest: Path, *, max_bytes: int) -> int:
 
 
 class ClientPool:
-    """One pooled AsyncClient per process, created on first use inside the running loop.
+    """Pooled AsyncClients per process (POOL_SHARDS, used in turn), created on first use inside
+    the running loop.
 
     httpx binds its connections to the event loop that opened them, so a new loop (a test's
-    `asyncio.run`, or a worker that lost its loop) gets a new client instead of a broken one.
+    `asyncio.run`, or a worker that lost its loop) gets new clients instead of broken ones.
     """
 
     def __init__(self, *, timeout_s: float, connect_timeout_s: float) -> None:
         self.timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
         self.limits = httpx.Limits(
-            max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_KEEPALIVE_CONNECTIONS
+            max_connections=MAX_CONNECTIONS // 4,
+            max_keepalive_connections=-(-MAX_KEEPALIVE_CONNECTIONS // POOL_SHARDS),
         )
-        self._client: httpx.AsyncClient | None = None
+        self._clients: list[httpx.AsyncClient] = []
+        self._next = 0
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._client.is_closed or self._loop is not loop:
-            self._client = httpx.AsyncClient(
-                timeout=self.timeout, limits=self.limits, follow_redirects=False
-            )
+        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
+            # One TLS context for all shards: httpx would load the CA bundle once per client.
+            ssl_context = httpx.create_ssl_context()
+            self._clients = [
+                httpx.AsyncClient(
+                    timeout=self.timeout,
+                    limits=self.limits,
+                    follow_redirects=False,
+                    verify=ssl_context,
+                )
+                for _ in range(POOL_SHARDS)
+            ]
             self._loop = loop
-        return self._client
+        self._next = (self._next + 1) % len(self._clients)
+        return self._clients[self._next]
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
+        clients, self._clients = self._clients, []
+        if clients and self._loop is asyncio.get_running_loop():
+            for client in clients:
+                await client.aclose()

@@ -1,0 +1,271 @@
+"""The one table, the verdicts against the targets, and the versions/machine block."""
+
+import math
+import os
+import platform
+from pathlib import Path
+from collections.abc import Callable
+from importlib import metadata
+from typing import Any
+
+import psutil
+import redis
+from rich.table import Table
+
+# (key, label, target text, check(result of one backend) -> True/False/None)
+Check = Callable[[dict[str, Any]], bool | None]
+
+
+def _get(res: dict[str, Any], *path: str) -> Any:
+    cur: Any = res
+    for part in path:
+        if not isinstance(cur, dict) or part not in cur:
+            return None
+        cur = cur[part]
+    return cur
+
+
+def _submit_ok(r: dict[str, Any]) -> bool | None:
+    ratio, p99 = _get(r, "gateway", "submit", "ratio_median"), _get(r, "gateway", "submit", "p99_ms", "median")
+    return None if ratio is None else ratio >= 0.2 and p99 <= 50
+
+
+def _status_ok(r: dict[str, Any]) -> bool | None:
+    ratio, p99 = _get(r, "gateway", "status", "ratio_median"), _get(r, "gateway", "status", "p99_ms", "median")
+    return None if ratio is None else ratio >= 0.5 and p99 <= 20
+
+
+def _pipeline_ok(r: dict[str, Any]) -> bool | None:
+    ratio = _get(r, "pipeline", "ratio")
+    return None if ratio is None else ratio >= 0.3
+
+
+def _lateness_ok(r: dict[str, Any]) -> bool | None:
+    p99 = _get(r, "inflight", "lateness_s", "p99")
+    return None if p99 is None else p99 <= 1.0
+
+
+def _rss_ok(r: dict[str, Any]) -> bool | None:
+    rss = _get(r, "inflight", "worker_rss_peak_bytes")
+    return None if rss is None else rss <= 1024**3
+
+
+def _lag_ok(r: dict[str, Any]) -> bool | None:
+    ratio = _get(r, "latency", "lag", "ratio", "p50")
+    return None if ratio is None else ratio <= 0.5
+
+
+def _webhook_ok(r: dict[str, Any]) -> bool | None:
+    p99 = _get(r, "latency", "webhook", "latency_s", "p99")
+    return None if p99 is None else p99 <= 1.0
+
+
+def _rate_ok(r: dict[str, Any]) -> bool | None:
+    ratio = _get(r, "rate", "ratio")
+    violations = _get(r, "rate", "bound_violations")
+    return None if ratio is None else ratio <= 1.02 and violations == 0
+
+
+CHECKS: list[tuple[str, Check]] = [
+    ("gateway.submit", _submit_ok),
+    ("gateway.status", _status_ok),
+    ("pipeline", _pipeline_ok),
+    ("inflight.lateness", _lateness_ok),
+    ("inflight.rss", _rss_ok),
+    ("latency.detection", _lag_ok),
+    ("latency.webhook", _webhook_ok),
+    ("rate", _rate_ok),
+]
+
+
+def verdicts(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool | None]]:
+    return {backend: {key: check(res) for key, check in CHECKS} for backend, res in results.items()}
+
+
+# --- formatting ----------------------------------------------------------------------------------
+def _n(value: Any, digits: int = 0) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:,.{digits}f}"
+
+
+def _spread(s: dict[str, Any] | None, digits: int = 0) -> str:
+    if not s:
+        return "—"
+    if s.get("n", 1) > 1:
+        return f"{_n(s['median'], digits)} ({_n(s['min'], digits)}–{_n(s['max'], digits)})"
+    return _n(s["median"], digits)
+
+
+def _http(r: dict[str, Any], name: str) -> str:
+    g = _get(r, "gateway", name)
+    if not g:
+        return _err(r, "gateway")
+    text = f"{_spread(g['rps'])} req/s\np50 {_n(g['p50_ms']['median'], 1)} · p99 {_n(g['p99_ms']['median'], 1)} ms"
+    if "ratio_median" in g:
+        text += f"\n= {g['ratio_median']:.3f}× bare"
+    if g.get("errors"):
+        text += f"\n[red]{g['errors']} errors[/red]"
+    return text
+
+
+def _err(r: dict[str, Any], section: str) -> str:
+    err = _get(r, section, "error")
+    return f"[red]failed: {str(err)[:60]}[/red]" if err else "—"
+
+
+def _pipeline(r: dict[str, Any], what: str) -> str:
+    p = _get(r, "pipeline")
+    if not p or "error" in p:
+        return _err(r, "pipeline")
+    if what == "noop":
+        return f"{_spread(p['noop_tasks_per_s'])} tasks/s"
+    return (
+        f"{_n(p['jobs_per_s'], 1)} jobs/s = {p['ratio']:.3f}× no-op\n"
+        f"steady {_n(p['steady_jobs_per_s'], 1)} jobs/s · {p['jobs']} jobs, {p['failed']} failed"
+    )
+
+
+def _inflight(r: dict[str, Any], what: str) -> str:
+    p = _get(r, "inflight")
+    if not p or "error" in p:
+        return _err(r, "inflight")
+    if what == "lateness":
+        lat = p["lateness_s"]
+        return (
+            f"p50 {_n(lat['p50'], 3)} · p99 {_n(lat['p99'], 3)} s\n"
+            f"{_n(p['polls_per_s'])} polls/s (need {_n(p['needed_polls_per_s'])})"
+        )
+    if what == "rss":
+        return f"{_n(p['worker_rss_peak_bytes'] / 2**20)} MiB\n(beat {_n(p['beat_rss_peak_bytes'] / 2**20)} MiB)"
+    if what == "redis":
+        return (
+            f"+{_n(p['redis_used_memory_delta_bytes'] / 2**20, 1)} MiB used_memory\n"
+            f"own keys {_n(p['redis_own_keys_bytes'] / 2**20, 2)} MiB"
+        )
+    return f"{_n(p['db_rows_per_s'])} rows/s\n({_n(p['reschedules_per_s'])} reschedules/s)"
+
+
+def _latency(r: dict[str, Any], what: str) -> str:
+    p = _get(r, "latency")
+    if not p or "error" in p:
+        return _err(r, "latency")
+    if what == "lag":
+        lag = p["lag"]
+        return (
+            f"p50 {lag['ratio']['p50']:.2f}× interval\n"
+            f"lag p50 {_n(lag['lag_s']['p50'], 1)} s of {_n(lag['interval_s']['p50'], 1)} s;"
+            f" after seen {_n(lag['after_seen_s']['p50'], 2)} s"
+        )
+    w = p["webhook"]["latency_s"]
+    return f"p50 {_n(w['p50'], 3)} · p99 {_n(w['p99'], 3)} s\n({w['n']} jobs)"
+
+
+def _rate(r: dict[str, Any]) -> str:
+    p = _get(r, "rate")
+    if not p or "error" in p:
+        return _err(r, "rate")
+    return (
+        f"{_n(p['sustained_per_min'])}/min = {p['ratio']:.3f}× of {p['configured_per_min']}/min\n"
+        f"{p['accepted']} accepted; max {p.get('max_excess_over_bound', 0):.1f} over bucket bound"
+        f" (slack {p.get('slack_tokens', 1):.0f}); "
+        f"submits by worker {p['submits_by_worker']}"
+    )
+
+
+def _mark(value: bool | None) -> str:
+    return {True: "[green]✔[/green]", False: "[red]✘[/red]", None: ""}[value]
+
+
+def table(doc: dict[str, Any]) -> Table:
+    results = doc["results"]
+    backends = [b for b in ("postgres", "sqlite") if b in results]
+    v = doc["verdicts"]
+    cfg = doc["config"]
+    title = (
+        f"veo-gateway benchmark — {doc['machine']['cores']} cores, "
+        f"load generator {doc['load_generator']}, uvicorn workers {doc['gateway_workers']}"
+        + (" — QUICK" if doc["quick"] else "")
+    )
+    t = Table(title=title, show_lines=True)
+    t.add_column("Measure")
+    t.add_column("Target")
+    for b in backends:
+        t.add_column("PostgreSQL" if b == "postgres" else "SQLite")
+        t.add_column("")
+    n = cfg["inflight"]
+    rows: list[tuple[str, str, Callable[[dict[str, Any]], str], str | None]] = [
+        ("1. bare FastAPI GET (baseline)", "—", lambda r: _http(r, "bare"), None),
+        ("1. POST /api/generate-video", "≥ 0.2× bare, p99 ≤ 50 ms", lambda r: _http(r, "submit"), "gateway.submit"),
+        ("1. GET /api/video-status/{uuid}", "≥ 0.5× bare, p99 ≤ 20 ms", lambda r: _http(r, "status"), "gateway.status"),
+        ("2. Celery no-op (baseline)", "—", lambda r: _pipeline(r, "noop"), None),
+        ("2. pipeline submit→completed→webhook", "≥ 0.3× no-op", lambda r: _pipeline(r, "jobs"), "pipeline"),
+        (f"3. {n:,} in flight: poll lateness", "p99 ≤ 1 s", lambda r: _inflight(r, "lateness"), "inflight.lateness"),
+        (f"3. {n:,} in flight: worker RSS (tree, peak)", "≤ 1 GiB", lambda r: _inflight(r, "rss"), "inflight.rss"),
+        (f"3. {n:,} in flight: Redis memory", "—", lambda r: _inflight(r, "redis"), None),
+        (f"3. {n:,} in flight: DB rows written", "—", lambda r: _inflight(r, "db"), None),
+        ("4. detection lag (upstream done → completed)", "p50 ≤ 0.5× poll interval", lambda r: _latency(r, "lag"), "latency.detection"),
+        (f"5. webhook latency, burst of {cfg['burst_jobs']}", "p99 ≤ 1 s", lambda r: _latency(r, "webhook"), "latency.webhook"),
+        (f"6. upstream submit rate, {cfg['rate_workers']} workers", "≤ configured", _rate, "rate"),
+    ]  # fmt: skip
+    for label, target, fmt, key in rows:
+        cells: list[str] = [label, target]
+        for b in backends:
+            cells.append(fmt(results[b]))
+            cells.append(_mark(v[b].get(key)) if key else "")
+        t.add_row(*cells)
+    versions = doc["versions"]
+    t.caption = (
+        " · ".join(f"{k} {val}" for k, val in versions.items())
+        + f"\n{doc['machine']['cpu']} · {doc['machine']['ram_gib']} GiB · kernel {doc['machine']['kernel']}"
+        + (f"\n{'; '.join(doc['notes'])}" if doc["notes"] else "")
+    )
+    return t
+
+
+# --- environment ---------------------------------------------------------------------------------
+def versions(redis_url: str) -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in ("celery", "kombu", "fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "psycopg", "redis", "httpx"):
+        try:
+            out[dist if dist != "redis" else "redis-py"] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "?"
+    try:
+        info = redis.Redis.from_url(redis_url).info("server")
+        out["redis-server"] = str(info.get("redis_version"))
+    except redis.RedisError:
+        out["redis-server"] = "?"
+    try:
+        import psycopg
+
+        from bench.stack import PG_ADMIN_URL
+
+        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2) as conn:
+            row = conn.execute("SHOW server_version").fetchone()
+            out["postgresql"] = str(row[0]).split()[0] if row else "?"
+    except Exception:
+        out["postgresql"] = "?"
+    import sqlite3
+
+    out["sqlite"] = sqlite3.sqlite_version
+    return out
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "os": platform.platform(),
+        "cpu": cpu,
+        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
+    }

@@ -1,0 +1,112 @@
+"""Smoke tests for the benchmark suite's own logic (no services; `make bench` runs the real thing)."""
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from bench import report
+from bench.latency import nominal_interval_s
+from bench.loadgen import LoadSpec, _generate, _wrk_script
+from bench.stats import dist, percentile, summary
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    ("values", "q", "expected"),
+    [([1.0], 50, 1.0), ([1.0, 2.0, 3.0, 4.0], 50, 2.5), ([0.0, 10.0], 99, 9.9), (list(range(101)), 99, 99.0)],
+)
+def test_percentile(values, q, expected):
+    assert percentile(values, q) == pytest.approx(expected)
+
+
+def test_summaries():
+    assert summary([3.0, 1.0, 2.0]) == {"median": 2.0, "min": 1.0, "max": 3.0, "n": 3}
+    assert dist([1.0, 2.0])["max"] == 2.0
+
+
+@pytest.mark.parametrize(
+    ("polls", "expected"), [(0, 5.0), (1, 5.0), (2, 7.5), (3, 11.25), (6, 30.0), (20, 30.0)]
+)
+def test_nominal_poll_interval_follows_the_backoff(polls, expected):
+    assert nominal_interval_s(polls, 5.0, 1.5, 30.0) == pytest.approx(expected)
+
+
+def test_wrk_script_sets_method_body_headers_and_rotates_paths(tmp_path):
+    spec = LoadSpec("http://127.0.0.1:1", ["/a", "/b"], method="POST", body='{"x":1}',
+                    headers={"Authorization": "Bearer k"})  # fmt: skip
+    script = _wrk_script(spec, tmp_path / "paths.txt")
+    assert 'wrk.method = [==[POST]==]' in script
+    assert "wrk.headers[ [==[Authorization]==] ] = [==[Bearer k]==]" in script
+    assert "request = function()" in script
+    assert "BENCHJSON" in script
+
+
+def test_httpx_generator_measures_a_real_server():
+    """The fallback generator against a tiny in-process server: counts requests and errors."""
+    import asyncio
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"{}" if self.path == "/ok" else b"no"
+            self.send_response(200 if self.path == "/ok" else 404)
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *_):
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        result = asyncio.run(_generate(LoadSpec(base, ["/ok", "/missing"], connections=2, duration_s=0.5)))
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.requests > 10
+    assert 0 < result.errors < result.requests  # the 404s, and only those
+    assert result.p99_ms >= result.p50_ms > 0
+
+
+def test_table_renders_every_verdict():
+    results = {
+        "postgres": {
+            "gateway": {
+                name: {"rps": summary([1000.0]), "p50_ms": summary([1.0]), "p99_ms": summary([5.0]),
+                       "errors": 0, **({"ratio_median": 0.5} if name != "bare" else {})}
+                for name in ("bare", "submit", "status")
+            },
+            "rate": {"ratio": 0.99, "bound_violations": 0, "sustained_per_min": 594,
+                     "configured_per_min": 600, "accepted": 10, "submits_by_worker": [5, 5]},
+        }
+    }  # fmt: skip
+    doc = {
+        "results": results,
+        "verdicts": report.verdicts(results),
+        "config": {"inflight": 10_000, "burst_jobs": 100, "rate_workers": 2},
+        "machine": report.machine(),
+        "versions": {"python": sys.version.split()[0]},
+        "notes": [],
+        "load_generator": "wrk",
+        "gateway_workers": 1,
+        "quick": True,
+    }
+    assert doc["verdicts"]["postgres"]["gateway.submit"] is True
+    assert doc["verdicts"]["postgres"]["gateway.status"] is True
+    assert doc["verdicts"]["postgres"]["rate"] is True
+    assert doc["verdicts"]["postgres"]["pipeline"] is None
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(report.table(doc))
+    text = console.export_text()
+    assert "0.500× bare" in text
+    json.dumps(doc, default=str)
