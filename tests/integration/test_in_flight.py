@@ -10,11 +10,15 @@ from shared.redis_client import get_redis, rkey
 from tests.conftest import AccountInfo
 
 
-def test_sweeper_frees_dead_slots_and_restores_live_ones(account: Callable[..., AccountInfo]) -> None:
+def test_sweeper_frees_dead_slots_and_restores_live_ones(
+    account: Callable[..., AccountInfo],
+) -> None:
     from worker.tasks.sweep import reconcile_in_flight
 
     info = account(credits=10)
-    live = Job(account_id=info.account_id, generation_type="text_to_video", prompt="p", aspect_ratio="16:9")
+    live = Job(
+        account_id=info.account_id, generation_type="text_to_video", prompt="p", aspect_ratio="16:9"
+    )
     live.status = "processing"
     with write_session() as session:
         session.add(live)
