@@ -71,7 +71,9 @@ class Config:
 
 def stack_settings(stack: Stack) -> Settings:
     """The stack's settings as its processes see them (for celery_config, backoff, ...)."""
-    values = {k.removeprefix("VEO_").lower(): v for k, v in stack.env.items() if k.startswith("VEO_")}
+    values: dict[str, Any] = {
+        k.removeprefix("VEO_").lower(): v for k, v in stack.env.items() if k.startswith("VEO_")
+    }
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -119,7 +121,7 @@ def insert_processing_jobs(
     with stack.engine().begin() as conn:
         for start in range(0, len(rows), 1000):
             conn.execute(insert(jobs_table()), rows[start : start + 1000])
-    return [row["id"] for row in rows]
+    return [str(row["id"]) for row in rows]
 
 
 async def _create_operations(base_url: str, count: int, prompt: str) -> list[str]:
@@ -188,7 +190,8 @@ def submit_jobs(
 
 
 def received(receiver_url: str) -> list[tuple[str, str, float]]:
-    return [tuple(item) for item in httpx.get(f"{receiver_url}/received", timeout=30).json()]  # type: ignore[misc]
+    items = httpx.get(f"{receiver_url}/received", timeout=30).json()
+    return [(str(uuid_), str(kind), float(at)) for uuid_, kind, at in items]
 
 
 def wait_received(
@@ -224,7 +227,9 @@ def wait_terminal(stack: Stack, ids: list[str], timeout_s: float) -> dict[str, A
     rows: dict[str, Any] = {}
     while time.monotonic() < deadline:
         rows = job_rows(stack, ids)
-        if all(r.status in ("completed", "failed") for r in rows.values()) and len(rows) == len(ids):
+        if all(r.status in ("completed", "failed") for r in rows.values()) and len(rows) == len(
+            ids
+        ):
             return rows
         time.sleep(0.5)
     waiting = sum(r.status not in ("completed", "failed") for r in rows.values())

@@ -1,6 +1,6 @@
 """Summarise py-spy collapsed stacks (`--format raw`): inclusive share per function.
 
-    .venv/bin/python bench/flame_top.py bench/results/profile-status-postgres.txt [N]
+.venv/bin/python bench/flame_top.py bench/results/profile-status-postgres.txt [N]
 """
 
 import re

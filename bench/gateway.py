@@ -17,7 +17,11 @@ from bench.procs import free_port, http_ok
 from bench.stack import RunContext, Stack, uvicorn_argv
 from bench.stats import summary
 
-SUBMIT_BODY = {"generationType": "text_to_video", "prompt": "a red fox in the snow", "aspectRatio": "16:9"}
+SUBMIT_BODY = {
+    "generationType": "text_to_video",
+    "prompt": "a red fox in the snow",
+    "aspectRatio": "16:9",
+}
 
 
 def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
@@ -34,7 +38,8 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         account_id, key = stack.create_account(credits=10**12, rate_limit=10**9)
         headers = {"Authorization": f"Bearer {key}"}
         operations = [
-            f"models/veo-3.1-generate-preview/operations/bench{i:08d}" for i in range(cfg.status_jobs)
+            f"models/veo-3.1-generate-preview/operations/bench{i:08d}"
+            for i in range(cfg.status_jobs)
         ]
         ids = insert_processing_jobs(
             stack, account_id, operations, first_due_s=86400, spread_s=3600, poll_count=0
@@ -57,7 +62,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             spec.connections = cfg.connections
         results: dict[str, list[LoadResult]] = {name: [] for name in specs}
         cpu_ms: dict[str, list[float]] = {name: [] for name in specs}
-        for name, spec in specs.items():  # warm-up: connections, caches, JIT-free but lazy imports
+        for spec in specs.values():  # warm-up: connections, caches, JIT-free but lazy imports
             warm = LoadSpec(**{**spec.__dict__, "duration_s": cfg.warmup_s})
             run_load(warm, cfg.loadgen)
         for rep in range(cfg.reps):

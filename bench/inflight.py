@@ -46,7 +46,9 @@ def overrides(cfg: Config) -> dict[str, str]:
 def _db_writes(stack: Stack) -> tuple[int | None, int]:
     """(pg tuples written so far in this database or None on SQLite, sum of poll_count)."""
     with stack.engine().connect() as conn:
-        polls = int(conn.execute(select(func.coalesce(func.sum(jobs_table().c.poll_count), 0))).scalar_one())
+        polls = int(
+            conn.execute(select(func.coalesce(func.sum(jobs_table().c.poll_count), 0))).scalar_one()
+        )
         if stack.backend != "postgres":
             return None, polls
         row = conn.execute(
@@ -69,7 +71,8 @@ def _own_keys_bytes(stack: Stack) -> int:
 def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]:
     """One simulator holding N never-finishing operations, made once for both databases."""
     if "inflight_sim" in ctx.shared:
-        return ctx.shared["inflight_sim"]  # type: ignore[no-any-return]
+        port, operations = ctx.shared["inflight_sim"]
+        return int(port), list(operations)
     port = free_port()
     data_dir = ctx.work_dir / "inflight-simulator"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -110,7 +113,10 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             spread_s=settings_interval,
             poll_count=POLL_COUNT_AT_CAP,
         )
-        log(f"  {n} job rows inserted in {time.monotonic() - t0:.1f}s; observing {cfg.inflight_observe_s:.0f}s")
+        log(
+            f"  {n} job rows inserted in {time.monotonic() - t0:.1f}s; "
+            f"observing {cfg.inflight_observe_s:.0f}s"
+        )
         client.delete(lateness_key)
         sim_before = httpx.get(f"{stack.simulator_url}/_sim/stats?prompts=0").json()["calls"]
         writes_before, polls_before = _db_writes(stack)
@@ -156,7 +162,8 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         log(
             f"  lateness p50 {lat['p50']:.3f}s p99 {lat['p99']:.3f}s ({lat['n']} polls, "
             f"{result['polls_per_s']:.0f}/s of {result['needed_polls_per_s']:.0f}/s needed); "
-            f"worker RSS {rss_peak / 2**20:.0f} MiB; worker CPU {result['worker_cpu_ms_per_poll']:.2f} ms/poll "
+            f"worker RSS {rss_peak / 2**20:.0f} MiB; "
+            f"worker CPU {result['worker_cpu_ms_per_poll']:.2f} ms/poll "
             f"({result['worker_cpu_cores']:.2f} cores)"
         )
         return result

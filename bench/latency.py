@@ -48,7 +48,9 @@ def detection_lag(stack: Stack, key: str, cfg: Config, log: Any) -> dict[str, An
     sent = submit_jobs(stack, key, prompts)
     ids = [uuid for uuid, _ in sent]
     # The last job may finish just after a poll and wait one more capped interval.
-    rows = wait_terminal(stack, ids, timeout_s=cfg.lag_max_latency_s + 2 * settings.poll_max_interval_s + 30)
+    rows = wait_terminal(
+        stack, ids, timeout_s=cfg.lag_max_latency_s + 2 * settings.poll_max_interval_s + 30
+    )
     lags, intervals, ratios, after_seen, until_seen = [], [], [], [], []
     failed = 0
     with httpx.Client(base_url=stack.simulator_url, timeout=10) as sim:
@@ -69,7 +71,7 @@ def detection_lag(stack: Stack, key: str, cfg: Config, log: Any) -> dict[str, An
             ratios.append(lag / interval)
             until_seen.append(op["first_seen_done_at"] - op["done_at"])
             after_seen.append(ts(row.completed_at) - op["first_seen_done_at"])
-    result = {
+    result: dict[str, Any] = {
         "jobs": len(ids),
         "failed": failed,
         "lag_s": dist(lags),
@@ -91,7 +93,9 @@ def detection_lag(stack: Stack, key: str, cfg: Config, log: Any) -> dict[str, An
     return result
 
 
-def webhook_burst(stack: Stack, key: str, receiver_url: str, cfg: Config, log: Any) -> dict[str, Any]:
+def webhook_burst(
+    stack: Stack, key: str, receiver_url: str, cfg: Config, log: Any
+) -> dict[str, Any]:
     settings = stack_settings(stack)
     # Done well before the first poll (poll_first_delay_s), so the whole burst completes together.
     latency = max(0.1, settings.poll_first_delay_s / 4)
@@ -102,14 +106,15 @@ def webhook_burst(stack: Stack, key: str, receiver_url: str, cfg: Config, log: A
     rows = wait_terminal(stack, ids, timeout_s=30)
     latencies = [arrived[i] - ts(rows[i].completed_at) for i in ids if rows[i].completed_at]
     completed_at = sorted(ts(rows[i].completed_at) for i in ids if rows[i].completed_at)
-    result = {
+    result: dict[str, Any] = {
         "latency_s": dist(latencies),
         "completion_spread_s": completed_at[-1] - completed_at[0] if completed_at else None,
         "jobs": len(ids),
     }
     log(
         f"  webhook burst of {len(ids)}: p50 {result['latency_s']['p50']:.3f}s p99 "
-        f"{result['latency_s']['p99']:.3f}s (completions spread over {result['completion_spread_s']:.2f}s)"
+        f"{result['latency_s']['p99']:.3f}s "
+        f"(completions spread over {result['completion_spread_s']:.2f}s)"
     )
     return result
 

@@ -109,7 +109,9 @@ def _run_wrk(spec: LoadSpec) -> LoadResult:
             "wrk", f"-t{min(WRK_THREADS, spec.connections)}", f"-c{spec.connections}",
             f"-d{duration}s", "--timeout", "10s", "-s", str(script), spec.url + spec.paths[0],
         ]  # fmt: skip
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
+        done = subprocess.run(
+            argv, capture_output=True, text=True, timeout=duration + 60, check=False
+        )
     match = re.search(r"^BENCHJSON (.*)$", done.stdout, re.MULTILINE)
     if done.returncode != 0 or match is None:
         raise RuntimeError(f"wrk failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -137,6 +139,7 @@ def _run_httpx(spec: LoadSpec) -> LoadResult:
             text=True,
             timeout=spec.duration_s + 60,
             cwd=Path(__file__).resolve().parent.parent,
+            check=False,
         )
     finally:
         Path(handle.name).unlink(missing_ok=True)
@@ -146,21 +149,35 @@ def _run_httpx(spec: LoadSpec) -> LoadResult:
 
 
 async def _generate(spec: LoadSpec) -> LoadResult:
+    import contextlib
     import random
 
     import httpx
 
-    limits = httpx.Limits(max_connections=spec.connections, max_keepalive_connections=spec.connections)
+    # One client (and pool) per connection: httpcore scans its whole pool on every request, so
+    # one shared pool of 32 connections made this generator slower than the server it loads.
+    one = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    ssl_context = httpx.create_ssl_context()  # built once, not once per client
     latencies: list[float] = []
     errors = 0
-    async with httpx.AsyncClient(
-        base_url=spec.url, limits=limits, timeout=10.0, headers=spec.headers or {}
-    ) as client:
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(
+                    base_url=spec.url,
+                    limits=one,
+                    timeout=10.0,
+                    headers=spec.headers or {},
+                    verify=ssl_context,
+                )
+            )
+            for _ in range(spec.connections)
+        ]
         content = spec.body.encode() if spec.body is not None else None
         started = time.perf_counter()
         deadline = started + spec.duration_s
 
-        async def connection() -> None:
+        async def connection(client: httpx.AsyncClient) -> None:
             nonlocal errors
             i = random.randrange(len(spec.paths))
             while time.perf_counter() < deadline:
@@ -174,7 +191,7 @@ async def _generate(spec: LoadSpec) -> LoadResult:
                 latencies.append(time.perf_counter() - t0)
                 errors += not ok
 
-        await asyncio.gather(*(connection() for _ in range(spec.connections)))
+        await asyncio.gather(*(connection(client) for client in clients))
         elapsed = time.perf_counter() - started
     return LoadResult(
         tool="httpx",
@@ -191,6 +208,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="async httpx load generator (one process)")
     parser.add_argument("spec", type=Path, help="JSON of a LoadSpec")
     spec = LoadSpec(**json.loads(parser.parse_args().spec.read_text()))
+    # httpcore tries `import sniffio` on every request; it is not installed (anyio 4 dropped it),
+    # and a failed import searches sys.path each time. None in sys.modules fails it at once,
+    # with the same outcome (asyncio). Only in this generator process.
+    sys.modules.setdefault("sniffio", None)  # type: ignore[arg-type]
     try:
         import uvloop
 

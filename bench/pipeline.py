@@ -51,7 +51,7 @@ def noop_rate(stack: Stack, count: int) -> float:
     deadline = time.monotonic() + 120
     while int(client.get(count_key) or 0) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"no-op tasks: only {client.get(count_key)} of {count} ran")
+            raise TimeoutError(f"no-op tasks: only {client.get(count_key)!r} of {count} ran")
         time.sleep(0.05)
     last = float(client.get(last_key) or 0)
     return count / (last - first)
@@ -76,7 +76,8 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         _, key = stack.create_account(credits=10**9, rate_limit=10**9)
         prompts = [f"pipeline job {i}" for i in range(cfg.pipeline_jobs)]
         hook = f"{receiver_url}/hook"
-        cpu_before = {p.name: p.tree_cpu_s() for p in (gateway, worker, webhook_worker)}
+        roles = {"gateway": gateway, "worker": worker, "webhook_worker": webhook_worker}
+        cpu_before = {role: proc.tree_cpu_s() for role, proc in roles.items()}
         with Spy("pipeline", [gateway, worker, webhook_worker]):
             t0 = time.time()
             sent = submit_jobs(stack, key, prompts, webhook_url=hook)
@@ -84,8 +85,8 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             ids = [uuid for uuid, _ in sent]
             arrived = wait_received(receiver_url, set(ids), "video.completed", timeout_s=300)
         cpu_ms = {
-            p.name: 1000 * (p.tree_cpu_s() - cpu_before[p.name]) / len(ids)
-            for p in (gateway, worker, webhook_worker)
+            role: 1000 * (proc.tree_cpu_s() - cpu_before[role]) / len(ids)
+            for role, proc in roles.items()
         }
         first_sent = min(at for _, at in sent)
         times = sorted(arrived.values())

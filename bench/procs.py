@@ -119,10 +119,8 @@ class Proc:
         if self.alive():
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGTERM)
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 self.popen.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                pass
         # Whatever is left of the group (a pool child that outlived its parent) goes too.
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.pid, signal.SIGKILL)

@@ -45,7 +45,9 @@ def main() -> None:
             ids = insert_processing_jobs(
                 stack, account_id, ops, first_due_s=86400, spread_s=1, poll_count=0
             )
-            spec = LoadSpec(stack.gateway_url, [f"/api/video-status/{i}" for i in ids], headers=headers)
+            spec = LoadSpec(
+                stack.gateway_url, [f"/api/video-status/{i}" for i in ids], headers=headers
+            )
         else:
             spec = LoadSpec(
                 stack.gateway_url,
@@ -58,8 +60,17 @@ def main() -> None:
         stem = args.out / f"profile-{args.endpoint}-{args.backend}"
         # py-spy on the serving process (uvicorn with --workers N: the workers are its children).
         spy = [
-            py_spy, "record", "--pid", str(gateway.pid), "--subprocesses", "--duration",
-            str(args.seconds), "--rate", "200", "--nonblocking", "--gil",
+            py_spy,
+            "record",
+            "--pid",
+            str(gateway.pid),
+            "--subprocesses",
+            "--duration",
+            str(args.seconds),
+            "--rate",
+            "200",
+            "--nonblocking",
+            "--gil",
         ]  # fmt: skip  (--gil: only the thread holding the GIL, i.e. where the CPU goes)
         results: dict[str, object] = {}
         load = threading.Thread(target=lambda: results.update(r=run_load(spec, choose_tool())))

@@ -1,11 +1,13 @@
 """The one table, the verdicts against the targets, and the versions/machine block."""
 
+# ruff: noqa: RUF001, E501 - the table is typeset (times sign, dashes) and its rows read best one per line
+
 import math
 import os
 import platform
-from pathlib import Path
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -26,12 +28,18 @@ def _get(res: dict[str, Any], *path: str) -> Any:
 
 
 def _submit_ok(r: dict[str, Any]) -> bool | None:
-    ratio, p99 = _get(r, "gateway", "submit", "ratio_median"), _get(r, "gateway", "submit", "p99_ms", "median")
+    ratio, p99 = (
+        _get(r, "gateway", "submit", "ratio_median"),
+        _get(r, "gateway", "submit", "p99_ms", "median"),
+    )
     return None if ratio is None else ratio >= 0.2 and p99 <= 50
 
 
 def _status_ok(r: dict[str, Any]) -> bool | None:
-    ratio, p99 = _get(r, "gateway", "status", "ratio_median"), _get(r, "gateway", "status", "p99_ms", "median")
+    ratio, p99 = (
+        _get(r, "gateway", "status", "ratio_median"),
+        _get(r, "gateway", "status", "p99_ms", "median"),
+    )
     return None if ratio is None else ratio >= 0.5 and p99 <= 20
 
 
@@ -104,6 +112,9 @@ def _http(r: dict[str, Any], name: str) -> str:
     text = f"{_spread(g['rps'])} req/s\np50 {_n(g['p50_ms']['median'], 1)} · p99 {_n(g['p99_ms']['median'], 1)} ms"
     if "ratio_median" in g:
         text += f"\n= {g['ratio_median']:.3f}× bare"
+    cpu = g.get("server_cpu_ms_per_req")
+    if cpu:
+        text += f"\nserver CPU {_n(cpu['median'], 2)} ms/req"
     if g.get("errors"):
         text += f"\n[red]{g['errors']} errors[/red]"
     return text
@@ -123,6 +134,11 @@ def _pipeline(r: dict[str, Any], what: str) -> str:
     return (
         f"{_n(p['jobs_per_s'], 1)} jobs/s = {p['ratio']:.3f}× no-op\n"
         f"steady {_n(p['steady_jobs_per_s'], 1)} jobs/s · {p['jobs']} jobs, {p['failed']} failed"
+        + (
+            "\nCPU ms/job: " + " · ".join(f"{k} {_n(v, 1)}" for k, v in p["cpu_ms_per_job"].items())
+            if p.get("cpu_ms_per_job")
+            else ""
+        )
     )
 
 
@@ -135,6 +151,11 @@ def _inflight(r: dict[str, Any], what: str) -> str:
         return (
             f"p50 {_n(lat['p50'], 3)} · p99 {_n(lat['p99'], 3)} s\n"
             f"{_n(p['polls_per_s'])} polls/s (need {_n(p['needed_polls_per_s'])})"
+            + (
+                f"\nworker CPU {_n(p['worker_cpu_ms_per_poll'], 2)} ms/poll"
+                if "worker_cpu_ms_per_poll" in p
+                else ""
+            )
         )
     if what == "rss":
         return f"{_n(p['worker_rss_peak_bytes'] / 2**20)} MiB\n(beat {_n(p['beat_rss_peak_bytes'] / 2**20)} MiB)"
@@ -226,7 +247,18 @@ def table(doc: dict[str, Any]) -> Table:
 # --- environment ---------------------------------------------------------------------------------
 def versions(redis_url: str) -> dict[str, str]:
     out = {"python": platform.python_version()}
-    for dist in ("celery", "kombu", "fastapi", "starlette", "uvicorn", "sqlalchemy", "sqlmodel", "psycopg", "redis", "httpx"):
+    for dist in (
+        "celery",
+        "kombu",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "sqlalchemy",
+        "sqlmodel",
+        "psycopg",
+        "redis",
+        "httpx",
+    ):
         try:
             out[dist if dist != "redis" else "redis-py"] = metadata.version(dist)
         except metadata.PackageNotFoundError:

@@ -61,6 +61,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--gateway-workers", type=int, default=1, help="uvicorn --workers for gateway and bare app"
     )
     parser.add_argument("--loadgen", choices=("auto", "wrk", "httpx"), default="auto")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="VEO_X=Y",
+        help="a setting for every process of every stack (repeatable), e.g. VEO_POLL_TICK_S=0.5",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the work dir (logs) afterwards")
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     return parser.parse_args(argv)
@@ -98,7 +105,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = [s for s in sections if s not in SECTIONS] + [b for b in backends if b not in BACKENDS]
+    unknown = [s for s in sections if s not in SECTIONS] + [
+        b for b in backends if b not in BACKENDS
+    ]
     if unknown:
         console.print(f"[red]unknown section/backend: {', '.join(unknown)}[/red]")
         return 2
@@ -110,9 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     redis_url = REDIS_URL
     if not redis_answers(redis_url):
-        from shared.embedded_redis import EmbeddedRedis
-
         from bench.procs import free_port
+        from shared.embedded_redis import EmbeddedRedis
 
         embedded = EmbeddedRedis(free_port(), work_dir / "redis").start()
         redis_url = f"{embedded.url}/0" if not embedded.url.endswith("/0") else embedded.url
@@ -122,10 +130,19 @@ def main(argv: list[str] | None = None) -> int:
         notes.append("PostgreSQL is not answering: its column is empty (SQLite only)")
         log("[red]PostgreSQL is not answering: SQLite only[/red]")
 
-    ctx = RunContext(work_dir=work_dir, redis_url=redis_url, gateway_workers=args.gateway_workers)
+    extra_env = dict(item.split("=", 1) for item in args.set)
+    if extra_env:
+        notes.append("settings: " + " ".join(f"{k}={v}" for k, v in extra_env.items()))
+    ctx = RunContext(
+        work_dir=work_dir,
+        redis_url=redis_url,
+        gateway_workers=args.gateway_workers,
+        extra_env=extra_env,
+    )
     results: dict[str, dict[str, Any]] = {b: {} for b in backends}
     errors: list[str] = []
-    log(f"work dir {work_dir}; load generator: {cfg.loadgen}; sections {sections}; backends {backends}")
+    log(f"work dir {work_dir}; load generator: {cfg.loadgen}")
+    log(f"sections {sections}; backends {backends}")
     try:
         for section in sections:
             for backend in backends:
@@ -150,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": cfg.quick,
         "config": cfg.__dict__,
         "gateway_workers": args.gateway_workers,
+        "settings": extra_env,
         "load_generator": cfg.loadgen,
         "versions": report.versions(redis_url),
         "machine": report.machine(),
@@ -159,10 +177,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     document["verdicts"] = report.verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
-    out_file = args.out / f"{datetime.now().strftime('%Y%m%d-%H%M%S')}.json"
+    out_file = args.out / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
     out_file.write_text(json.dumps(document, indent=2, default=str))
     Console(width=int(os.environ.get("COLUMNS", "0")) or 150).print(report.table(document))
-    console.print(f"results: {out_file.relative_to(REPO) if out_file.is_relative_to(REPO) else out_file}")
+    console.print(
+        f"results: {out_file.relative_to(REPO) if out_file.is_relative_to(REPO) else out_file}"
+    )
     if args.keep or errors:
         console.print(f"logs kept in {work_dir / 'logs'}")
     else:

@@ -56,6 +56,7 @@ class RunContext:
     work_dir: Path
     redis_url: str
     gateway_workers: int
+    extra_env: dict[str, str] = field(default_factory=dict)  # --set VEO_X=Y, for every stack
     log_dir: Path = field(init=False)
 
     # Processes that outlive one stack (e.g. section 3's simulator, shared by both databases).
@@ -111,6 +112,7 @@ class Stack:
             "VEO_SIMULATOR_PORT": str(self.simulator_port),
             "VEO_LOG_LEVEL": "INFO",
             **(overrides or {}),
+            **ctx.extra_env,
         }
         self.gateway_port = int(self.env["VEO_GATEWAY_PORT"])
         self.simulator_port = int(self.env["VEO_SIMULATOR_PORT"])
@@ -272,7 +274,9 @@ class Stack:
         ]  # fmt: skip
         if webhook_url:
             argv += ["--webhook-url", webhook_url]
-        done = subprocess.run(argv, env=self.env, cwd=REPO, capture_output=True, text=True)
+        done = subprocess.run(
+            argv, env=self.env, cwd=REPO, capture_output=True, text=True, check=False
+        )
         if done.returncode != 0:
             raise RuntimeError(f"veo-admin create-account failed:\n{done.stdout}{done.stderr}")
         data = json.loads(done.stdout)

@@ -40,7 +40,9 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         time.sleep(cfg.rate_observe_s)
         with httpx.Client(base_url=stack.simulator_url, timeout=30) as sim:
             names = sim.get("/_sim/submissions", params={"prompt": PROMPT}).json()["operations"]
-            created = sorted(sim.get(f"/_sim/operations/{name}").json()["created_at"] for name in names)
+            created = sorted(
+                sim.get(f"/_sim/operations/{name}").json()["created_at"] for name in names
+            )
         end = max(time.time(), created[-1] if created else started)
         rate_s = per_minute / 60
         burst = max(1.0, per_minute / 6)
@@ -54,7 +56,10 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         span = end - t0
         sustained_s = max(0.0, len(created) - burst) / span if span > 0 else float("nan")
         by_worker = [
-            sum("veo.submit_job[" in line and "'processing'" in line for line in w.log_text().splitlines())
+            sum(
+                "veo.submit_job[" in line and "'processing'" in line
+                for line in w.log_text().splitlines()
+            )
             for w in workers
         ]
         result = {

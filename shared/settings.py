@@ -80,7 +80,7 @@ class Settings(BaseSettings):
     poll_first_delay_s: float = 5.0
     poll_max_interval_s: float = 30.0
     poll_backoff_factor: float = 1.5
-    poll_tick_s: float = 1.0
+    poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500
     poll_concurrency: int = 100
     poll_claim_s: float = 60.0

@@ -1,4 +1,6 @@
-"""Smoke tests for the benchmark suite's own logic (no services; `make bench` runs the real thing)."""
+"""Smoke tests for the benchmark suite's own logic (no services; `make bench` runs it all)."""
+
+# ruff: noqa: RUF001 - the table prints a times sign
 
 import json
 import sys
@@ -16,7 +18,12 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.mark.parametrize(
     ("values", "q", "expected"),
-    [([1.0], 50, 1.0), ([1.0, 2.0, 3.0, 4.0], 50, 2.5), ([0.0, 10.0], 99, 9.9), (list(range(101)), 99, 99.0)],
+    [
+        ([1.0], 50, 1.0),
+        ([1.0, 2.0, 3.0, 4.0], 50, 2.5),
+        ([0.0, 10.0], 99, 9.9),
+        (list(range(101)), 99, 99.0),
+    ],
 )
 def test_percentile(values, q, expected):
     assert percentile(values, q) == pytest.approx(expected)
@@ -38,7 +45,7 @@ def test_wrk_script_sets_method_body_headers_and_rotates_paths(tmp_path):
     spec = LoadSpec("http://127.0.0.1:1", ["/a", "/b"], method="POST", body='{"x":1}',
                     headers={"Authorization": "Bearer k"})  # fmt: skip
     script = _wrk_script(spec, tmp_path / "paths.txt")
-    assert 'wrk.method = [==[POST]==]' in script
+    assert "wrk.method = [==[POST]==]" in script
     assert "wrk.headers[ [==[Authorization]==] ] = [==[Bearer k]==]" in script
     assert "request = function()" in script
     assert "BENCHJSON" in script
@@ -67,7 +74,9 @@ def test_httpx_generator_measures_a_real_server():
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        result = asyncio.run(_generate(LoadSpec(base, ["/ok", "/missing"], connections=2, duration_s=0.5)))
+        result = asyncio.run(
+            _generate(LoadSpec(base, ["/ok", "/missing"], connections=2, duration_s=0.5))
+        )
     finally:
         server.shutdown()
         server.server_close()
