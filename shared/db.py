@@ -7,7 +7,6 @@ busy timeout) while readers keep plain BEGIN and never block behind a writer (WA
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +41,18 @@ def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
     return engine
 
 
-@cache
+_ENGINES: dict[str, tuple[Engine, Engine]] = {}
+
+
 def _engines(url: str) -> tuple[Engine, Engine]:
-    """(writer, reader) for the URL; the same engine twice on PostgreSQL."""
+    """(writer, reader) for the URL, built once per process."""
+    if url not in _ENGINES:
+        _ENGINES[url] = _build_engines(url)
+    return _ENGINES[url]
+
+
+def _build_engines(url: str) -> tuple[Engine, Engine]:
+    """The same engine twice on PostgreSQL; on SQLite a writer (BEGIN IMMEDIATE) and a reader."""
     if url.startswith("sqlite"):
         return _sqlite_engine(url, immediate=True), _sqlite_engine(url, immediate=False)
     settings = get_settings()
@@ -68,6 +76,14 @@ def dispose_engines(*, close: bool = True) -> None:
     writer, reader = _engines(get_settings().database_url)
     writer.dispose(close=close)
     reader.dispose(close=close)
+
+
+def forget_engines() -> None:
+    """Close every engine this process built and forget them (tests switching databases)."""
+    for writer, reader in _ENGINES.values():
+        writer.dispose()
+        reader.dispose()
+    _ENGINES.clear()
 
 
 @contextmanager

@@ -107,7 +107,7 @@ def reset_caches() -> None:
     from shared import db, queueing, redis_client, settings, storage
 
     settings.get_settings.cache_clear()
-    db._engines.cache_clear()
+    db.forget_engines()
     redis_client._client.cache_clear()
     storage.get_storage.cache_clear()
     queueing.get_celery.cache_clear()

@@ -62,12 +62,12 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("VEO_DATA_DIR", str(tmp_path))
     get_settings.cache_clear()
-    db._engines.cache_clear()
+    db.forget_engines()
     migrate.upgrade()
     yield tmp_path
     db.dispose_engines()
     get_settings.cache_clear()
-    db._engines.cache_clear()
+    db.forget_engines()
 
 
 def test_demo_key_is_created_once_and_replaced_when_revoked(data_dir: Path) -> None:
