@@ -169,22 +169,39 @@ def stack(
     reset_caches()
 
 
-def start_gateway(stack: Stack, name: str = "gateway", port: int | None = None) -> tuple[Proc, str]:
-    env = dict(stack.env)
+def start_gateway(
+    stack: Stack,
+    name: str = "gateway",
+    port: int | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    healthy: bool = True,
+) -> tuple[Proc, str]:
+    """A gateway process on the stack's settings plus `env`; waits until /api/health answers
+    (200 unless `healthy` is False: a gateway started on purpose without a dependency)."""
+    full_env = {**stack.env, **(env or {})}
     if port is not None:
-        env["VEO_GATEWAY_PORT"] = str(port)
-    url = f"http://127.0.0.1:{env['VEO_GATEWAY_PORT']}"
+        full_env["VEO_GATEWAY_PORT"] = str(port)
+    url = f"http://127.0.0.1:{full_env['VEO_GATEWAY_PORT']}"
     argv = [
         str(VENV_BIN / "uvicorn"),
         "api_gateway.app:app",
         "--host",
         "127.0.0.1",
         "--port",
-        env["VEO_GATEWAY_PORT"],
+        full_env["VEO_GATEWAY_PORT"],
     ]
-    proc = Proc(name, [*argv, "--log-level", "warning"], env, stack.log_dir).start()
+    proc = Proc(name, [*argv, "--log-level", "warning"], full_env, stack.log_dir).start()
+
+    def answers() -> bool:
+        return (
+            http_ok(f"{url}/api/health")
+            if healthy
+            else bool(httpx.get(f"{url}/api/health", timeout=5))
+        )
+
     try:
-        wait_for(lambda: http_ok(f"{url}/api/health"), timeout_s=30, what=f"{name} health")
+        wait_for(answers, timeout_s=30, what=f"{name} health")
     except TimeoutError:
         proc.kill()
         raise AssertionError(f"{name} did not start:\n{proc.tail()}") from None

@@ -15,7 +15,7 @@ from shared.db import read_session
 from shared.keys import hash_api_key
 from shared.models import Account, ApiKey, Job
 from tests.conftest import AccountInfo, Stack, start_gateway
-from tests.support.processes import free_port, wait_for
+from tests.support.processes import free_port
 
 SEED_TEXT = {
     "generationType": "text_to_video",
@@ -256,29 +256,10 @@ def test_a_dead_redis_does_not_fail_job_creation(
     stack: Stack, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=10)
-    dead = {**stack.env, "VEO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    port = free_port()
-    from tests.support.processes import VENV_BIN, Proc
-
-    proc = Proc(
-        "gateway-no-redis",
-        [
-            str(VENV_BIN / "uvicorn"),
-            "api_gateway.app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        {**dead, "VEO_GATEWAY_PORT": str(port)},
-        stack.log_dir,
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    dead = {"VEO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    proc, url = start_gateway(stack, "gateway-no-redis", free_port(), env=dead, healthy=False)
     try:
-        health = wait_for(
-            lambda: httpx.get(f"{url}/api/health", timeout=5), timeout_s=30, what="gateway up"
-        )
-        assert isinstance(health, httpx.Response)
+        health = httpx.get(f"{url}/api/health", timeout=10)
         assert_envelope(health, 5000, 503)
         assert health.json()["data"]["database"] is True
         assert health.json()["data"]["redis"] is False
@@ -310,29 +291,9 @@ def test_a_database_outage_answers_5000_in_the_envelope(
     stack: Stack, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=10)
-    port = free_port()
-    from tests.support.processes import VENV_BIN, Proc
-
-    env = {
-        **stack.env,
-        "VEO_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none",
-    }
-    proc = Proc(
-        "gateway-no-db",
-        [
-            str(VENV_BIN / "uvicorn"),
-            "api_gateway.app:app",
-            "--port",
-            str(port),
-            "--log-level",
-            "warning",
-        ],
-        {**env, "VEO_GATEWAY_PORT": str(port)},
-        stack.log_dir,
-    ).start()
-    url = f"http://127.0.0.1:{port}"
+    dead = {"VEO_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"}
+    proc, url = start_gateway(stack, "gateway-no-db", free_port(), env=dead, healthy=False)
     try:
-        wait_for(lambda: httpx.get(f"{url}/api/health", timeout=5), timeout_s=30, what="gateway up")
         answer = httpx.post(
             f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=30
         )
