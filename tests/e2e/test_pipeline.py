@@ -11,11 +11,11 @@ import redis
 from sqlalchemy import select
 from sqlmodel import col
 
-from shared.credits import debit_for_job
-from shared.db import read_session, write_session
-from shared.models import Account, Job, LedgerEntry
+from shared.db import read_session
+from shared.models import Job, LedgerEntry
 from tests.conftest import AccountInfo, Stack, Workers
 from tests.support.api import create_video, status, submissions, wait_terminal
+from tests.support.jobs import balance, insert_paid_job
 from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.e2e
@@ -23,11 +23,6 @@ pytestmark = pytest.mark.e2e
 
 def unique(prompt: str) -> str:
     return f"{prompt} #{secrets.token_hex(4)}"
-
-
-def balance(account_id: str) -> int:
-    with read_session() as session:
-        return session.get(Account, account_id).credits  # type: ignore[union-attr]
 
 
 def assert_playable_mp4(data: bytes) -> None:
@@ -176,18 +171,7 @@ def test_a_job_whose_message_never_arrived_is_sent_by_the_sweeper(
     client: httpx.Client, user: AccountInfo
 ) -> None:
     """The crash between commit and publish: the row is committed, no message was ever sent."""
-    job = Job(
-        account_id=user.account_id,
-        generation_type="text_to_video",
-        prompt=unique("lost message [sim latency=0.2]"),
-        aspect_ratio="16:9",
-        credits_charged=2,
-    )
-    with write_session() as session:
-        session.add(job)
-        session.flush()
-        debit_for_job(session, user.account_id, job.id, 2)
-        session.commit()
+    job = insert_paid_job(user.account_id, unique("lost message [sim latency=0.2]"))
     assert wait_terminal(client, user.headers, job.id, timeout_s=60)["status"] == "completed"
     with read_session() as session:
         assert session.get(Job, job.id).submit_attempts == 1  # type: ignore[union-attr]
@@ -283,18 +267,7 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
     try:
         assert check_upstream_model() is False
         info = account(credits=10)
-        job = Job(
-            account_id=info.account_id,
-            generation_type="text_to_video",
-            prompt=unique("retired"),
-            aspect_ratio="16:9",
-            credits_charged=2,
-        )
-        with write_session() as session:
-            session.add(job)
-            session.flush()
-            debit_for_job(session, info.account_id, job.id, 2)
-            session.commit()
+        job = insert_paid_job(info.account_id, unique("retired"))
         assert submit_job.run(job.id) == "failed"
     finally:
         from worker import runloop

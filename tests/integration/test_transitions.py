@@ -6,41 +6,16 @@ from concurrent.futures import ThreadPoolExecutor
 from sqlalchemy import select
 from sqlmodel import col
 
-from shared.credits import debit_for_job
 from shared.db import read_session, write_session
 from shared.lifecycle import Failure, fail_job
-from shared.models import Account, Job, LedgerEntry
+from shared.models import Job, LedgerEntry
 from shared.states import JobStatus, transition
 from tests.conftest import AccountInfo
-
-
-def make_job(account_id: str, credits: int = 2) -> Job:
-    job = Job(
-        account_id=account_id,
-        generation_type="text_to_video",
-        prompt="p",
-        aspect_ratio="auto",
-        credits_charged=credits,
-    )
-    with write_session() as session:
-        session.add(job)
-        session.flush()
-        debit_for_job(session, account_id, job.id, credits)
-        session.commit()
-    return job
-
-
-def balance(account_id: str) -> int:
-    with read_session() as session:
-        return int(
-            session.execute(
-                select(Account.credits).where(col(Account.id) == account_id)
-            ).scalar_one()
-        )
+from tests.support.jobs import balance, insert_paid_job
 
 
 def test_only_one_of_many_racing_transitions_wins(account: Callable[..., AccountInfo]) -> None:
-    job = make_job(account(credits=10).account_id)
+    job = insert_paid_job(account(credits=10).account_id)
 
     def attempt(_: int) -> bool:
         with write_session() as session:
@@ -60,7 +35,7 @@ def test_only_one_of_many_racing_transitions_wins(account: Callable[..., Account
 
 
 def test_terminal_states_do_not_change(account: Callable[..., AccountInfo]) -> None:
-    job = make_job(account(credits=10).account_id)
+    job = insert_paid_job(account(credits=10).account_id)
     with write_session() as session:
         assert fail_job(session, job, Failure("x", "boom"))
     for target in (JobStatus.PENDING, JobStatus.PROCESSING, JobStatus.COMPLETED, JobStatus.FAILED):
@@ -75,7 +50,7 @@ def test_a_failed_job_is_refunded_exactly_once_even_when_failed_concurrently(
     account: Callable[..., AccountInfo],
 ) -> None:
     info = account(credits=10)
-    job = make_job(info.account_id, credits=4)
+    job = insert_paid_job(info.account_id, credits=4)
     assert balance(info.account_id) == 6
 
     def fail(_: int) -> bool:
@@ -96,7 +71,7 @@ def test_a_failed_job_is_refunded_exactly_once_even_when_failed_concurrently(
 
 def test_the_users_fault_is_not_refunded(account: Callable[..., AccountInfo]) -> None:
     info = account(credits=10)
-    job = make_job(info.account_id, credits=2)
+    job = insert_paid_job(info.account_id, credits=2)
     with write_session() as session:
         assert fail_job(session, job, Failure("invalid_image", "bad image", refund=False))
     assert balance(info.account_id) == 8
