@@ -5,6 +5,7 @@ A redelivered or duplicated submit is a no-op: only the process that moves the r
 returns. The one window a duplicate can slip through is documented in README ("Guarantees").
 """
 
+import itertools
 import logging
 import time
 from datetime import timedelta
@@ -165,8 +166,7 @@ def _store_operation(job: Job, attempt: int, operation: str) -> bool:
     """
     settings = get_settings()
     give_up_at = time.monotonic() + STORE_OPERATION_FOR_S
-    delay_s = 0.2
-    while True:
+    for tries in itertools.count():
         now = utcnow()
         try:
             with write_session() as session:
@@ -184,8 +184,9 @@ def _store_operation(job: Job, attempt: int, operation: str) -> bool:
                 stored = session.get(Job, job.id, populate_existing=True)
                 return stored is not None and stored.upstream_operation == operation
         except OperationalError:
+            delay_s = backoff_s(tries, base_s=0.2, cap_s=2.0)
             if time.monotonic() + delay_s > give_up_at:
                 raise
             log.warning("database down; retrying to store operation %s of %s", operation, job.id)
             time.sleep(delay_s)  # bounded (above): the one wait worth a paid submit
-            delay_s = min(delay_s * 2, 2.0)
+    raise AssertionError("unreachable")  # itertools.count() never ends
