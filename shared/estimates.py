@@ -22,11 +22,13 @@ PRIOR_DURATION_S = 90.0
 _cache: tuple[float, float] = (0.0, PRIOR_DURATION_S)
 
 
-def record_duration(seconds: float) -> None:
-    """Remember how long a completed job spent upstream (best effort: Redis may be away)."""
+def record_durations(seconds: list[float]) -> None:
+    """Remember how long completed jobs spent upstream (best effort: Redis may be away)."""
+    if not seconds:
+        return
     try:
         pipe = get_redis().pipeline()
-        pipe.lpush(rkey(KEY_RECENT_DURATIONS), f"{seconds:.3f}")
+        pipe.lpush(rkey(KEY_RECENT_DURATIONS), *(f"{s:.3f}" for s in seconds))
         pipe.ltrim(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)
         pipe.execute()
     except redis.RedisError:

@@ -1,17 +1,21 @@
 """What happens around a transition, in the same transaction: refunds on failure, and a
 webhook delivery row for each event; the delivery messages are published after the commit.
-Tasks call `advance()` (or its two wrappers) instead of touching credits or outboxes."""
+Tasks call `advance_all()` (or `advance()` and its two wrappers) instead of touching credits or
+outboxes. A batch of moves (the poller finishing many jobs) shares one transaction, one reload
+of the moved rows and one publish, which is most of what a finished job costs."""
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
 from shared.credits import refund_job
 from shared.job_view import status_data
 from shared.models import Account, Job, WebhookDelivery
-from shared.queueing import enqueue_delivery
+from shared.queueing import enqueue_deliveries
 from shared.states import JobStatus, transition
 from shared.timeutil import iso_z, utcnow
 
@@ -21,6 +25,10 @@ EVENTS: dict[JobStatus, str] = {
     JobStatus.FAILED: "video.failed",
 }
 ALWAYS_SENT = frozenset({"video.completed", "video.failed"})
+# Deliveries of one batch to one endpoint travel in one message of at most this many: the
+# delivery task's claim, reads and writes are shared, and a Celery message costs as much CPU
+# as a delivery. (The task stops early on a slow or failing receiver; see worker/tasks/deliver.)
+DELIVERY_GROUP_MAX = 50
 
 
 @dataclass(frozen=True)
@@ -32,31 +40,108 @@ class Failure:
     refund: bool = True
 
 
-def record_event(session: Session, job_id: str, event_type: str) -> WebhookDelivery | None:
-    """A delivery row for the job's endpoint (request's, else account's), if it wants this event."""
-    job = session.get(Job, job_id, populate_existing=True)
-    if job is None:
-        return None
-    url = job.webhook_url
-    if url is None:
-        account = session.get(Account, job.account_id)
-        url = account.webhook_url if account else None
-    if url is None or (
-        event_type not in ALWAYS_SENT and event_type not in (job.webhook_events or [])
-    ):
-        return None
+@dataclass(frozen=True)
+class Step:
+    """One job's move. `job` is the row as the caller read it: only columns that never change
+    after creation (id, account, charge, webhook wishes) are used from it before the move."""
+
+    job: Job
+    to: JobStatus
+    values: dict[str, Any] = field(default_factory=dict)
+    guard: dict[str, Any] | None = None
+    failure: Failure | None = None
+
+
+def wants_event(job: Job, event_type: str) -> bool:
+    """Whether the job asked for this event (the URL is checked once the row is reloaded)."""
+    return event_type in ALWAYS_SENT or event_type in (job.webhook_events or [])
+
+
+def _record_events(session: Session, wanted: list[tuple[Job, str]]) -> list[WebhookDelivery]:
+    """A delivery row per wanted (job, event) that has an endpoint (request's, else account's).
+
+    The jobs must be fresh (reloaded after their move): the payload is the status they now show.
+    """
+    need_account = {job.account_id for job, _ in wanted if job.webhook_url is None}
+    account_urls: dict[str, str | None] = {}
+    if need_account:
+        rows = session.execute(
+            select(col(Account.id), col(Account.webhook_url)).where(
+                col(Account.id).in_(need_account)
+            )
+        )
+        account_urls = {row.id: row.webhook_url for row in rows}
     now = utcnow()
-    body = {"type": event_type, "timestamp": iso_z(now), "data": status_data(session, job)}
-    delivery = WebhookDelivery(
-        account_id=job.account_id,
-        job_id=job.id,
-        event_type=event_type,
-        url=url,
-        payload=json.dumps(body, separators=(",", ":")),
-        next_attempt_at=now,
-    )
-    session.add(delivery)
-    return delivery
+    deliveries = []
+    for job, event_type in wanted:
+        url = job.webhook_url or account_urls.get(job.account_id)
+        if url is None:
+            continue
+        body = {"type": event_type, "timestamp": iso_z(now), "data": status_data(session, job)}
+        deliveries.append(
+            WebhookDelivery(
+                account_id=job.account_id,
+                job_id=job.id,
+                event_type=event_type,
+                url=url,
+                payload=json.dumps(body, separators=(",", ":")),
+                next_attempt_at=now,
+            )
+        )
+    session.add_all(deliveries)
+    return deliveries
+
+
+def _reload(session: Session, job_ids: list[str]) -> dict[str, Job]:
+    """These jobs as stored now, in one query (their move set new columns)."""
+    if not job_ids:
+        return {}
+    rows = session.execute(
+        select(Job).where(col(Job.id).in_(job_ids)).execution_options(populate_existing=True)
+    ).scalars()
+    return {job.id: job for job in rows}
+
+
+def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
+    """transition() for each step plus the consequences, committed together (with whatever the
+    caller has pending in `session`); for each step, whether it moved (False: another step
+    won). Delivery messages go out after the commit.
+
+    Each move is still its own compare-and-set; sharing the commit only means a crash loses
+    the whole batch, which every caller already tolerates (its rows stay due or claimed).
+    """
+    moved = []
+    for step in steps:
+        values = dict(step.values)
+        if step.failure is not None:
+            values.update(error_code=step.failure.code, error_message=step.failure.message[:2000])
+        moved.append(transition(session, step.job.id, step.to, guard=step.guard, **values))
+    done = [step for step, ok in zip(steps, moved, strict=True) if ok]
+    for step in done:
+        if step.to is JobStatus.FAILED and (step.failure is None or step.failure.refund):
+            refund_job(session, step.job.account_id, step.job.id, step.job.credits_charged)
+    events = {
+        step.job.id: EVENTS[step.to]
+        for step in done
+        if step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
+    }
+    fresh = _reload(session, list(events))
+    deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
+    session.commit()
+    enqueue_deliveries(_by_endpoint(deliveries))
+    return moved
+
+
+def _by_endpoint(deliveries: list[WebhookDelivery]) -> list[list[str]]:
+    """Delivery ids grouped by endpoint (account and URL), at most DELIVERY_GROUP_MAX a group."""
+    groups: dict[tuple[str, str], list[str]] = {}
+    for delivery in deliveries:
+        groups.setdefault((delivery.account_id, delivery.url), []).append(delivery.id)
+    return [
+        ids[start : start + DELIVERY_GROUP_MAX]
+        for ids in groups.values()
+        for start in range(0, len(ids), DELIVERY_GROUP_MAX)
+    ]
 
 
 def advance(
@@ -68,19 +153,8 @@ def advance(
     failure: Failure | None = None,
     **values: Any,
 ) -> bool:
-    """transition() plus its consequences, committed together; False if another step won."""
-    if failure is not None:
-        values.update(error_code=failure.code, error_message=failure.message[:2000])
-    if not transition(session, job.id, to, guard=guard, **values):
-        session.rollback()
-        return False
-    if to is JobStatus.FAILED and (failure is None or failure.refund):
-        refund_job(session, job.account_id, job.id, job.credits_charged)
-    delivery = record_event(session, job.id, EVENTS[to]) if to in EVENTS else None
-    session.commit()
-    if delivery is not None:
-        enqueue_delivery(delivery.id)
-    return True
+    """One step of `advance_all`; False if another step won."""
+    return advance_all(session, [Step(job, to, values, guard, failure)])[0]
 
 
 def fail_job(session: Session, job: Job, failure: Failure, **guard: Any) -> bool:

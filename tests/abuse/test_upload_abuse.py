@@ -143,15 +143,15 @@ def test_many_parallel_uploads_keep_the_gateways_memory_flat(
     assert client.get("/api/health").status_code == 200
 
 
-@pytest.mark.xfail(
-    reason="open finding: 24 parallel truncated 36 MP PNGs (under the 40 MP limit) grow the "
-    "gateway by ~0.7-1 GB although only 2 decode at once; see the test report",
-    strict=False,
-)
 @pytest.mark.timeout(180)
 def test_parallel_decompression_bombs_keep_the_gateways_memory_flat(
     gateway_url: str, account: Callable[..., AccountInfo]
 ) -> None:
+    """24 truncated PNGs declaring 36 MP (under the limit) at once: each decode allocates 144 MB.
+
+    Regression: glibc's dynamic mmap threshold once put those buffers in per-thread arenas,
+    where calloc touched every page (+0.7-1.2 GB); uploads.pin_mmap_threshold keeps them mmaps.
+    """
     heavy = account(credits=10, rate_limit=10_000)
     grown, codes = _parallel_peak_growth_mib(
         gateway_url, heavy.api_key, [png_declaring(6000, 6000)] * 24

@@ -1,11 +1,17 @@
-"""Deliver: send one webhook delivery row once, and record what the receiver said.
+"""Deliver: send webhook delivery rows once each, and record what the receivers said.
 
 Runs on its own queue (in `make run`, a thread-pool worker), so a slow receiver only holds one
-thread and never a submit or poll slot. At least once: the row is claimed with a lease, so a
-worker killed mid-delivery leaves a row the sweeper sends again once the lease is over.
+thread and never a submit or poll slot. A message names one delivery (a retry, a replay, the
+sweeper) or several to one endpoint (the events of one poll batch): those are claimed, sent in
+order and recorded together, which shares the task's and the database's overhead. A group stops
+at its first unsuccessful attempt or after GROUP_BUDGET_S and hands the rest back as single
+messages, so a slow receiver costs a group at most one timeout, and no send starts long after
+its claim. At least once: rows are claimed with a lease, so a worker killed mid-delivery leaves
+rows the sweeper sends again once the lease is over (a receiver dedupes on `webhook-id`).
 """
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -28,6 +34,9 @@ from worker.backoff import backoff_s
 log = logging.getLogger(__name__)
 # Retries due this soon ride a countdown message; later ones are found by the sweeper.
 COUNTDOWN_MAX_S = 60.0
+# A group starts no send after this long: far inside the claim's lease (webhook_claim_s, 60 s)
+# and the task's soft time limit, even if the last send then takes its whole timeout.
+GROUP_BUDGET_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -43,13 +52,18 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def claim(session: Session, delivery_id: str) -> WebhookDelivery | None:
-    """Take the delivery for one attempt (compare-and-set), or None if it is not ours to send."""
+def claim(session: Session, delivery_ids: list[str]) -> list[WebhookDelivery]:
+    """Take the deliveries for one attempt each (one compare-and-set statement), in the order
+    given; those that are not ours to send (done, not due, claimed elsewhere) are left out.
+
+    The caller commits (the leases must be stored before any send). RETURNING hands back the
+    claimed rows with the same statement.
+    """
     now = utcnow()
-    result = session.execute(
+    claimed = session.execute(
         update(WebhookDelivery)
         .where(
-            col(WebhookDelivery.id) == delivery_id,
+            col(WebhookDelivery.id).in_(delivery_ids),
             col(WebhookDelivery.status) == "pending",
             col(WebhookDelivery.next_attempt_at) <= now,
         )
@@ -58,12 +72,25 @@ def claim(session: Session, delivery_id: str) -> WebhookDelivery | None:
             attempts=col(WebhookDelivery.attempts) + 1,
             updated_at=now,
         )
+        .returning(WebhookDelivery)
         .execution_options(synchronize_session=False)
-    )
-    session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        return None
-    return session.get(WebhookDelivery, delivery_id, populate_existing=True)
+    ).scalars()
+    order = {delivery_id: index for index, delivery_id in enumerate(delivery_ids)}
+    return sorted(claimed, key=lambda delivery: order[delivery.id])
+
+
+def release(session: Session, deliveries: list[WebhookDelivery]) -> None:
+    """Hand back claimed deliveries that were not sent: due now, their attempt not counted."""
+    if deliveries:
+        session.execute(
+            update(WebhookDelivery)
+            .where(
+                col(WebhookDelivery.id).in_([d.id for d in deliveries]),
+                col(WebhookDelivery.status) == "pending",
+            )
+            .values(next_attempt_at=utcnow(), attempts=col(WebhookDelivery.attempts) - 1)
+            .execution_options(synchronize_session=False)
+        )
 
 
 def endpoint_for(session: Session, account_id: str, url: str) -> WebhookEndpoint:
@@ -117,7 +144,8 @@ def next_attempt_delay_s(attempts: int) -> float | None:
 def record(
     session: Session, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: Attempt
 ) -> float | None:
-    """Write the attempt's result; returns the delay of the next attempt, if one is due soon."""
+    """Write the attempt's result (the caller commits); returns the delay of the next attempt,
+    if there is one."""
     settings = get_settings()
     now = utcnow()
     values: dict[str, object] = {
@@ -152,7 +180,6 @@ def record(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    session.commit()
     return delay
 
 
@@ -162,24 +189,93 @@ def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
     log.warning("webhook endpoint %s of %s disabled: %s", endpoint.url, endpoint.account_id, reason)
 
 
+@dataclass(frozen=True)
+class ClaimedDelivery:
+    """A claimed delivery with what sending it needs: its account (secrets) and endpoint."""
+
+    delivery: WebhookDelivery
+    account: Account | None
+    endpoint: WebhookEndpoint
+
+
+def claim_with_context(session: Session, delivery_ids: list[str]) -> list[ClaimedDelivery]:
+    """`claim` plus the accounts and endpoints of the claimed rows, one query each at most."""
+    deliveries = claim(session, delivery_ids)
+    if not deliveries:
+        return []
+    account_ids = {d.account_id for d in deliveries}
+    accounts = {
+        account.id: account
+        for account in session.execute(
+            select(Account).where(col(Account.id).in_(account_ids))
+        ).scalars()
+    }
+    endpoints: dict[tuple[str, str], WebhookEndpoint] = {}
+    for d in deliveries:
+        if (d.account_id, d.url) not in endpoints:
+            endpoints[(d.account_id, d.url)] = endpoint_for(session, d.account_id, d.url)
+    return [
+        ClaimedDelivery(d, accounts.get(d.account_id), endpoints[(d.account_id, d.url)])
+        for d in deliveries
+    ]
+
+
+def attempt_one(item: ClaimedDelivery) -> Attempt | None:
+    """Send one claimed delivery, unless its endpoint is disabled; None if it has no account."""
+    if item.account is None:
+        return None
+    if item.endpoint.disabled_at is not None:
+        return Attempt(error=f"endpoint disabled: {item.endpoint.disabled_reason}", permanent=True)
+    return send(item.delivery, signing_secrets(item.account))
+
+
+def send_in_order(
+    items: list[ClaimedDelivery],
+) -> tuple[list[tuple[ClaimedDelivery, Attempt]], list[ClaimedDelivery]]:
+    """Attempt each in turn; stop after an unsuccessful attempt or GROUP_BUDGET_S.
+    Returns the attempts made and the claimed items not tried (to hand back)."""
+    done: list[tuple[ClaimedDelivery, Attempt]] = []
+    started = time.monotonic()
+    for index, item in enumerate(items):
+        if done and (not done[-1][1].succeeded or time.monotonic() - started > GROUP_BUDGET_S):
+            return done, items[index:]
+        attempt = attempt_one(item)
+        if attempt is not None:
+            done.append((item, attempt))
+    return done, []
+
+
 @app.task(name=TASK_DELIVER, soft_time_limit=60, time_limit=90)
-def deliver_webhook(delivery_id: str) -> str:
+def deliver_webhook(*delivery_ids: str) -> str:
+    """Send the named deliveries (one, or several to one endpoint) in order."""
     with write_session() as session:
-        delivery = claim(session, delivery_id)
-        if delivery is None:
+        items = claim_with_context(session, list(delivery_ids))
+        session.commit()  # the leases, before any send
+        if not items:
             return "skipped"
-        account = session.get(Account, delivery.account_id)
-        endpoint = endpoint_for(session, delivery.account_id, delivery.url)
+        done, rest = send_in_order(items)
+        delays = [
+            (item.delivery.id, record(session, item.delivery, item.endpoint, attempt))
+            for item, attempt in done
+        ]
+        release(session, [item.delivery for item in rest])
         session.commit()
-        if account is None:
-            return "skipped"
-        if endpoint.disabled_at is not None:
-            attempt = Attempt(
-                error=f"endpoint disabled: {endpoint.disabled_reason}", permanent=True
-            )
-        else:
-            attempt = send(delivery, signing_secrets(account))
-        delay = record(session, delivery, endpoint, attempt)
-    if delay is not None and delay <= COUNTDOWN_MAX_S:
-        enqueue_delivery(delivery_id, countdown_s=delay)
-    return "delivered" if attempt.succeeded else "retrying" if delay is not None else "failed"
+    for delivery_id, delay in delays:
+        if delay is not None and delay <= COUNTDOWN_MAX_S:
+            enqueue_delivery(delivery_id, countdown_s=delay)
+    for item in rest:
+        enqueue_delivery(item.delivery.id)
+    return _summary(
+        [attempt for _, attempt in done], [delay for _, delay in delays], len(delivery_ids)
+    )
+
+
+def _summary(attempts: list[Attempt], delays: list[float | None], asked: int) -> str:
+    """The task's result, as logged: one word for one delivery, counts for a group."""
+    if asked > 1:
+        return f"{sum(a.succeeded for a in attempts)} of {asked} delivered"
+    if not attempts:
+        return "skipped"
+    if attempts[0].succeeded:
+        return "delivered"
+    return "retrying" if delays[0] is not None else "failed"

@@ -18,8 +18,8 @@ from sqlmodel import Session, SQLModel, col
 
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
-from shared.estimates import record_duration, record_poll_lateness
-from shared.lifecycle import Failure, complete_job, fail_job
+from shared.estimates import record_durations, record_poll_lateness
+from shared.lifecycle import Failure, Step, advance_all
 from shared.models import Job
 from shared.quotas import return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -150,12 +150,13 @@ async def check_all(batch: list[Claimed]) -> list[Outcome]:
 
 
 def persist(outcomes: list[Outcome]) -> None:
+    """Write a checked batch in one transaction: next poll times in one executemany, finished
+    jobs through `advance_all` (one reload, one commit and one publish for all of them)."""
     again = [o for o in outcomes if o.next_poll_at is not None]
+    finished = [o for o in outcomes if o.next_poll_at is None]
     with write_session() as session:
         if again:
-            jobs = SQLModel.metadata.tables[
-                "jobs"
-            ]  # a Core statement: one executemany, not per-row ORM updates
+            jobs = SQLModel.metadata.tables["jobs"]  # Core: one executemany, not per-row ORM
             session.connection().execute(
                 update(jobs)
                 .where(
@@ -164,24 +165,43 @@ def persist(outcomes: list[Outcome]) -> None:
                 .values(next_poll_at=bindparam("next_at"), poll_count=jobs.c.poll_count + 1),
                 [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
             )
-            session.commit()
-        for outcome in outcomes:
-            if outcome.next_poll_at is None:
-                _finish(session, outcome)
+        steps = _finishing_steps(session, finished)
+        moved = advance_all(session, steps)  # commits the reschedules too
+    now = utcnow()
+    record_durations(
+        [
+            (now - (step.job.processing_at or step.job.created_at)).total_seconds()
+            for step, ok in zip(steps, moved, strict=True)
+            if ok and step.to is JobStatus.COMPLETED
+        ]
+    )
+    release_capacity(*(o.claimed.job_id for o in finished))
 
 
-def _finish(session: Session, outcome: Outcome) -> None:
-    job = session.get(Job, outcome.claimed.job_id)
-    if job is None:
-        return
-    if outcome.failure is not None:
-        fail_job(session, job, outcome.failure)
-    elif outcome.video_key is not None and complete_job(
-        session, job, video_key=outcome.video_key, video_bytes=outcome.video_bytes
-    ):
-        started = job.processing_at or job.created_at
-        record_duration((utcnow() - started).total_seconds())
-    release_capacity(job.id)
+def _finishing_steps(session: Session, finished: list[Outcome]) -> list[Step]:
+    """The move of each finished job (its row loaded with the others, in one query)."""
+    if not finished:
+        return []
+    ids = [o.claimed.job_id for o in finished]
+    rows = session.execute(select(Job).where(col(Job.id).in_(ids))).scalars()
+    jobs = {job.id: job for job in rows}
+    steps = []
+    for outcome in finished:
+        job = jobs.get(outcome.claimed.job_id)
+        if job is None:
+            continue
+        if outcome.failure is not None:
+            steps.append(
+                Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome.failure)
+            )
+        elif outcome.video_key is not None:
+            values = {
+                "video_key": outcome.video_key,
+                "video_bytes": outcome.video_bytes,
+                "next_poll_at": None,
+            }
+            steps.append(Step(job, JobStatus.COMPLETED, values))
+    return steps
 
 
 @app.task(name=TASK_POLL_DUE, soft_time_limit=240, time_limit=300)

@@ -53,11 +53,17 @@ def reserve_capacity(job_id: str) -> bool:
     return False
 
 
-def release_capacity(job_id: str) -> None:
+def release_capacity(*job_ids: str) -> None:
+    """Give back the in-flight slots of these jobs (one round trip for a poll batch)."""
+    if not job_ids:
+        return
     try:
-        release_slot(get_redis(), rkey(KEY_IN_FLIGHT), job_id)
+        pipe = get_redis().pipeline(transaction=False)
+        for job_id in job_ids:
+            release_slot(pipe, rkey(KEY_IN_FLIGHT), job_id)
+        pipe.execute()
     except redis.RedisError:
-        log.warning("could not release the in-flight slot of %s; it expires by itself", job_id)
+        log.warning("could not release %d in-flight slot(s); they expire anyway", len(job_ids))
 
 
 def _defer(job_id: str) -> None:
