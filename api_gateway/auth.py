@@ -1,26 +1,39 @@
-"""Bearer API-key authentication: the key's hash is looked up, revoked keys are refused."""
+"""Bearer API-key authentication and the per-key rate limit, in one Redis round trip.
 
+The key's hash is looked up in the Redis key cache (shared.key_cache), which also counts the
+request; only a cache miss reads the database. Unknown, malformed and revoked keys all get the
+same answer. A dead Redis never blocks a request: the database answers and the limit fails open.
+"""
+
+import logging
 from dataclasses import dataclass
-from typing import Annotated
 
-from fastapi import Depends, Request
+import redis
+from fastapi import Request
+from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlmodel import col
 
+from shared import key_cache
 from shared.db import read_session
 from shared.errors import AuthenticationFailed
 from shared.keys import hash_api_key
 from shared.models import Account, ApiKey
+from shared.quotas import WindowResult
+from shared.redis_client import get_async_redis
+from shared.settings import get_settings
+
+log = logging.getLogger(__name__)
+INVALID_KEY = "Authentication failed: invalid or revoked API key"
 
 
 @dataclass(frozen=True)
 class Caller:
     account_id: str
     key_id: int
-    rate_limit_per_minute: int | None
 
 
-def _bearer_token(request: Request) -> str:
+def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -28,22 +41,55 @@ def _bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def authenticate(request: Request) -> Caller:
-    """Resolve the caller; the same answer for unknown, malformed and revoked keys."""
-    key_hash = hash_api_key(_bearer_token(request))
+def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
     with read_session() as session:
         row = session.execute(
             select(col(ApiKey.id), col(ApiKey.account_id), col(Account.rate_limit_per_minute))
             .join(Account, col(Account.id) == col(ApiKey.account_id))
             .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
         ).first()
-    if row is None:
-        raise AuthenticationFailed("Authentication failed: invalid or revoked API key")
-    caller = Caller(
-        account_id=row.account_id, key_id=row.id, rate_limit_per_minute=row.rate_limit_per_minute
+    return None if row is None else key_cache.KeyRecord(row[0], row[1], row[2])
+
+
+async def _from_database(key_hash: str) -> key_cache.KeyRecord:
+    record = await run_in_threadpool(_lookup, key_hash)
+    if record is None:
+        raise AuthenticationFailed(INVALID_KEY)
+    return record
+
+
+async def _count(client: "redis.asyncio.Redis", key_hash: str) -> list[object]:
+    answer: list[object] = await client.eval(
+        key_cache.AUTH_AND_COUNT,
+        1,
+        key_cache.cache_key(key_hash),
+        key_cache.rate_limit_prefix(),
+        key_cache.RATE_WINDOW_S,
+        get_settings().default_rate_limit_per_minute,
     )
+    return answer
+
+
+async def authenticate(request: Request) -> tuple[Caller, WindowResult | None]:
+    """The caller, and this request's place in its rate-limit window (None: Redis is down)."""
+    key_hash = hash_api_key(bearer_token(request))
+    client = get_async_redis()
+    try:
+        answer = await _count(client, key_hash)
+        if answer[0] == "miss":
+            record = await _from_database(key_hash)
+            entry, ttl_s = key_cache.encode(record), key_cache.CACHE_TTL_S
+            await client.set(key_cache.cache_key(key_hash), entry, ex=ttl_s, nx=True)
+            answer = await _count(client, key_hash)
+    except redis.RedisError as error:
+        log.warning("API key cache and rate limiter unavailable (%r)", error)
+        record = await _from_database(key_hash)
+        return Caller(record.account_id, record.key_id), None
+    if answer[0] != "ok":
+        raise AuthenticationFailed(INVALID_KEY)
+    _, key_id, account_id, limit, count, reset_s = answer
+    caller = Caller(str(account_id), int(str(key_id)))
+    limit, count = int(str(limit)), int(str(count))
+    window = WindowResult(count <= limit, limit, max(0, limit - count), max(1, int(str(reset_s))))
     request.state.caller = caller
-    return caller
-
-
-CurrentCaller = Annotated[Caller, Depends(authenticate)]
+    return caller, window

@@ -8,13 +8,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api_gateway.schemas import GenerateVideoRequest
 from shared.credits import debit_for_job
-from shared.db import read_session, write_session
+from shared.db import read_session, write_transaction
 from shared.errors import invalid
 from shared.models import Job, Upload
 from shared.netguard import check_url
@@ -22,6 +22,7 @@ from shared.queueing import enqueue_submit
 from shared.settings import get_settings
 
 IDEMPOTENCY_KEY_MAX = 255
+_jobs = Job.__table__  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True)
@@ -96,11 +97,11 @@ def submit(
         webhook_events=list(request.webhookEvents) if request.webhookEvents else None,
     )
     try:
-        with write_session() as session:
-            session.add(job)
-            session.flush()  # the job row exists before the ledger row that points at it
-            debit_for_job(session, account_id, job.id, job.credits_charged)
-            session.commit()
+        with write_transaction() as connection:
+            # Core statements: the ORM's flush machinery doubled this request's cost.
+            row = {column.name: getattr(job, column.name) for column in _jobs.c}
+            connection.execute(insert(_jobs).values(row))
+            debit_for_job(connection, account_id, job.id, job.credits_charged)
     except IntegrityError:
         # Lost a race with the same Idempotency-Key: the winner's job is the answer.
         if idempotency_key is None:

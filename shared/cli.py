@@ -10,7 +10,7 @@ from rich.table import Table
 from sqlalchemy import select, update
 from sqlmodel import Session, col
 
-from shared import migrate
+from shared import key_cache, migrate
 from shared.credits import grant
 from shared.db import read_session, write_session
 from shared.errors import ApiError
@@ -118,14 +118,23 @@ def revoke_key(
             if len(api_key) > 16
             else col(ApiKey.key_prefix) == api_key
         )
-        result = session.execute(
-            update(ApiKey)
-            .where(condition, col(ApiKey.revoked_at).is_(None))
-            .values(revoked_at=utcnow())
+        hashes = list(
+            session.execute(
+                update(ApiKey)
+                .where(condition, col(ApiKey.revoked_at).is_(None))
+                .values(revoked_at=utcnow())
+                .returning(col(ApiKey.key_hash))
+            ).scalars()
         )
+        if len(hashes) != 1:
+            session.rollback()
+            _fail("no single active key matches")
         session.commit()
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        _fail("no single active key matches")
+    if not key_cache.forget_keys(hashes):
+        console.print(
+            "[yellow]warning:[/yellow] Redis is unreachable, so gateways may accept the key for "
+            f"up to {key_cache.CACHE_TTL_S} s more"
+        )
     console.print("key revoked")
 
 

@@ -4,16 +4,19 @@ Both write an append-only ledger row in the caller's transaction; the ledger's u
 (job_id, kind) key makes a second refund of the same job fail instead of paying twice.
 """
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from shared.errors import InsufficientCredits
 from shared.models import Account, LedgerEntry
+from shared.timeutil import utcnow
 
 
-def debit_for_job(session: Session, account_id: str, job_id: str, amount: int) -> None:
-    """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits."""
+def debit_for_job(session: Session | Connection, account_id: str, job_id: str, amount: int) -> None:
+    """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits.
+
+    Core statements only, so the gateway can run it on a bare connection (no ORM flush)."""
     result = session.execute(
         update(Account)
         .where(col(Account.id) == account_id, col(Account.credits) >= amount)
@@ -25,7 +28,11 @@ def debit_for_job(session: Session, account_id: str, job_id: str, amount: int) -
             select(col(Account.credits)).where(col(Account.id) == account_id)
         ).scalar()
         raise InsufficientCredits(required=amount, current=int(current or 0))
-    session.add(LedgerEntry(account_id=account_id, job_id=job_id, kind="debit", amount=amount))
+    session.execute(
+        insert(LedgerEntry.__table__).values(  # type: ignore[attr-defined]
+            account_id=account_id, job_id=job_id, kind="debit", amount=amount, created_at=utcnow()
+        )
+    )
 
 
 def refund_job(session: Session, account_id: str, job_id: str, amount: int) -> bool:

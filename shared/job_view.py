@@ -2,7 +2,7 @@
 
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, Row, func, select
 from sqlmodel import Session, col
 
 from shared.estimates import pending_estimate, processing_estimate, typical_duration_s
@@ -12,8 +12,15 @@ from shared.states import PUBLIC_STATUS, JobStatus
 from shared.storage import get_storage
 from shared.timeutil import iso_z, utcnow
 
+# What the view reads of a job; the gateway selects only these (a Core row instead of a Job).
+STATUS_FIELDS = (
+    "id", "status", "generation_type", "aspect_ratio", "created_at", "updated_at",
+    "processing_at", "completed_at", "video_key", "error_code", "error_message",
+)  # fmt: skip
+JobView = Job | Row[Any]
 
-def queue_position(session: Session, job: Job) -> int:
+
+def queue_position(session: Session | Connection, job: JobView) -> int:
     """Jobs waiting ahead of this one (created earlier and still not sent upstream)."""
     waiting = [JobStatus.PENDING.value, JobStatus.SUBMITTING.value]
     return int(
@@ -25,7 +32,7 @@ def queue_position(session: Session, job: Job) -> int:
     )
 
 
-def status_data(session: Session, job: Job) -> dict[str, Any]:
+def status_data(session: Session | Connection, job: JobView) -> dict[str, Any]:
     status = JobStatus(job.status)
     data: dict[str, Any] = {
         "uuid": job.id,

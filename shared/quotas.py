@@ -1,22 +1,12 @@
 """Global limits held in Redis, shared by every gateway and worker process on every host.
 
-All three are single Lua scripts using the server's clock (TIME), so hosts with skewed clocks
+Each is a single Lua script using the server's clock (TIME), so hosts with skewed clocks
 agree and each check-and-take is atomic.
 """
 
 from dataclasses import dataclass
 
 import redis
-
-_FIXED_WINDOW = """
-local now = redis.call('TIME')
-local window = tonumber(ARGV[2])
-local start = math.floor(tonumber(now[1]) / window) * window
-local key = KEYS[1] .. ':' .. start
-local count = redis.call('INCR', key)
-if count == 1 then redis.call('EXPIRE', key, window + 1) end
-return {count, start + window - tonumber(now[1])}
-"""
 
 _TOKEN_BUCKET = """
 local now_parts = redis.call('TIME')
@@ -57,13 +47,6 @@ class WindowResult:
     limit: int
     remaining: int
     reset_s: int
-
-
-def hit_fixed_window(client: redis.Redis, key: str, limit: int, window_s: int = 60) -> WindowResult:
-    count, reset_s = client.eval(_FIXED_WINDOW, 1, key, limit, window_s)
-    return WindowResult(
-        int(count) <= limit, limit, max(0, limit - int(count)), max(1, int(reset_s))
-    )
 
 
 def take_tokens(

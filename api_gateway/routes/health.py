@@ -1,41 +1,59 @@
-"""GET /api/health: 200 when the database and Redis answer, 503 otherwise (no auth)."""
+"""GET /api/health: 200 when the database and Redis answer, 503 otherwise (no auth).
 
+Health must answer while the gateway is busy: Redis is pinged on the event loop and the
+database probe has its own thread limiter, so it never queues behind a burst of API requests.
+"""
+
+from functools import cache
+
+import anyio
+import redis
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from api_gateway.envelope import ok
 from api_gateway.schemas import Envelope, HealthData
 from shared.constants import HEARTBEAT_SWEEPER
-from shared.db import read_session
+from shared.db import read_connection
 from shared.models import Heartbeat
-from shared.redis_client import get_redis
+from shared.redis_client import get_async_redis
 from shared.timeutil import iso_z
 
 router = APIRouter(tags=["operations"])
+_heartbeats = Heartbeat.__table__  # type: ignore[attr-defined]
 
 
-def _probe() -> tuple[bool, bool, str | None]:
-    database, redis_ok, last_sweep = False, False, None
+@cache
+def _probe_limiter() -> anyio.CapacityLimiter:
+    return anyio.CapacityLimiter(2)
+
+
+def _probe_database() -> tuple[bool, str | None]:
     try:
-        with read_session() as session:
-            session.execute(text("SELECT 1"))
-            database = True
-            beat = session.get(Heartbeat, HEARTBEAT_SWEEPER)
-            last_sweep = iso_z(beat.ran_at) if beat else None
+        with read_connection() as connection:
+            connection.execute(text("SELECT 1"))
+            ran_at = connection.execute(
+                select(_heartbeats.c.ran_at).where(_heartbeats.c.name == HEARTBEAT_SWEEPER)
+            ).scalar()
     except Exception:
-        database = False
+        return False, None
+    return True, iso_z(ran_at) if ran_at else None
+
+
+async def _probe_redis() -> bool:
     try:
-        redis_ok = bool(get_redis().ping())
-    except Exception:
-        redis_ok = False
-    return database, redis_ok, last_sweep
+        return bool(await get_async_redis().ping())
+    except (redis.RedisError, OSError):
+        return False
 
 
 @router.get("/health", response_model=Envelope[HealthData])
 async def health() -> JSONResponse:
-    database, redis_ok, last_sweep = await run_in_threadpool(_probe)
+    database, last_sweep = await anyio.to_thread.run_sync(
+        _probe_database, limiter=_probe_limiter()
+    )
+    redis_ok = await _probe_redis()
     data = HealthData(database=database, redis=redis_ok, lastSweepAt=last_sweep).model_dump()
     if database and redis_ok:
         return ok(data)

@@ -5,25 +5,33 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, Text, VideoStatusData
-from shared.db import read_session
+from shared.db import read_connection
 from shared.errors import NotFound
-from shared.job_view import status_data
+from shared.job_view import STATUS_FIELDS, status_data
 from shared.models import Job
 
 router = APIRouter(tags=["videos"])
+_jobs = Job.__table__  # type: ignore[attr-defined]
+_COLUMNS = [_jobs.c[name] for name in STATUS_FIELDS]
 
 
 def _load(job_id: str, account_id: str) -> dict[str, Any]:
-    with read_session() as session:
-        job = session.get(Job, job_id) if len(job_id) <= 36 else None
+    """One Core query (no ORM session): this is the endpoint clients poll."""
+    if len(job_id) > 36:
+        raise NotFound("Video not found")
+    with read_connection() as connection:
         # Another account's job answers exactly like an unknown one: ids cannot be probed.
-        if job is None or job.account_id != account_id:
+        job = connection.execute(
+            select(*_COLUMNS).where(_jobs.c.id == job_id, _jobs.c.account_id == account_id)
+        ).first()
+        if job is None:
             raise NotFound("Video not found")
-        return status_data(session, job)
+        return status_data(connection, job)
 
 
 @router.get("/video-status/{uuid}", response_model=Envelope[VideoStatusData])

@@ -10,10 +10,12 @@ from sqlalchemy import select
 from sqlmodel import col
 from typer.testing import CliRunner
 
+from shared import key_cache
 from shared.cli import app as admin_cli
 from shared.db import read_session
 from shared.keys import hash_api_key
 from shared.models import Account, ApiKey, Job
+from shared.redis_client import get_redis
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.processes import free_port
 
@@ -161,6 +163,27 @@ def test_keys_are_stored_only_as_hashes_and_revocation_is_immediate(
     assert_envelope(
         client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers), 1002, 401
     )
+
+
+def test_a_revoked_key_stays_refused_when_a_racing_gateway_caches_it_afterwards(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """A gateway that read the key from the database just before the revocation must not
+    put it back in the shared key cache: the revocation's tombstone wins."""
+    info = account(credits=10)
+    status_url = "/api/video-status/unknown-job"
+    assert_envelope(client.get(status_url, headers=info.headers), 1000, 404)
+    with read_session() as session:
+        row = session.execute(
+            select(ApiKey).where(col(ApiKey.account_id) == info.account_id)
+        ).scalar_one()
+    stale = key_cache.encode(key_cache.KeyRecord(row.id or 0, info.account_id, None))
+    assert CliRunner().invoke(admin_cli, ["revoke-key", info.api_key]).exit_code == 0
+    cache_key = key_cache.cache_key(hash_api_key(info.api_key))
+    get_redis().set(cache_key, stale, ex=key_cache.CACHE_TTL_S, nx=True)  # the late fill
+    assert_envelope(client.get(status_url, headers=info.headers), 1002, 401)
+    get_redis().delete(cache_key)  # even with the tombstone gone, the database says revoked
+    assert_envelope(client.get(status_url, headers=info.headers), 1002, 401)
 
 
 def test_insufficient_credits_says_required_and_current(

@@ -1,0 +1,72 @@
+"""API keys cached in Redis, so a request authenticates and counts its rate limit in one round trip.
+
+An entry holds what the database said about a key hash ("<key id> <account id> <limit or ->")
+for CACHE_TTL_S. Revoking writes a tombstone that a racing fill (SET NX) cannot overwrite, so a
+revoked key is refused at once wherever Redis is reachable; if it is not, the gateway asks the
+database instead, and a stale entry outlives the revocation by CACHE_TTL_S at most.
+"""
+
+from dataclasses import dataclass
+
+import redis
+
+from shared.constants import KEY_API_KEY_CACHE, KEY_RATE_LIMIT
+from shared.redis_client import get_redis, rkey
+
+CACHE_TTL_S = 60
+TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before the revocation
+RATE_WINDOW_S = 60
+_REVOKED = "revoked"
+
+# KEYS[1]: the cache entry. ARGV: rate-limit key prefix, window (s), default limit.
+# Returns {'miss'} | {'revoked'} | {'ok', key id, account id, limit, count, seconds to reset}.
+AUTH_AND_COUNT = """
+local entry = redis.call('GET', KEYS[1])
+if not entry then return {'miss'} end
+if entry == 'revoked' then return {'revoked'} end
+local key_id, account_id, limit = string.match(entry, '^(%S+) (%S+) (%S+)$')
+if limit == '-' then limit = ARGV[3] end
+local now = tonumber(redis.call('TIME')[1])
+local window = tonumber(ARGV[2])
+local start = math.floor(now / window) * window
+local counter = ARGV[1] .. key_id .. ':' .. start
+local count = redis.call('INCR', counter)
+if count == 1 then redis.call('EXPIRE', counter, window + 1) end
+return {'ok', key_id, account_id, tonumber(limit), count, start + window - now}
+"""
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """What the database says about an active key."""
+
+    key_id: int
+    account_id: str
+    rate_limit_per_minute: int | None
+
+
+def cache_key(key_hash: str) -> str:
+    return rkey(KEY_API_KEY_CACHE, key_hash)
+
+
+def rate_limit_prefix() -> str:
+    return rkey(KEY_RATE_LIMIT, "")
+
+
+def encode(record: KeyRecord) -> str:
+    limit = "-" if record.rate_limit_per_minute is None else str(record.rate_limit_per_minute)
+    return f"{record.key_id} {record.account_id} {limit}"
+
+
+def forget_keys(key_hashes: list[str]) -> bool:
+    """Tombstone revoked keys; False (nothing raised) when Redis is unreachable."""
+    if not key_hashes:
+        return True
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for key_hash in key_hashes:
+            pipe.set(cache_key(key_hash), _REVOKED, ex=TOMBSTONE_TTL_S)
+        pipe.execute()
+    except redis.RedisError:
+        return False
+    return True
