@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import redis
 from fastapi import Request
-from fastapi.concurrency import run_in_threadpool
 from sqlalchemy import select
 from sqlmodel import col
 
+from api_gateway.db_threads import in_db_thread
 from shared import key_cache
 from shared.db import read_session
 from shared.errors import AuthenticationFailed
@@ -52,7 +52,7 @@ def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
 
 
 async def _from_database(key_hash: str) -> key_cache.KeyRecord:
-    record = await run_in_threadpool(_lookup, key_hash)
+    record = await in_db_thread(_lookup, key_hash)
     if record is None:
         raise AuthenticationFailed(INVALID_KEY)
     return record

@@ -3,9 +3,9 @@
 from typing import Annotated
 
 from fastapi import APIRouter, Header
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 
+from api_gateway.db_threads import in_db_thread
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, GenerateVideoData, GenerateVideoRequest
@@ -23,7 +23,7 @@ async def generate_video(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Create a video job: debits credits, answers at once; poll status or wait for the webhook."""
-    result = await run_in_threadpool(submit, body, caller.account_id, idempotency_key)
+    result = await in_db_thread(submit, body, caller.account_id, idempotency_key)
     job = result.job
     data = GenerateVideoData(
         uuid=job.id,

@@ -50,9 +50,7 @@ async def _probe_redis() -> bool:
 
 @router.get("/health", response_model=Envelope[HealthData])
 async def health() -> JSONResponse:
-    database, last_sweep = await anyio.to_thread.run_sync(
-        _probe_database, limiter=_probe_limiter()
-    )
+    database, last_sweep = await anyio.to_thread.run_sync(_probe_database, limiter=_probe_limiter())
     redis_ok = await _probe_redis()
     data = HealthData(database=database, redis=redis_ok, lastSweepAt=last_sweep).model_dump()
     if database and redis_ok:

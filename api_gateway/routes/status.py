@@ -3,10 +3,10 @@
 from typing import Any
 
 from fastapi import APIRouter
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
+from api_gateway.db_threads import in_db_thread
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, Text, VideoStatusData
@@ -37,4 +37,4 @@ def _load(job_id: str, account_id: str) -> dict[str, Any]:
 @router.get("/video-status/{uuid}", response_model=Envelope[VideoStatusData])
 async def video_status(uuid: Text, caller: LimitedCaller) -> JSONResponse:
     """Where a job is: status, progress, estimated seconds left, and the video URL when done."""
-    return ok(await run_in_threadpool(_load, uuid, caller.account_id))
+    return ok(await in_db_thread(_load, uuid, caller.account_id))

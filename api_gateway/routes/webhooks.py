@@ -4,12 +4,12 @@ import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select, update
 from sqlmodel import col
 
+from api_gateway.db_threads import in_db_thread
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, Text
@@ -169,22 +169,22 @@ async def list_deliveries(
     limit: int = Query(default=50, ge=1, le=PAGE_MAX),
 ) -> JSONResponse:
     """Newest first: every attempt count, last answer and next attempt, so failures are visible."""
-    return ok(await run_in_threadpool(_list, caller.account_id, uuid, limit))
+    return ok(await in_db_thread(_list, caller.account_id, uuid, limit))
 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=Envelope[DeliveryData])
 async def replay_delivery(delivery_id: Text, caller: LimitedCaller) -> JSONResponse:
     """Send a delivery again, with the same webhook-id (receivers dedupe on it)."""
-    return ok(await run_in_threadpool(_replay, caller.account_id, delivery_id))
+    return ok(await in_db_thread(_replay, caller.account_id, delivery_id))
 
 
 @router.post("/test", response_model=Envelope[DeliveryData])
 async def test_ping(body: TestPingRequest, caller: LimitedCaller) -> JSONResponse:
     """Queue a signed `webhook.test` event to a URL (or the account's endpoint)."""
-    return ok(await run_in_threadpool(_ping, caller.account_id, body.url))
+    return ok(await in_db_thread(_ping, caller.account_id, body.url))
 
 
 @router.get("/endpoints", response_model=Envelope[list[EndpointData]])
 async def list_endpoints(caller: LimitedCaller) -> JSONResponse:
     """Receivers this account's deliveries went to, and whether any was disabled."""
-    return ok(await run_in_threadpool(_endpoints, caller.account_id))
+    return ok(await in_db_thread(_endpoints, caller.account_id))
