@@ -91,5 +91,4 @@ async def authenticate(request: Request) -> tuple[Caller, WindowResult | None]:
     caller = Caller(str(account_id), int(str(key_id)))
     limit, count = int(str(limit)), int(str(count))
     window = WindowResult(count <= limit, limit, max(0, limit - count), max(1, int(str(reset_s))))
-    request.state.caller = caller
     return caller, window

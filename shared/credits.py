@@ -33,8 +33,16 @@ def debit_for_job(session: Session | Connection, account_id: str, job_id: str, a
             select(col(Account.credits)).where(col(Account.id) == account_id)
         ).scalar()
         raise InsufficientCredits(required=amount, current=int(current or 0))
-    entry = {"account_id": account_id, "job_id": job_id, "kind": "debit", "amount": amount}
-    session.execute(_LEDGER_INSERT, {**entry, "created_at": utcnow()})
+    session.execute(
+        _LEDGER_INSERT,
+        {
+            "account_id": account_id,
+            "job_id": job_id,
+            "kind": "debit",
+            "amount": amount,
+            "created_at": utcnow(),
+        },
+    )
 
 
 def refund_job(session: Session, account_id: str, job_id: str, amount: int) -> bool:

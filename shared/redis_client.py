@@ -2,6 +2,7 @@
 
 import asyncio
 from functools import cache
+from typing import Any
 
 import redis
 import redis.asyncio
@@ -9,15 +10,19 @@ import redis.asyncio
 from shared.settings import get_settings
 
 
+def _options(timeout_s: float) -> dict[str, Any]:
+    """What both clients (sync and asyncio) connect with."""
+    return {
+        "socket_timeout": timeout_s,
+        "socket_connect_timeout": timeout_s,
+        "health_check_interval": 30,
+        "decode_responses": True,
+    }
+
+
 @cache
 def _client(url: str, timeout_s: float) -> "redis.Redis":
-    return redis.Redis.from_url(
-        url,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        health_check_interval=30,
-        decode_responses=True,
-    )
+    return redis.Redis.from_url(url, **_options(timeout_s))
 
 
 def get_redis() -> "redis.Redis":
@@ -47,10 +52,7 @@ def get_async_redis() -> "redis.asyncio.Redis":
             settings.redis_url,
             max_connections=ASYNC_POOL_CONNECTIONS,
             timeout=settings.redis_socket_timeout_s,
-            socket_timeout=settings.redis_socket_timeout_s,
-            socket_connect_timeout=settings.redis_socket_timeout_s,
-            health_check_interval=30,
-            decode_responses=True,
+            **_options(settings.redis_socket_timeout_s),
         )
         client = redis.asyncio.Redis(connection_pool=pool)
         _async_clients[loop_id] = client
