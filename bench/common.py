@@ -20,6 +20,12 @@ from worker.upstream.base import SubmitRequest, VideoSettings
 from worker.upstream.gemini import DEFAULT_MODEL, predict_body
 
 SUBMIT_CONCURRENCY = 16
+# Settings that take the global upstream quotas out of a measurement (section 6 measures them).
+QUOTAS_LIFTED = {
+    "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "100000000",
+    "VEO_UPSTREAM_POLLS_PER_SECOND": "100000",
+    "VEO_UPSTREAM_MAX_IN_FLIGHT": "1000000",
+}
 
 
 @dataclass

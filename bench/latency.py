@@ -19,7 +19,15 @@ from typing import Any
 
 import httpx
 
-from bench.common import Config, stack_settings, submit_jobs, ts, wait_received, wait_terminal
+from bench.common import (
+    QUOTAS_LIFTED,
+    Config,
+    stack_settings,
+    submit_jobs,
+    ts,
+    wait_received,
+    wait_terminal,
+)
 from bench.stack import RunContext, Stack
 from bench.stats import dist
 
@@ -27,9 +35,7 @@ from bench.stats import dist
 def overrides(cfg: Config) -> dict[str, str]:
     return {
         "VEO_SIMULATOR_RENDER": "fast",
-        "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "100000000",
-        "VEO_UPSTREAM_POLLS_PER_SECOND": "100000",
-        "VEO_UPSTREAM_MAX_IN_FLIGHT": "1000000",
+        **QUOTAS_LIFTED,
         **{k: str(v) for k, v in cfg.extra.get("latency_env", {}).items()},
     }
 

@@ -17,7 +17,14 @@ from typing import Any
 import psutil
 from celery import Celery
 
-from bench.common import Config, stack_settings, submit_jobs, wait_received, wait_terminal
+from bench.common import (
+    QUOTAS_LIFTED,
+    Config,
+    stack_settings,
+    submit_jobs,
+    wait_received,
+    wait_terminal,
+)
 from bench.noop_app import QUEUE, TASK, done_keys
 from bench.procs import Spy
 from bench.stack import RunContext, Stack
@@ -30,9 +37,7 @@ def overrides(cfg: Config) -> dict[str, str]:
         "VEO_SIMULATOR_DEFAULT_LATENCY_S": "0",
         "VEO_SIMULATOR_LATENCY_JITTER_S": "0",
         "VEO_SIMULATOR_RENDER": "fast",
-        "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "100000000",
-        "VEO_UPSTREAM_POLLS_PER_SECOND": "100000",
-        "VEO_UPSTREAM_MAX_IN_FLIGHT": "1000000",
+        **QUOTAS_LIFTED,
         "VEO_POLL_FIRST_DELAY_S": str(cfg.pipeline_first_poll_s),
     }
 

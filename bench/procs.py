@@ -76,28 +76,26 @@ class Proc:
     def alive(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
-    def tree_rss_bytes(self) -> int:
-        """RSS of the process and all its descendants (a Celery worker and its pool)."""
+    def _tree(self) -> list[psutil.Process]:
+        """The process and all its live descendants (a Celery worker and its pool)."""
         try:
             root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
+            return [root, *root.children(recursive=True)]
         except psutil.Error:
-            return 0
+            return []
+
+    def tree_rss_bytes(self) -> int:
+        """RSS of the process and all its descendants."""
         total = 0
-        for proc in procs:
+        for proc in self._tree():
             with contextlib.suppress(psutil.Error):
                 total += proc.memory_info().rss
         return total
 
     def tree_cpu_s(self) -> float:
         """User+system CPU seconds used so far by the process and its live descendants."""
-        try:
-            root = psutil.Process(self.pid)
-            procs = [root, *root.children(recursive=True)]
-        except psutil.Error:
-            return 0.0
         total = 0.0
-        for proc in procs:
+        for proc in self._tree():
             with contextlib.suppress(psutil.Error):
                 times = proc.cpu_times()
                 total += times.user + times.system
