@@ -33,6 +33,13 @@ class Caller:
     key_id: int
 
 
+@dataclass(frozen=True)
+class Admission:
+    caller: Caller
+    window: WindowResult | None  # this request's place in its rate-limit window; None: Redis down
+    fetched: str | None  # the key a route asked for, read in the same round trip (None: absent)
+
+
 def bearer_token(request: Request) -> str:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
@@ -58,11 +65,12 @@ async def _from_database(key_hash: str) -> key_cache.KeyRecord:
     return record
 
 
-async def _count(client: "redis.asyncio.Redis", key_hash: str) -> list[object]:
+async def _count(client: "redis.asyncio.Redis", key_hash: str, fetch: str | None) -> list[object]:
+    keys = [key_cache.cache_key(key_hash)] + ([fetch] if fetch else [])
     answer: list[object] = await client.eval(
         key_cache.AUTH_AND_COUNT,
-        1,
-        key_cache.cache_key(key_hash),
+        len(keys),
+        *keys,
         key_cache.rate_limit_prefix(),
         key_cache.RATE_WINDOW_S,
         get_settings().default_rate_limit_per_minute,
@@ -70,25 +78,25 @@ async def _count(client: "redis.asyncio.Redis", key_hash: str) -> list[object]:
     return answer
 
 
-async def authenticate(request: Request) -> tuple[Caller, WindowResult | None]:
-    """The caller, and this request's place in its rate-limit window (None: Redis is down)."""
+async def authenticate(request: Request, fetch: str | None = None) -> Admission:
+    """The caller, its rate-limit window, and the value of the Redis key `fetch` if given."""
     key_hash = hash_api_key(bearer_token(request))
     client = get_async_redis()
     try:
-        answer = await _count(client, key_hash)
+        answer = await _count(client, key_hash, fetch)
         if answer[0] == "miss":
             record = await _from_database(key_hash)
             entry, ttl_s = key_cache.encode(record), key_cache.CACHE_TTL_S
             await client.set(key_cache.cache_key(key_hash), entry, ex=ttl_s, nx=True)
-            answer = await _count(client, key_hash)
+            answer = await _count(client, key_hash, fetch)
     except redis.RedisError as error:
         log.warning("API key cache and rate limiter unavailable (%r)", error)
         record = await _from_database(key_hash)
-        return Caller(record.account_id, record.key_id), None
+        return Admission(Caller(record.account_id, record.key_id), None, None)
     if answer[0] != "ok":
         raise AuthenticationFailed(INVALID_KEY)
-    _, key_id, account_id, limit, count, reset_s = answer
+    _, key_id, account_id, limit, count, reset_s, fetched = answer
     caller = Caller(str(account_id), int(str(key_id)))
     limit, count = int(str(limit)), int(str(count))
     window = WindowResult(count <= limit, limit, max(0, limit - count), max(1, int(str(reset_s))))
-    return caller, window
+    return Admission(caller, window, str(fetched) or None)

@@ -4,15 +4,17 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api_gateway.auth import Caller, authenticate
+from api_gateway.auth import Admission, Caller, authenticate
 from shared.errors import RateLimitExceeded
 
 
-async def rate_limited(request: Request) -> Caller:
-    """Authenticate and count this request; a dead Redis lets requests through (logged)."""
-    caller, window = await authenticate(request)
+async def admit(request: Request, fetch: str | None = None) -> Admission:
+    """Authenticate and count this request (and read the Redis key `fetch` on the way); a dead
+    Redis lets requests through (logged)."""
+    admission = await authenticate(request, fetch)
+    window = admission.window
     if window is None:
-        return caller
+        return admission
     headers = {
         "X-RateLimit-Limit": str(window.limit),
         "X-RateLimit-Remaining": str(window.remaining),
@@ -25,7 +27,11 @@ async def rate_limited(request: Request) -> Caller:
             {"limit": window.limit, "retryAfter": window.reset_s},
             headers={**headers, "Retry-After": str(window.reset_s)},
         )
-    return caller
+    return admission
+
+
+async def rate_limited(request: Request) -> Caller:
+    return (await admit(request)).caller
 
 
 LimitedCaller = Annotated[Caller, Depends(rate_limited)]

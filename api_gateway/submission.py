@@ -8,13 +8,13 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
 from api_gateway.schemas import GenerateVideoRequest
-from shared.credits import debit_for_job
-from shared.db import read_session, write_transaction
+from shared.credits import insert_paid_job
+from shared.db import read_session
 from shared.errors import invalid
 from shared.models import Job, Upload
 from shared.netguard import check_url
@@ -22,8 +22,6 @@ from shared.queueing import enqueue_submit
 from shared.settings import get_settings
 
 IDEMPOTENCY_KEY_MAX = 255
-_jobs = Job.__table__  # type: ignore[attr-defined]
-_INSERT_JOB = insert(_jobs)  # parameters passed apart: the compiled statement is reused
 
 
 @dataclass(frozen=True)
@@ -98,11 +96,7 @@ def submit(
         webhook_events=list(request.webhookEvents) if request.webhookEvents else None,
     )
     try:
-        with write_transaction() as connection:
-            # Core statements: the ORM's flush machinery doubled this request's cost.
-            row = {column.name: getattr(job, column.name) for column in _jobs.c}
-            connection.execute(_INSERT_JOB, row)
-            debit_for_job(connection, account_id, job.id, job.credits_charged)
+        insert_paid_job(job)
     except IntegrityError:
         # Lost a race with the same Idempotency-Key: the winner's job is the answer.
         if idempotency_key is None:

@@ -1,18 +1,24 @@
 """Credits: conditional debits that cannot go below zero, and refunds that happen at most once.
 
-Both write an append-only ledger row in the caller's transaction; the ledger's unique
-(job_id, kind) key makes a second refund of the same job fail instead of paying twice.
+A debit is committed together with the new job's row; a refund runs in the caller's transaction.
+Both write an append-only ledger row, whose unique (job_id, kind) key makes a second refund of
+the same job fail instead of paying twice.
 """
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
-from shared.models import Account, LedgerEntry
+from shared.models import Account, Job, LedgerEntry
 from shared.timeutil import utcnow
 
 _accounts = Account.__table__  # type: ignore[attr-defined]
+_jobs = Job.__table__  # type: ignore[attr-defined]
+_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 # Built once with bound parameters, so each debit reuses the compiled statements (building
 # them with literal values cost as much as running them).
 _DEBIT = (
@@ -20,20 +26,84 @@ _DEBIT = (
     .where(_accounts.c.id == bindparam("account"), _accounts.c.credits >= bindparam("amount"))
     .values(credits=_accounts.c.credits - bindparam("amount"))
 )
-_LEDGER_INSERT = insert(LedgerEntry.__table__)  # type: ignore[attr-defined]
+_LEDGER_INSERT = insert(_ledger)
+_INSERT_JOB = insert(_jobs)
 
 
-def debit_for_job(session: Session | Connection, account_id: str, job_id: str, amount: int) -> None:
-    """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits.
+def _paid_job_statement() -> Any:
+    """PostgreSQL: debit, job row and ledger row in one statement (data-modifying CTEs). The job
+    and ledger rows are inserted only if the debit matched; the statement returns the job's id."""
+    debit = (
+        update(_accounts)
+        .where(
+            _accounts.c.id == bindparam("debit_account"),
+            _accounts.c.credits >= bindparam("debit_amount"),
+        )
+        .values(credits=_accounts.c.credits - bindparam("debit_amount"))
+        .returning(_accounts.c.id)
+        .cte("debit")
+    )
+    # Parameters named apart from every column: an UPDATE treats a parameter named like one of
+    # its table's columns as a value to SET.
+    values = select(*(bindparam(f"job_{column.name}", type_=column.type) for column in _jobs.c))
+    job = (
+        insert(_jobs)
+        .from_select(
+            [column.name for column in _jobs.c], values.select_from(debit), include_defaults=False
+        )
+        .returning(_jobs.c.id, _jobs.c.account_id, _jobs.c.credits_charged, _jobs.c.created_at)
+        .cte("job")
+    )
+    entry = select(
+        job.c.account_id, job.c.id, literal_column("'debit'"), job.c.credits_charged,
+        job.c.created_at,
+    )  # fmt: skip
+    ledger = insert(_ledger).from_select(
+        ["account_id", "job_id", "kind", "amount", "created_at"], entry, include_defaults=False
+    )
+    return select(job.c.id).add_cte(ledger.cte("ledger"))
 
-    Core statements only, so the gateway can run it on a bare connection (no ORM flush)."""
-    result = session.execute(_DEBIT, {"account": account_id, "amount": amount})
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        current = session.execute(
-            select(col(Account.credits)).where(col(Account.id) == account_id)
-        ).scalar()
-        raise InsufficientCredits(required=amount, current=int(current or 0))
-    session.execute(
+
+_PAID_JOB = _paid_job_statement()
+
+
+def insert_paid_job(job: Job) -> None:
+    """Insert a new job and take its `credits_charged` as one unit, or raise InsufficientCredits.
+
+    Core statements only (the ORM's flush machinery doubled a submit's cost).
+
+    On PostgreSQL this is one autocommitted statement, so the account's row lock lasts only while
+    the server runs it: in a transaction the lock spanned our Python between statements, and
+    concurrent submits of one account queued behind it (p99 390 ms at 32 connections). SQLite has
+    one writer at a time anyway: there the same rows are written in one transaction.
+    """
+    job_row = {column.name: getattr(job, column.name) for column in _jobs.c}
+    account_id, amount = job.account_id, job.credits_charged
+    if is_postgresql():
+        with autocommit_connection() as connection:
+            parameters = {f"job_{name}": value for name, value in job_row.items()}
+            parameters.update(debit_account=account_id, debit_amount=amount)
+            if connection.execute(_PAID_JOB, parameters).first() is None:
+                raise _insufficient(connection, account_id, amount)
+        return
+    with write_transaction() as connection:
+        connection.execute(_INSERT_JOB, job_row)
+        _debit(connection, account_id, job.id, amount)
+
+
+def _insufficient(connection: Connection, account_id: str, amount: int) -> InsufficientCredits:
+    current = connection.execute(
+        select(col(Account.credits)).where(col(Account.id) == account_id)
+    ).scalar()
+    return InsufficientCredits(required=amount, current=int(current or 0))
+
+
+def _debit(connection: Connection, account_id: str, job_id: str, amount: int) -> None:
+    """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits."""
+    result = connection.execute(_DEBIT, {"account": account_id, "amount": amount})
+    if result.rowcount != 1:
+        raise _insufficient(connection, account_id, amount)
+    connection.execute(
         _LEDGER_INSERT,
         {
             "account_id": account_id,

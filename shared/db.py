@@ -109,6 +109,21 @@ def read_connection() -> Iterator[Connection]:
 
 
 @contextmanager
+def autocommit_connection() -> Iterator[Connection]:
+    """PostgreSQL only: every statement commits by itself, so a write done in one statement holds
+    its row locks while the server runs it, never across our own Python (the reader engine)."""
+    engine_ = _engines(get_settings().database_url)[1]
+    if engine_.dialect.name != "postgresql":
+        raise RuntimeError("autocommit_connection() is for PostgreSQL")
+    with engine_.connect() as connection:
+        yield connection
+
+
+def is_postgresql() -> bool:
+    return _engines(get_settings().database_url)[0].dialect.name == "postgresql"
+
+
+@contextmanager
 def write_transaction() -> Iterator[Connection]:
     """A Core transaction on the writer: committed when the block ends, rolled back if it raises."""
     with _engines(get_settings().database_url)[0].begin() as connection:

@@ -1,6 +1,6 @@
 """What `GET /api/video-status/{uuid}` returns (and what webhooks carry): one function."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, Union
 
 from sqlalchemy import Connection, Row, func, select
 from sqlmodel import Session, col
@@ -17,7 +17,9 @@ STATUS_FIELDS = (
     "id", "status", "generation_type", "aspect_ratio", "created_at", "updated_at",
     "processing_at", "completed_at", "video_key", "error_code", "error_message",
 )  # fmt: skip
-JobView = Job | Row[Any]
+if TYPE_CHECKING:
+    from shared.status_cache import CachedJob
+JobView = Union[Job, Row[Any], "CachedJob"]
 
 
 def queue_position(session: Session | Connection, job: JobView) -> int:
@@ -32,7 +34,8 @@ def queue_position(session: Session | Connection, job: JobView) -> int:
     )
 
 
-def status_data(session: Session | Connection, job: JobView) -> dict[str, Any]:
+def status_data(session: Session | Connection | None, job: JobView) -> dict[str, Any]:
+    """The status answer; `session` may be None for jobs past pending (no query needed)."""
     status = JobStatus(job.status)
     data: dict[str, Any] = {
         "uuid": job.id,
@@ -54,6 +57,8 @@ def status_data(session: Session | Connection, job: JobView) -> dict[str, Any]:
         estimate = processing_estimate((utcnow() - started).total_seconds(), typical_duration_s())
         data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s)
     else:
+        if session is None:
+            raise ValueError("a pending job's queue position needs the database")
         position = queue_position(session, job)
         estimate = pending_estimate(
             position, typical_duration_s(), get_settings().upstream_max_in_flight

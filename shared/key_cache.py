@@ -18,8 +18,9 @@ TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before
 RATE_WINDOW_S = 60
 _REVOKED = "revoked"
 
-# KEYS[1]: the cache entry. ARGV: rate-limit key prefix, window (s), default limit.
-# Returns {'miss'} | {'revoked'} | {'ok', key id, account id, limit, count, seconds to reset}.
+# KEYS[1]: the cache entry; KEYS[2], optional: a key to read in the same trip (a job's status).
+# ARGV: rate-limit key prefix, window (s), default limit. Returns {'miss'} | {'revoked'} |
+# {'ok', key id, account id, limit, count, seconds to reset, KEYS[2]'s value or ''}.
 AUTH_AND_COUNT = """
 local entry = redis.call('GET', KEYS[1])
 if not entry then return {'miss'} end
@@ -32,7 +33,9 @@ local start = math.floor(now / window) * window
 local counter = ARGV[1] .. key_id .. ':' .. start
 local count = redis.call('INCR', counter)
 if count == 1 then redis.call('EXPIRE', counter, window + 1) end
-return {'ok', key_id, account_id, tonumber(limit), count, start + window - now}
+local extra = ''
+if #KEYS > 1 then extra = redis.call('GET', KEYS[2]) or '' end
+return {'ok', key_id, account_id, tonumber(limit), count, start + window - now, extra}
 """
 
 

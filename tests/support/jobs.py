@@ -1,15 +1,15 @@
 """Rows written straight to the database, as the gateway would, for tests that need a paid job
 without a request (or without the message a request would publish)."""
 
-from shared.credits import debit_for_job
-from shared.db import read_session, write_session
+from shared.credits import insert_paid_job as pay_and_insert
+from shared.db import read_session
 from shared.models import Account, Job
 
 
 def insert_paid_job(
     account_id: str, prompt: str = "p", *, credits: int = 2, aspect_ratio: str = "16:9"
 ) -> Job:
-    """A pending job and its debit in one transaction; no submit message is published."""
+    """A pending job and its debit, as the gateway writes them; no submit message is published."""
     job = Job(
         account_id=account_id,
         generation_type="text_to_video",
@@ -17,11 +17,7 @@ def insert_paid_job(
         aspect_ratio=aspect_ratio,
         credits_charged=credits,
     )
-    with write_session() as session:
-        session.add(job)
-        session.flush()
-        debit_for_job(session, account_id, job.id, credits)
-        session.commit()
+    pay_and_insert(job)
     return job
 
 

@@ -1,0 +1,99 @@
+"""Jobs that reached `processing` or a terminal state, mirrored in Redis, so the endpoint clients
+poll answers from the one round trip that also authenticates and counts the rate limit.
+
+Written after each commit that moves a job into one of those states (shared.lifecycle), and
+filled by the gateway from the database on a miss; pending jobs are not mirrored (their queue
+position is a live count). An entry never replaces one of a later state (each carries its
+state's rank), so a fill that read the row before a move cannot undo it. Terminal states never
+change, so their entries are never stale. A `processing` entry lives
+`status_mirror_processing_ttl_s`, which bounds how long a lost write (Redis unreachable right
+after a commit) can show a finished job as processing. A wiped Redis costs database reads only.
+"""
+
+import json
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, NamedTuple
+
+import redis
+
+from shared.constants import KEY_JOB_STATUS
+from shared.job_view import STATUS_FIELDS, JobView
+from shared.redis_client import get_redis, rkey
+from shared.settings import get_settings
+from shared.states import JobStatus
+
+log = logging.getLogger(__name__)
+
+TERMINAL_TTL_S = 3600
+RANKS: dict[str, int] = {
+    JobStatus.PROCESSING.value: 1,
+    JobStatus.COMPLETED.value: 2,
+    JobStatus.FAILED.value: 2,
+}
+_TIMES = frozenset({"created_at", "updated_at", "processing_at", "completed_at"})
+
+# KEYS[1]: the entry. ARGV: rank (one digit), JSON, TTL (s). Returns 1 if written.
+SET_UNLESS_LATER = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(string.sub(current, 1, 1)) > tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'EX', ARGV[3])
+return 1
+"""
+
+
+class CachedJob(NamedTuple):
+    """The columns status_data() reads, plus the owner; stands in for a database row."""
+
+    account_id: str
+    id: str
+    status: str
+    generation_type: str
+    aspect_ratio: str
+    created_at: datetime
+    updated_at: datetime
+    processing_at: datetime | None
+    completed_at: datetime | None
+    video_key: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+def entry_key(job_id: str) -> str:
+    return rkey(KEY_JOB_STATUS, job_id)
+
+
+def _encode(job: JobView, account_id: str) -> str:
+    values: list[Any] = [account_id]
+    for name in STATUS_FIELDS:
+        value = getattr(job, name)
+        values.append(value.isoformat() if isinstance(value, datetime) else value)
+    return json.dumps(values, separators=(",", ":"))
+
+
+def decode(entry: str) -> CachedJob:
+    """An entry as read by the gateway (rank digit first)."""
+    values = json.loads(entry[1:])
+    for index, name in enumerate(CachedJob._fields):
+        if name in _TIMES and values[index] is not None:
+            values[index] = datetime.fromisoformat(values[index])
+    return CachedJob(*values)
+
+
+def store(jobs: Iterable[tuple[JobView, str]]) -> None:
+    """Mirror these (job, account id) pairs, as committed; best effort, one round trip."""
+    processing_ttl_s = get_settings().status_mirror_processing_ttl_s
+    pipe = get_redis().pipeline(transaction=False)
+    for job, account_id in jobs:
+        rank = RANKS.get(job.status)
+        if rank is None:
+            continue
+        ttl_s = processing_ttl_s if rank == 1 else TERMINAL_TTL_S
+        pipe.eval(SET_UNLESS_LATER, 1, entry_key(job.id), rank, _encode(job, account_id), ttl_s)
+    if not len(pipe):
+        return
+    try:
+        pipe.execute()
+    except redis.RedisError as error:
+        log.warning("Could not mirror job statuses to Redis (%r); they expire on their own", error)

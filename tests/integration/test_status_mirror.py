@@ -1,0 +1,149 @@
+"""The status endpoint answers from a Redis mirror of jobs past pending; these are the ways a
+mirror could lie, each checked over HTTP against a running gateway, on SQLite and PostgreSQL."""
+
+from collections.abc import Callable, Iterator
+
+import httpx
+import pytest
+
+from shared import status_cache
+from shared.db import read_session, write_session
+from shared.lifecycle import Failure, advance, complete_job, fail_job
+from shared.models import Job
+from shared.redis_client import get_redis, rkey
+from shared.states import JobStatus, transition
+from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.support.jobs import insert_paid_job
+from tests.support.processes import free_port, wait_for
+
+
+def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:
+    body = client.get(f"/api/video-status/{job_id}", headers=info.headers).json()
+    assert body["code"] == 0, body
+    data: dict[str, object] = body["data"]
+    return data
+
+
+def _move_to_processing(job: Job) -> Job:
+    with write_session() as session:
+        session.execute(
+            Job.__table__.update()  # type: ignore[attr-defined]
+            .where(Job.__table__.c.id == job.id)  # type: ignore[attr-defined]
+            .values(status=JobStatus.SUBMITTING.value)
+        )
+        assert advance(session, job, JobStatus.PROCESSING, upstream_operation=f"op/{job.id}")
+    return _reload(job)
+
+
+def _reload(job: Job) -> Job:
+    with read_session() as session:
+        fresh = session.get(Job, job.id)
+    assert fresh is not None
+    return fresh
+
+
+def test_every_move_shows_at_once_while_the_job_is_polled(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    job = insert_paid_job(info.account_id)
+    assert _status(client, info, job.id)["status"] == "pending"
+    job = _move_to_processing(job)
+    for _ in range(3):  # the first read fills the mirror, the next ones are served from it
+        assert _status(client, info, job.id)["status"] == "processing"
+    with write_session() as session:
+        assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
+    data = _status(client, info, job.id)
+    assert data["status"] == "completed"
+    assert str(data["videoUrl"]).endswith(f"{job.id}.mp4")
+    assert data["progress"] == 100
+    assert str(data["completedAt"]).endswith("Z")
+
+
+def test_a_failure_shows_with_its_reason(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id))
+    assert _status(client, info, job.id)["status"] == "processing"
+    with write_session() as session:
+        assert fail_job(session, job, Failure("content_policy", "The prompt was refused."))
+    data = _status(client, info, job.id)
+    assert (data["status"], data["errorCode"], data["error"]) == (
+        "failed",
+        "content_policy",
+        "The prompt was refused.",
+    )
+
+
+def test_a_fill_that_read_the_row_before_a_move_cannot_undo_it(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id))
+    stale = _reload(job)  # what a gateway read just before the worker's commit
+    with write_session() as session:
+        assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
+    status_cache.store([(stale, info.account_id)])  # ... and wrote just after it
+    assert _status(client, info, job.id)["status"] == "completed"
+
+
+def test_a_mirrored_job_stays_invisible_to_other_accounts(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    owner, stranger = account(credits=10), account(credits=10)
+    job = _move_to_processing(insert_paid_job(owner.account_id))
+    assert _status(client, owner, job.id)["status"] == "processing"
+    foreign = client.get(f"/api/video-status/{job.id}", headers=stranger.headers)
+    unknown = client.get(
+        "/api/video-status/00000000-0000-0000-0000-000000000000", headers=stranger.headers
+    )
+    assert (foreign.status_code, foreign.json()) == (unknown.status_code, unknown.json())
+    assert foreign.json()["code"] == 1000
+
+
+def test_statuses_stay_right_after_redis_loses_the_mirror(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id))
+    with write_session() as session:
+        assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
+    redis = get_redis()
+    redis.delete(*redis.keys(rkey("job-status", "*")))
+    assert _status(client, info, job.id)["status"] == "completed"
+    assert _status(client, info, job.id)["status"] == "completed"
+
+
+@pytest.fixture
+def short_mirror_gateway(stack: Stack) -> Iterator[str]:
+    proc, url = start_gateway(
+        stack,
+        "gateway-short-mirror",
+        free_port(),
+        env={"VEO_STATUS_MIRROR_PROCESSING_TTL_S": "1"},
+    )
+    yield url
+    proc.stop()
+
+
+def test_a_lost_mirror_write_heals_within_its_lifetime(
+    short_mirror_gateway: str, account: Callable[..., AccountInfo]
+) -> None:
+    """Redis unreachable right after the commit: the job shows processing for at most
+    status_mirror_processing_ttl_s (1 s here), then the truth."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id))
+    get_redis().delete(status_cache.entry_key(job.id))  # so this gateway fills it, with its TTL
+    with httpx.Client(base_url=short_mirror_gateway, timeout=10) as client:
+        assert _status(client, info, job.id)["status"] == "processing"
+        with write_session() as session:  # the move, without the mirror write that follows it
+            assert transition(
+                session, job.id, JobStatus.COMPLETED, video_key="videos/x.mp4", video_bytes=1
+            )
+            session.commit()
+        wait_for(
+            lambda: _status(client, info, job.id)["status"] == "completed",
+            timeout_s=10,
+            what="the mirrored status to expire",
+        )
