@@ -1,5 +1,6 @@
 """The gateway: validates, authenticates, debits, writes the job row, enqueues. Nothing slow."""
 
+import gc
 from collections.abc import Callable
 from typing import Any
 
@@ -54,4 +55,14 @@ def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+def _tune_garbage_collector() -> None:
+    """Fewer, cheaper collections: a request allocates a few hundred objects, so the default
+    gen-0 threshold (700) started a collection every few requests, and each older-generation
+    pass walked every object built at import (SQLAlchemy and pydantic models). Freezing those
+    and raising the threshold cut status CPU per request by about a fifth (bench/README.md)."""
+    gc.freeze()
+    gc.set_threshold(20_000, 50, 100)
+
+
 app = create_app()
+_tune_garbage_collector()

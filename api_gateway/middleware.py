@@ -38,6 +38,9 @@ class RateLimitHeaders:
 # upload route streams its file to disk under its own cap (api_gateway/uploads.py).
 JSON_BODY_MAX_BYTES = 64 * 1024
 STREAMED_PATHS = frozenset({"/api/upload-video-image"})
+# No route of these methods reads a body, so none is counted (uvicorn stops reading from a
+# client whose unread body fills its buffer).
+UNREAD_BODY_METHODS = frozenset({"GET", "HEAD"})
 
 
 class BodyLimit:
@@ -48,7 +51,11 @@ class BodyLimit:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in STREAMED_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["method"] in UNREAD_BODY_METHODS
+            or scope["path"] in STREAMED_PATHS
+        ):
             await self.app(scope, receive, send)
             return
         reason = f"larger than {JSON_BODY_MAX_BYTES} bytes"

@@ -6,6 +6,7 @@ revoked key is refused at once wherever Redis is reachable; if it is not, the ga
 database instead, and a stale entry outlives the revocation by CACHE_TTL_S at most.
 """
 
+import hashlib
 from dataclasses import dataclass
 
 import redis
@@ -37,6 +38,7 @@ local extra = ''
 if #KEYS > 1 then extra = redis.call('GET', KEYS[2]) or '' end
 return {'ok', key_id, account_id, tonumber(limit), count, start + window - now, extra}
 """
+AUTH_AND_COUNT_SHA1 = hashlib.sha1(AUTH_AND_COUNT.encode()).hexdigest()  # noqa: S324 - Redis's id
 
 
 @dataclass(frozen=True)

@@ -186,6 +186,19 @@ def test_a_revoked_key_stays_refused_when_a_racing_gateway_caches_it_afterwards(
     assert_envelope(client.get(status_url, headers=info.headers), 1002, 401)
 
 
+def test_requests_still_authenticate_after_redis_forgets_its_scripts(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """A restarted Redis has no script cache: the gateway sends the script again."""
+    info = account(credits=10, rate_limit=60)
+    status_url = "/api/video-status/unknown-job"
+    assert_envelope(client.get(status_url, headers=info.headers), 1000, 404)
+    get_redis().script_flush()
+    response = client.get(status_url, headers=info.headers)
+    assert_envelope(response, 1000, 404)
+    assert response.headers["x-ratelimit-remaining"] == str(60 - 2)  # still counted
+
+
 def test_insufficient_credits_says_required_and_current(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
