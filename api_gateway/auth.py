@@ -68,17 +68,16 @@ async def _from_database(key_hash: str) -> key_cache.KeyRecord:
 async def _count(client: "redis.asyncio.Redis", key_hash: str, fetch: str | None) -> list[object]:
     """Run the script by its digest (the body is sent only after Redis lost its script cache)."""
     keys = [key_cache.cache_key(key_hash)] + ([fetch] if fetch else [])
-    args = (
-        len(keys),
+    args: list[str | int] = [
         *keys,
         key_cache.rate_limit_prefix(),
         key_cache.RATE_WINDOW_S,
         get_settings().default_rate_limit_per_minute,
-    )
+    ]
     try:
-        answer: list[object] = await client.evalsha(key_cache.AUTH_AND_COUNT_SHA1, *args)
+        answer: list[object] = await client.evalsha(key_cache.AUTH_AND_COUNT_SHA1, len(keys), *args)
     except redis.exceptions.NoScriptError:
-        answer = await client.eval(key_cache.AUTH_AND_COUNT, *args)
+        answer = await client.eval(key_cache.AUTH_AND_COUNT, len(keys), *args)
     return answer
 
 

@@ -7,6 +7,7 @@ requests can never take a balance below zero. An Idempotency-Key replays the ori
 import hashlib
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -16,7 +17,7 @@ from api_gateway.schemas import GenerateVideoRequest
 from shared.credits import insert_paid_job
 from shared.db import read_session
 from shared.errors import invalid
-from shared.models import Job, Upload
+from shared.models import Job, Upload, new_job_row
 from shared.netguard import check_url
 from shared.queueing import enqueue_submit
 from shared.settings import get_settings
@@ -26,7 +27,7 @@ IDEMPOTENCY_KEY_MAX = 255
 
 @dataclass(frozen=True)
 class Submitted:
-    job: Job
+    job: dict[str, Any]  # the job's columns
     replayed: bool
 
 
@@ -80,9 +81,9 @@ def submit(
         with read_session() as session:
             existing = _find_replay(session, account_id, idempotency_key, fingerprint)
         if existing is not None:
-            return Submitted(existing, replayed=True)
+            return Submitted(existing.model_dump(), replayed=True)
 
-    job = Job(
+    job = new_job_row(
         account_id=account_id,
         generation_type=request.generationType,
         prompt=request.prompt,
@@ -105,6 +106,6 @@ def submit(
             existing = _find_replay(session, account_id, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return Submitted(existing, replayed=True)
-    enqueue_submit(job.id)  # after commit: a worker must always find the row
+        return Submitted(existing.model_dump(), replayed=True)
+    enqueue_submit(job["id"])  # after commit: a worker must always find the row
     return Submitted(job, replayed=False)

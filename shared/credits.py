@@ -67,18 +67,17 @@ def _paid_job_statement() -> Any:
 _PAID_JOB = _paid_job_statement()
 
 
-def insert_paid_job(job: Job) -> None:
-    """Insert a new job and take its `credits_charged` as one unit, or raise InsufficientCredits.
-
-    Core statements only (the ORM's flush machinery doubled a submit's cost).
+def insert_paid_job(job_row: dict[str, Any]) -> None:
+    """Insert a new job (every column, see models.new_job_row) and take its `credits_charged` as
+    one unit, or raise InsufficientCredits. Core statements only: the ORM's flush machinery
+    doubled a submit's cost.
 
     On PostgreSQL this is one autocommitted statement, so the account's row lock lasts only while
     the server runs it: in a transaction the lock spanned our Python between statements, and
     concurrent submits of one account queued behind it (p99 390 ms at 32 connections). SQLite has
     one writer at a time anyway: there the same rows are written in one transaction.
     """
-    job_row = {column.name: getattr(job, column.name) for column in _jobs.c}
-    account_id, amount = job.account_id, job.credits_charged
+    account_id, amount = job_row["account_id"], job_row["credits_charged"]
     if is_postgresql():
         with autocommit_connection() as connection:
             parameters = {f"job_{name}": value for name, value in job_row.items()}
@@ -88,7 +87,7 @@ def insert_paid_job(job: Job) -> None:
         return
     with write_transaction() as connection:
         connection.execute(_INSERT_JOB, job_row)
-        _debit(connection, account_id, job.id, amount)
+        _debit(connection, account_id, job_row["id"], amount)
 
 
 def _insufficient(connection: Connection, account_id: str, amount: int) -> InsufficientCredits:

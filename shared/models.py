@@ -214,3 +214,20 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _ts()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+def new_job_row(**values: Any) -> dict[str, Any]:
+    """A new job's columns as a plain dict, with Job's defaults: building a Job instance
+    (validation and ORM instrumentation) cost 0.26 ms, a twentieth of a submit."""
+    unknown = values.keys() - Job.model_fields.keys()
+    if unknown:
+        raise TypeError(f"not columns of jobs: {sorted(unknown)}")
+    row: dict[str, Any] = {}
+    for name, field in Job.model_fields.items():
+        if name in values:
+            row[name] = values[name]
+        elif field.is_required():
+            raise TypeError(f"jobs.{name} is required")
+        else:
+            row[name] = field.get_default(call_default_factory=True, validated_data=row)
+    return row

@@ -26,12 +26,12 @@ async def generate_video(
     result = await in_db_thread(submit, body, caller.account_id, idempotency_key)
     job = result.job
     data = GenerateVideoData(
-        uuid=job.id,
-        status=PUBLIC_STATUS[JobStatus(job.status)],  # type: ignore[arg-type]
-        generationType=job.generation_type,  # type: ignore[arg-type]
-        prompt=job.prompt,
-        aspectRatio=job.aspect_ratio,  # type: ignore[arg-type]
-        createdAt=iso_z(job.created_at),
+        uuid=job["id"],
+        status=PUBLIC_STATUS[JobStatus(job["status"])],  # type: ignore[arg-type]
+        generationType=job["generation_type"],
+        prompt=job["prompt"],
+        aspectRatio=job["aspect_ratio"],
+        createdAt=iso_z(job["created_at"]),
     ).model_dump()
     headers = {"Idempotent-Replayed": "true"} if result.replayed else None
     return ok(data, headers=headers)

@@ -17,7 +17,7 @@ def insert_paid_job(
         aspect_ratio=aspect_ratio,
         credits_charged=credits,
     )
-    pay_and_insert(job)
+    pay_and_insert(job.model_dump())
     return job
 
 
