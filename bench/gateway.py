@@ -1,8 +1,9 @@
 """Section 1: the gateway under 32 connections, against a bare FastAPI endpoint.
 
-The gateway and the bare app run side by side with the same uvicorn command line; each
-repetition measures bare, submit and status back to back, so every ratio compares figures taken
-within seconds of each other. No worker runs: submit's messages wait in Redis.
+The gateway, the bare app and the floor app (bench/floor_app.py: our app, authentication and
+nothing else) run side by side with the same uvicorn command line; each repetition measures
+bare, floor, submit and status back to back, so every ratio compares figures taken within
+seconds of each other. No worker runs: submit's messages wait in Redis.
 """
 
 import json
@@ -34,7 +35,14 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             lambda _: http_ok(f"{bare_url}/bare"),
         )
         gateway = stack.start_gateway()
-        servers = {"bare": bare, "submit": gateway, "status": gateway}
+        floor_port = free_port()
+        floor_url = f"http://127.0.0.1:{floor_port}"
+        floor = stack.start(
+            "floor",
+            uvicorn_argv("bench.floor_app:app", floor_port, ctx.gateway_workers),
+            lambda _: http_ok(f"{floor_url}/api/health"),
+        )
+        servers = {"bare": bare, "floor": floor, "submit": gateway, "status": gateway}
         account_id, key = stack.create_account(credits=10**12, rate_limit=10**9)
         headers = {"Authorization": f"Bearer {key}"}
         operations = [
@@ -47,6 +55,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         _check(stack.gateway_url, headers, ids[0])
         specs = {
             "bare": LoadSpec(bare_url, ["/bare"]),
+            "floor": LoadSpec(floor_url, ["/floor"], headers=headers),
             "submit": LoadSpec(
                 stack.gateway_url,
                 ["/api/generate-video"],
@@ -106,7 +115,7 @@ def _summarise(results: dict[str, list[LoadResult]]) -> dict[str, Any]:
             "errors": sum(r.errors for r in runs),
             "requests": sum(r.requests for r in runs),
         }
-    for name in ("submit", "status"):
+    for name in ("floor", "submit", "status"):
         ratios = [r.rps / b.rps for r, b in zip(results[name], results["bare"], strict=True)]
         out[name]["ratio_vs_bare"] = summary(ratios)
         out[name]["ratio_median"] = statistics.median(ratios)

@@ -217,6 +217,7 @@ def table(doc: dict[str, Any]) -> Table:
     n = cfg["inflight"]
     rows: list[tuple[str, str, Callable[[dict[str, Any]], str], str | None]] = [
         ("1. bare FastAPI GET (baseline)", "—", lambda r: _http(r, "bare"), None),
+        ("1. floor: our app, auth + rate limit, no work", "—", lambda r: _http(r, "floor"), None),
         ("1. POST /api/generate-video", "≥ 0.2× bare, p99 ≤ 50 ms", lambda r: _http(r, "submit"), "gateway.submit"),
         ("1. GET /api/video-status/{uuid}", "≥ 0.5× bare, p99 ≤ 20 ms", lambda r: _http(r, "status"), "gateway.status"),
         ("2. Celery no-op (baseline)", "—", lambda r: _pipeline(r, "noop"), None),
