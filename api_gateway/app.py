@@ -1,13 +1,15 @@
 """The gateway: validates, authenticates, debits, writes the job row, enqueues. Nothing slow."""
 
 import gc
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
 from api_gateway import error_handlers
 from api_gateway.middleware import BodyLimit, RateLimitHeaders
+from api_gateway.publisher import SubmitPublisher
 from api_gateway.routes import files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
 
@@ -22,8 +24,21 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Per process: the submit publisher runs while the app serves, and empties on shutdown."""
+    publisher = SubmitPublisher()
+    publisher.start()
+    app.state.submit_publisher = publisher
+    try:
+        yield
+    finally:
+        await publisher.stop()
+
+
 def create_app() -> FastAPI:
     app = FastAPI(
+        lifespan=lifespan,
         title="Veo 3.1 video generation API",
         version="1.0",
         description="Generate videos from text or images. Every answer is `{code, msg, data}`.",

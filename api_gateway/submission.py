@@ -1,7 +1,9 @@
-"""Turning a validated request into a paid, committed job row, then (after commit) a message.
+"""Turning a validated request into a paid, committed job row; its message leaves after the
+commit, in a batch (api_gateway/publisher.py).
 
-The debit and the insert are one transaction; the debit is a conditional UPDATE, so concurrent
-requests can never take a balance below zero. An Idempotency-Key replays the original job.
+The debit and the insert are one unit (shared.credits.insert_paid_job); the debit is a
+conditional UPDATE, so concurrent requests can never take a balance below zero. An
+Idempotency-Key replays the original job.
 """
 
 import hashlib
@@ -19,7 +21,6 @@ from shared.db import read_session
 from shared.errors import invalid
 from shared.models import Job, Upload, new_job_row
 from shared.netguard import check_url
-from shared.queueing import enqueue_submit
 from shared.settings import get_settings
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -107,5 +108,4 @@ def submit(
         if existing is None:
             raise
         return Submitted(existing.model_dump(), replayed=True)
-    enqueue_submit(job["id"])  # after commit: a worker must always find the row
     return Submitted(job, replayed=False)

@@ -147,6 +147,11 @@ def enqueue_submit(job_id: str, *, countdown_s: float | None = None) -> bool:
     return _publish(TASK_SUBMIT, QUEUE_SUBMIT, [[job_id]], countdown_s)
 
 
+def enqueue_submits(job_ids: list[str]) -> bool:
+    """Publish the submit tasks of committed jobs, pipelined."""
+    return not job_ids or _publish(TASK_SUBMIT, QUEUE_SUBMIT, [[i] for i in job_ids], None)
+
+
 def enqueue_delivery(delivery_id: str, *, countdown_s: float | None = None) -> bool:
     """Publish one attempt of a committed webhook delivery."""
     return _publish(TASK_DELIVER, QUEUE_WEBHOOKS, [[delivery_id]], countdown_s)

@@ -2,7 +2,7 @@
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
 from api_gateway.db_threads import in_db_thread
@@ -18,6 +18,7 @@ router = APIRouter(tags=["videos"])
 
 @router.post("/generate-video", response_model=Envelope[GenerateVideoData])
 async def generate_video(
+    request: Request,
     body: GenerateVideoRequest,
     caller: LimitedCaller,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
@@ -25,6 +26,8 @@ async def generate_video(
     """Create a video job: debits credits, answers at once; poll status or wait for the webhook."""
     result = await in_db_thread(submit, body, caller.account_id, idempotency_key)
     job = result.job
+    if not result.replayed:  # committed: its message may leave (api_gateway/publisher.py)
+        request.app.state.submit_publisher.add(job["id"])
     data = GenerateVideoData(
         uuid=job["id"],
         status=PUBLIC_STATUS[JobStatus(job["status"])],  # type: ignore[arg-type]
