@@ -1,16 +1,16 @@
 """What happens around a transition, in the same transaction: refunds on failure, and a
 webhook delivery row for each event; the delivery messages are published after the commit.
 Tasks call `advance_all()` (or `advance()` and its two wrappers) instead of touching credits or
-outboxes. A batch of moves (the poller finishing many jobs) shares one transaction, one reload
-of the moved rows and one publish, which is most of what a finished job costs. After the commit,
-the moved jobs' statuses are mirrored to Redis for the status endpoint (shared.status_cache)."""
+outboxes. A batch of moves (the poller finishing many jobs) shares one transaction and one
+publish, which is most of what a finished job costs. After the commit, the moved jobs'
+statuses are mirrored to Redis for the status endpoint (shared.status_cache)."""
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlmodel import Session, col
 
 from shared import status_cache
@@ -18,7 +18,7 @@ from shared.credits import refund_job
 from shared.job_view import status_data
 from shared.models import Account, Job, WebhookDelivery
 from shared.queueing import enqueue_deliveries
-from shared.states import JobStatus, transition
+from shared.states import JobStatus, transition_returning
 from shared.timeutil import iso_z, utcnow
 
 EVENTS: dict[JobStatus, str] = {
@@ -59,10 +59,12 @@ def wants_event(job: Job, event_type: str) -> bool:
     return event_type in ALWAYS_SENT or event_type in (job.webhook_events or [])
 
 
-def _record_events(session: Session, wanted: list[tuple[Job, str]]) -> list[WebhookDelivery]:
+def _record_events(
+    session: Session, wanted: list[tuple[Job | Row[Any], str]]
+) -> list[WebhookDelivery]:
     """A delivery row per wanted (job, event) that has an endpoint (request's, else account's).
 
-    The jobs must be fresh (reloaded after their move): the payload is the status they now show.
+    The jobs must be fresh (as their move left them): the payload is the status they now show.
     """
     need_account = {job.account_id for job, _ in wanted if job.webhook_url is None}
     account_urls: dict[str, str | None] = {}
@@ -94,16 +96,6 @@ def _record_events(session: Session, wanted: list[tuple[Job, str]]) -> list[Webh
     return deliveries
 
 
-def _reload(session: Session, job_ids: list[str]) -> dict[str, Job]:
-    """These jobs as stored now, in one query (their move set new columns)."""
-    if not job_ids:
-        return {}
-    rows = session.execute(
-        select(Job).where(col(Job.id).in_(job_ids)).execution_options(populate_existing=True)
-    ).scalars()
-    return {job.id: job for job in rows}
-
-
 def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     """transition() for each step plus the consequences, committed together (with whatever the
     caller has pending in `session`); for each step, whether it moved (False: another step
@@ -112,12 +104,15 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     Each move is still its own compare-and-set; sharing the commit only means a crash loses
     the whole batch, which every caller already tolerates (its rows stay due or claimed).
     """
-    moved = []
+    rows = []
     for step in steps:
         values = dict(step.values)
         if step.failure is not None:
             values.update(error_code=step.failure.code, error_message=step.failure.message[:2000])
-        moved.append(transition(session, step.job.id, step.to, guard=step.guard, **values))
+        rows.append(transition_returning(session, step.job.id, step.to, guard=step.guard, **values))
+    moved = [row is not None for row in rows]
+    # Each move's RETURNING row is the job as it now is: no reload query.
+    fresh = {row.id: row for row in rows if row is not None}
     done = [step for step, ok in zip(steps, moved, strict=True) if ok]
     for step in done:
         if step.to is JobStatus.FAILED and (step.failure is None or step.failure.refund):
@@ -127,7 +122,6 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
         for step in done
         if step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
     }
-    fresh = _reload(session, [step.job.id for step in done])
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
     session.commit()
     status_cache.store((job, job.account_id) for job in fresh.values())

@@ -7,9 +7,11 @@ never resolving the name again, so a DNS answer that changes between check and c
 rebinding) cannot redirect it. The original name still goes out as the Host header and, for
 https, as the TLS SNI name that the certificate is verified against. Every redirect hop is
 checked the same way. No proxy from the environment is used: a proxy would resolve the name.
-`post_pinned` sends one webhook the same pinned way (no redirects followed).
+`PinnedPoster` sends webhooks the same pinned way (no redirects followed).
 """
 
+import asyncio
+import contextlib
 import ipaddress
 import socket
 import ssl
@@ -247,7 +249,7 @@ class _Limits:
 
 
 @lru_cache(maxsize=1)
-def _default_ssl_context() -> ssl.SSLContext:
+def default_ssl_context() -> ssl.SSLContext:
     """What httpx builds for `verify=True` (certifi's CA bundle, hostname checks), built once.
 
     Building it loads the whole CA bundle: about 25 ms of CPU, which was most of the cost of a
@@ -257,7 +259,7 @@ def _default_ssl_context() -> ssl.SSLContext:
 
 
 def _ssl_context(verify: ssl.SSLContext | bool) -> ssl.SSLContext | bool:
-    return _default_ssl_context() if verify is True else verify
+    return default_ssl_context() if verify is True else verify
 
 
 async def _read_capped(response: httpx.Response, limits: _Limits) -> bytes:
@@ -377,27 +379,98 @@ def fetch_limited_sync(
 
 
 async def _post(
-    checked: CheckedUrl,
-    content: bytes,
-    headers: Mapping[str, str],
-    timeout: httpx.Timeout,
-    verify: ssl.SSLContext | bool,
+    client: httpx.AsyncClient, checked: CheckedUrl, content: bytes, headers: Mapping[str, str]
 ) -> httpx.Response:
-    async with httpx.AsyncClient(
-        timeout=timeout, verify=_ssl_context(verify), trust_env=False, follow_redirects=False
-    ) as client:
-        response = await _send_pinned(
-            client, checked, method="POST", content=content, headers=headers
-        )
+    response = await _send_pinned(client, checked, method="POST", content=content, headers=headers)
+    try:
+        received = 0
+        async for chunk in response.aiter_raw():
+            received += len(chunk)
+            if received > POST_RESPONSE_MAX_BYTES:
+                break  # the rest is never read: the status code is the answer
+    finally:
+        await response.aclose()
+    return response
+
+
+class PinnedPoster:
+    """POSTs to checked, pinned addresses (webhook deliveries), synchronously: see `post`.
+
+    One event loop for the poster's life and one client per URL, so the deliveries of a group
+    to one endpoint share a connection: a fresh loop, client and TCP connection per delivery
+    were most of a delivery's CPU. A URL is checked once per poster (a delivery task's few
+    seconds); a client that failed is dropped, so an error never leaves a connection half used.
+    """
+
+    def __init__(
+        self,
+        *,
+        connect_timeout_s: float,
+        timeout_s: float,
+        field: str,
+        allow: Sequence[IPNetwork] | None = None,
+        verify: ssl.SSLContext | bool = True,
+    ) -> None:
+        self.timeout_s = timeout_s
+        self.field = field
+        self.allow = allow
+        self._timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
+        self._verify = verify
+        self._runner: asyncio.Runner | None = None
+        self._clients: dict[str, tuple[CheckedUrl, httpx.AsyncClient]] = {}
+
+    def __enter__(self) -> "PinnedPoster":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def post(self, url: str, *, content: bytes, headers: Mapping[str, str]) -> httpx.Response:
+        """POST once; redirects are not followed (a 3xx is the receiver's answer).
+
+        Only a refusal by the guard raises the 1000 error (retrying cannot help); network
+        failures raise httpx errors or TimeoutError (worth a retry). `timeout_s` bounds the
+        whole exchange, so a slow drip cannot hold the worker. The response's body is read up
+        to 64 KiB and then dropped.
+        """
+        if url not in self._clients:
+            checked = check_url(url, field=self.field, allow=self.allow)
+            client = httpx.AsyncClient(
+                timeout=self._timeout,
+                verify=_ssl_context(self._verify),
+                trust_env=False,
+                follow_redirects=False,
+            )
+            self._clients[url] = (checked, client)
+        checked, client = self._clients[url]
+
+        async def call() -> httpx.Response:
+            with anyio.fail_after(self.timeout_s):
+                return await _post(client, checked, content, headers)
+
+        if self._runner is None:
+            self._runner = asyncio.Runner()
         try:
-            received = 0
-            async for chunk in response.aiter_raw():
-                received += len(chunk)
-                if received > POST_RESPONSE_MAX_BYTES:
-                    break  # the rest is never read: the status code is the answer
+            return self._runner.run(call())
+        except BaseException as exc:
+            del self._clients[url]
+            with contextlib.suppress(Exception):  # the original error is the one worth raising
+                self._runner.run(client.aclose())
+            if isinstance(exc, TimeoutError):
+                raise TimeoutError(f"no complete answer within {self.timeout_s:g} s") from exc
+            raise
+
+    def close(self) -> None:
+        """Close the clients, then the loop (which cancels anything an error left running)."""
+        clients, self._clients = list(self._clients.values()), {}
+        runner, self._runner = self._runner, None
+        if runner is None:
+            return
+        try:
+            for _, client in clients:
+                runner.run(client.aclose())
         finally:
-            await response.aclose()
-        return response
+            runner.close()
 
 
 def post_pinned(
@@ -411,21 +484,13 @@ def post_pinned(
     allow: Sequence[IPNetwork] | None = None,
     verify: ssl.SSLContext | bool = True,
 ) -> httpx.Response:
-    """POST once to a checked, pinned address (webhook delivery); synchronous.
-
-    Only a refusal by the guard raises the 1000 error (retrying cannot help); network failures
-    raise httpx errors or TimeoutError (worth a retry). Redirects are not followed: a 3xx is
-    the receiver's answer. `timeout_s` bounds the whole exchange, so a slow drip cannot hold
-    the worker. The response's body is read up to 64 KiB and then dropped.
-    """
-    checked = check_url(url, field=field, allow=allow)
-    timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
-
-    async def call() -> httpx.Response:
-        with anyio.fail_after(timeout_s):
-            return await _post(checked, content, headers, timeout, verify)
-
-    try:
-        return anyio.run(call)
-    except TimeoutError as exc:
-        raise TimeoutError(f"no complete answer within {timeout_s:g} s") from exc
+    """One POST with a poster of its own (`PinnedPoster.post`)."""
+    poster = PinnedPoster(
+        connect_timeout_s=connect_timeout_s,
+        timeout_s=timeout_s,
+        field=field,
+        allow=allow,
+        verify=verify,
+    )
+    with poster:
+        return poster.post(url, content=content, headers=headers)

@@ -8,8 +8,9 @@ from shared.settings import get_settings
 
 
 class Storage(Protocol):
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
-        """Store the file at `path` under `key` (atomically: readers never see half a file)."""
+    def put_file(self, key: str, path: Path, content_type: str, *, move: bool = False) -> None:
+        """Store the file at `path` under `key` (atomically: readers never see half a file).
+        `move`: the caller is done with `path`, so a local store may rename it into place."""
 
     def read_bytes(self, key: str, max_bytes: int) -> bytes:
         """The object's bytes; raises FileNotFoundError, or ValueError past `max_bytes`."""

@@ -1,5 +1,6 @@
 """Local-directory storage (a shared volume in compose); the gateway serves it at /api/files/."""
 
+import contextlib
 import os
 import shutil
 import tempfile
@@ -24,9 +25,14 @@ class LocalStorage:
             raise invalid("key", "not a storage key")
         return target
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
+    def put_file(self, key: str, path: Path, content_type: str, *, move: bool = False) -> None:
         target = self.path(key)
         target.parent.mkdir(parents=True, exist_ok=True)
+        if move:
+            # A rename instead of a copy (a temporary file, a copy and two opens per video).
+            with contextlib.suppress(OSError):  # another filesystem: copy below
+                os.replace(path, target)
+                return
         fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
         os.close(fd)
         shutil.copyfile(path, tmp)

@@ -94,8 +94,9 @@ class S3Storage:
             if _code(exc) not in _ALREADY_THERE:
                 raise
 
-    def put_file(self, key: str, path: Path, content_type: str) -> None:
-        """One PUT (or a multipart upload completed at the end): readers never see half of it."""
+    def put_file(self, key: str, path: Path, content_type: str, *, move: bool = False) -> None:
+        """One PUT (or a multipart upload completed at the end): readers never see half of it.
+        `move` changes nothing: the bytes are uploaded either way."""
         self.ensure_bucket()
         self.client.upload_file(
             str(path), self.bucket, key, ExtraArgs={"ContentType": content_type}

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -23,7 +23,7 @@ from shared.constants import TASK_DELIVER
 from shared.db import write_session
 from shared.errors import ApiError
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
-from shared.netguard import post_pinned
+from shared.netguard import PinnedPoster
 from shared.queueing import enqueue_delivery
 from shared.settings import get_settings
 from shared.timeutil import utcnow
@@ -110,18 +110,10 @@ def endpoint_for(session: Session, account_id: str, url: str) -> WebhookEndpoint
     return endpoint
 
 
-def send(delivery: WebhookDelivery, secrets: list[str]) -> Attempt:
-    settings = get_settings()
+def send(poster: PinnedPoster, delivery: WebhookDelivery, secrets: list[str]) -> Attempt:
     headers = signed_headers(secrets, delivery.id, delivery.payload)
     try:
-        response = post_pinned(
-            delivery.url,
-            content=delivery.payload.encode(),
-            headers=headers,
-            connect_timeout_s=settings.webhook_connect_timeout_s,
-            timeout_s=settings.webhook_timeout_s,
-            field="webhookUrl",
-        )
+        response = poster.post(delivery.url, content=delivery.payload.encode(), headers=headers)
     except ApiError as exc:  # refused by the SSRF guard
         return Attempt(error=exc.msg, permanent=True)
     except Exception as exc:
@@ -141,21 +133,43 @@ def next_attempt_delay_s(attempts: int) -> float | None:
     return backoff_s(0, base_s=delay, factor=1.0, cap_s=delay * 1.2)
 
 
+_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
+# One statement for every recorded attempt (built once, run as one executemany per task): the
+# columns an attempt decides, for a row still pending.
+_RECORD = (
+    update(_deliveries)
+    .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "pending")
+    .values(
+        {
+            name: bindparam(f"v_{name}", type_=_deliveries.c[name].type)
+            for name in (
+                "status", "last_status_code", "last_error", "delivered_at", "next_attempt_at",
+                "updated_at",
+            )
+        }
+    )
+)  # fmt: skip
+
+
 def record(
-    session: Session, delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: Attempt
-) -> float | None:
-    """Write the attempt's result (the caller commits); returns the delay of the next attempt,
-    if there is one."""
+    delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: Attempt
+) -> tuple[dict[str, object], float | None]:
+    """What the attempt changes: the row's parameters for `_RECORD`, and the delay of the next
+    attempt, if there is one. The endpoint's health is updated in place (the caller commits)."""
     settings = get_settings()
     now = utcnow()
-    values: dict[str, object] = {
-        "last_status_code": attempt.status_code,
-        "last_error": attempt.error,
-        "updated_at": now,
+    row: dict[str, object] = {
+        "delivery_id": delivery.id,
+        "v_status": "pending",
+        "v_last_status_code": attempt.status_code,
+        "v_last_error": attempt.error,
+        "v_delivered_at": None,
+        "v_next_attempt_at": None,
+        "v_updated_at": now,
     }
     delay: float | None = None
     if attempt.succeeded:
-        values.update(status="delivered", delivered_at=now, next_attempt_at=None)
+        row.update(v_status="delivered", v_delivered_at=now)
         endpoint.failing_since = None
     else:
         endpoint.failing_since = endpoint.failing_since or now
@@ -170,17 +184,10 @@ def record(
             else next_attempt_delay_s(delivery.attempts)
         )
         if delay is None:
-            values.update(status="failed", next_attempt_at=None)
+            row.update(v_status="failed")
         else:
-            values.update(next_attempt_at=now + timedelta(seconds=delay))
-    session.add(endpoint)
-    session.execute(
-        update(WebhookDelivery)
-        .where(col(WebhookDelivery.id) == delivery.id, col(WebhookDelivery.status) == "pending")
-        .values(**values)
-        .execution_options(synchronize_session=False)
-    )
-    return delay
+            row.update(v_next_attempt_at=now + timedelta(seconds=delay))
+    return row, delay
 
 
 def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -220,13 +227,13 @@ def claim_with_context(session: Session, delivery_ids: list[str]) -> list[Claime
     ]
 
 
-def attempt_one(item: ClaimedDelivery) -> Attempt | None:
+def attempt_one(poster: PinnedPoster, item: ClaimedDelivery) -> Attempt | None:
     """Send one claimed delivery, unless its endpoint is disabled; None if it has no account."""
     if item.account is None:
         return None
     if item.endpoint.disabled_at is not None:
         return Attempt(error=f"endpoint disabled: {item.endpoint.disabled_reason}", permanent=True)
-    return send(item.delivery, signing_secrets(item.account))
+    return send(poster, item.delivery, signing_secrets(item.account))
 
 
 def send_in_order(
@@ -234,14 +241,21 @@ def send_in_order(
 ) -> tuple[list[tuple[ClaimedDelivery, Attempt]], list[ClaimedDelivery]]:
     """Attempt each in turn; stop after an unsuccessful attempt or GROUP_BUDGET_S.
     Returns the attempts made and the claimed items not tried (to hand back)."""
+    settings = get_settings()
     done: list[tuple[ClaimedDelivery, Attempt]] = []
     started = time.monotonic()
-    for index, item in enumerate(items):
-        if done and (not done[-1][1].succeeded or time.monotonic() - started > GROUP_BUDGET_S):
-            return done, items[index:]
-        attempt = attempt_one(item)
-        if attempt is not None:
-            done.append((item, attempt))
+    poster = PinnedPoster(
+        connect_timeout_s=settings.webhook_connect_timeout_s,
+        timeout_s=settings.webhook_timeout_s,
+        field="webhookUrl",
+    )
+    with poster:
+        for index, item in enumerate(items):
+            if done and (not done[-1][1].succeeded or time.monotonic() - started > GROUP_BUDGET_S):
+                return done, items[index:]
+            attempt = attempt_one(poster, item)
+            if attempt is not None:
+                done.append((item, attempt))
     return done, []
 
 
@@ -254,12 +268,14 @@ def deliver_webhook(*delivery_ids: str) -> str:
         if not items:
             return "skipped"
         done, rest = send_in_order(items)
-        delays = [
-            (item.delivery.id, record(session, item.delivery, item.endpoint, attempt))
-            for item, attempt in done
-        ]
+        recorded = [record(item.delivery, item.endpoint, attempt) for item, attempt in done]
+        if recorded:
+            session.connection().execute(_RECORD, [row for row, _ in recorded])
         release(session, [item.delivery for item in rest])
-        session.commit()
+        session.commit()  # the endpoints' health too (loaded in this session)
+    delays = [
+        (item.delivery.id, delay) for (item, _), (_, delay) in zip(done, recorded, strict=True)
+    ]
     for delivery_id, delay in delays:
         if delay is not None and delay <= COUNTDOWN_MAX_S:
             enqueue_delivery(delivery_id, countdown_s=delay)

@@ -109,7 +109,7 @@ async def _store_video(claimed: Claimed, result: PollResult) -> Outcome:
     with tempfile.TemporaryDirectory(prefix="veo-video-") as tmp:
         path = Path(tmp) / "video.mp4"
         size = await get_upstream().download(result.video, path, max_bytes=settings.video_max_bytes)
-        await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4")
+        await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     return Outcome(claimed, video_key=key, video_bytes=size)
 
 

@@ -14,13 +14,16 @@ import json
 import math
 import os
 import re
+import ssl
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
+import anyio
 import httpx
 
 from worker.upstream.base import (
@@ -352,6 +355,9 @@ async def _download(
         try:
             if response.next_request is not None:  # a redirect with a usable Location
                 current = response.next_request.url
+                # Drain its (small) body: closing it unread would also close the connection,
+                # and every download would pay for a new one (Gemini redirects each download).
+                await _read_capped_lenient(response)
                 continue
             if not response.is_success:
                 body = await _read_capped_lenient(response)
@@ -394,6 +400,20 @@ def write_capped(data: bytes, dest: Path, *, max_bytes: int) -> int:
     return len(data)
 
 
+@cache
+def tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: httpx would load the CA bundle (about
+    25 ms of CPU) once per client. Safe to share, and to inherit across a fork."""
+    return httpx.create_ssl_context()
+
+
+def warm_up() -> None:
+    """Pay the first request's one-time costs now: the TLS context, and the imports httpx and
+    anyio defer to first use (httpcore, anyio's asyncio backend)."""
+    httpx.AsyncHTTPTransport(verify=tls_context())
+    anyio.run(anyio.sleep, 0)
+
+
 class ClientPool:
     """Pooled AsyncClients per process (POOL_SHARDS, used in turn), created on first use inside
     the running loop.
@@ -415,14 +435,12 @@ class ClientPool:
     def get(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
         if not self._clients or self._loop is not loop or self._clients[0].is_closed:
-            # One TLS context for all shards: httpx would load the CA bundle once per client.
-            ssl_context = httpx.create_ssl_context()
             self._clients = [
                 httpx.AsyncClient(
                     timeout=self.timeout,
                     limits=self.limits,
                     follow_redirects=False,
-                    verify=ssl_context,
+                    verify=tls_context(),
                 )
                 for _ in range(POOL_SHARDS)
             ]
