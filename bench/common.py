@@ -34,7 +34,7 @@ class Config:
 
     quick: bool = False
     connections: int = 32
-    duration_s: float = 5.0
+    duration_s: float = 4.0
     warmup_s: float = 2.0
     reps: int = 3
     status_jobs: int = 1000
@@ -43,7 +43,7 @@ class Config:
     pipeline_jobs: int = 400
     pipeline_first_poll_s: float = 0.5
     inflight: int = 10_000
-    inflight_observe_s: float = 40.0
+    inflight_observe_s: float = 30.0
     lag_jobs: int = 100
     lag_max_latency_s: float = 30.0
     burst_jobs: int = 100

@@ -35,14 +35,17 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             lambda _: http_ok(f"{bare_url}/bare"),
         )
         gateway = stack.start_gateway()
-        floor_port = free_port()
-        floor_url = f"http://127.0.0.1:{floor_port}"
-        floor = stack.start(
-            "floor",
-            uvicorn_argv("bench.floor_app:app", floor_port, ctx.gateway_workers),
-            lambda _: http_ok(f"{floor_url}/api/health"),
-        )
-        servers = {"bare": bare, "floor": floor, "submit": gateway, "status": gateway}
+        servers = {"bare": bare, "submit": gateway, "status": gateway}
+        # The floor involves no database: measured with the first backend only.
+        floor_url = ""
+        if ctx.shared.setdefault("gateway_floor_backend", backend) == backend:
+            floor_port = free_port()
+            floor_url = f"http://127.0.0.1:{floor_port}"
+            servers["floor"] = stack.start(
+                "floor",
+                uvicorn_argv("bench.floor_app:app", floor_port, ctx.gateway_workers),
+                lambda _: http_ok(f"{floor_url}/api/health"),
+            )
         account_id, key = stack.create_account(credits=10**12, rate_limit=10**9)
         headers = {"Authorization": f"Bearer {key}"}
         operations = [
@@ -67,6 +70,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
                 stack.gateway_url, [f"/api/video-status/{i}" for i in ids], headers=headers
             ),
         }
+        specs = {name: spec for name, spec in specs.items() if name in servers}
         for spec in specs.values():
             spec.connections = cfg.connections
         results: dict[str, list[LoadResult]] = {name: [] for name in specs}
@@ -116,6 +120,8 @@ def _summarise(results: dict[str, list[LoadResult]]) -> dict[str, Any]:
             "requests": sum(r.requests for r in runs),
         }
     for name in ("floor", "submit", "status"):
+        if name not in results:
+            continue
         ratios = [r.rps / b.rps for r, b in zip(results[name], results["bare"], strict=True)]
         out[name]["ratio_vs_bare"] = summary(ratios)
         out[name]["ratio_median"] = statistics.median(ratios)
