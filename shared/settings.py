@@ -32,8 +32,9 @@ class Settings(BaseSettings):
     credits_per_generation: int = 2
     default_rate_limit_per_minute: int = 60
     # How long a `processing` status mirrored in Redis is served before the database is read
-    # again: the longest a finished job can still show as processing if Redis missed its update.
-    status_mirror_processing_ttl_s: int = 30
+    # again. A finish whose Redis write was lost is mirrored again by the next sweep; this bounds
+    # how long a finished job can show as processing if Redis stays unreachable from workers.
+    status_mirror_processing_ttl_s: int = 300
     # Veo takes up to 1,024 tokens; 2,000 characters stays below that even for token-dense text.
     prompt_max_chars: int = 2000
     upload_max_bytes: int = 50 * MIB

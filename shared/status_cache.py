@@ -5,9 +5,10 @@ Written after each commit that moves a job into one of those states (shared.life
 filled by the gateway from the database on a miss; pending jobs are not mirrored (their queue
 position is a live count). An entry never replaces one of a later state (each carries its
 state's rank), so a fill that read the row before a move cannot undo it. Terminal states never
-change, so their entries are never stale. A `processing` entry lives
-`status_mirror_processing_ttl_s`, which bounds how long a lost write (Redis unreachable right
-after a commit) can show a finished job as processing. A wiped Redis costs database reads only.
+change, so their entries are never stale. A finish whose write was lost (Redis unreachable
+right after the commit) is written again by the sweeper, which mirrors every job finished since
+its last successful pass (worker/tasks/sweep.py); `status_mirror_processing_ttl_s` bounds the
+rest, should Redis stay unreachable from the workers. A wiped Redis costs database reads only.
 """
 
 import json
@@ -81,8 +82,23 @@ def decode(entry: str) -> CachedJob:
     return CachedJob(*values)
 
 
-def store(jobs: Iterable[tuple[JobView, str]]) -> None:
-    """Mirror these (job, account id) pairs, as committed; best effort, one round trip."""
+def watermark_key() -> str:
+    """Where the sweeper keeps the time up to which finished jobs are known to be mirrored."""
+    return rkey(KEY_JOB_STATUS, "mirrored-until")
+
+
+def mirrored_until() -> float | None:
+    """The sweeper's watermark (epoch seconds), or None if Redis has none or is unreachable."""
+    try:
+        value = get_redis().get(watermark_key())
+    except redis.RedisError:
+        return None
+    return float(str(value)) if value is not None else None
+
+
+def store(jobs: Iterable[tuple[JobView, str]], *, watermark: float | None = None) -> bool:
+    """Mirror these (job, account id) pairs, as committed, and set the sweeper's watermark if
+    given, in one round trip; best effort: False (logged) if Redis did not take them."""
     processing_ttl_s = get_settings().status_mirror_processing_ttl_s
     pipe = get_redis().pipeline(transaction=False)
     for job, account_id in jobs:
@@ -91,9 +107,13 @@ def store(jobs: Iterable[tuple[JobView, str]]) -> None:
             continue
         ttl_s = processing_ttl_s if rank == 1 else TERMINAL_TTL_S
         pipe.eval(SET_UNLESS_LATER, 1, entry_key(job.id), rank, _encode(job, account_id), ttl_s)
+    if watermark is not None:
+        pipe.set(watermark_key(), f"{watermark:.6f}", ex=processing_ttl_s)
     if not len(pipe):
-        return
+        return True
     try:
         pipe.execute()
     except redis.RedisError as error:
-        log.warning("Could not mirror job statuses to Redis (%r); they expire on their own", error)
+        log.warning("Could not mirror job statuses to Redis (%r); the sweeper retries", error)
+        return False
+    return True

@@ -115,6 +115,24 @@ def test_statuses_stay_right_after_redis_loses_the_mirror(
     assert _status(client, info, job.id)["status"] == "completed"
 
 
+def test_a_lost_mirror_write_is_repaired_by_the_next_sweep(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    from worker.tasks.sweep import mirror_recent_finishes
+
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id))
+    assert _status(client, info, job.id)["status"] == "processing"
+    with write_session() as session:  # the move, without the mirror write that follows it
+        assert transition(
+            session, job.id, JobStatus.COMPLETED, video_key="videos/x.mp4", video_bytes=1
+        )
+        session.commit()
+    assert _status(client, info, job.id)["status"] == "processing"  # the lie being repaired
+    assert mirror_recent_finishes() >= 1
+    assert _status(client, info, job.id)["status"] == "completed"
+
+
 @pytest.fixture
 def short_mirror_gateway(stack: Stack) -> Iterator[str]:
     proc, url = start_gateway(
@@ -130,8 +148,8 @@ def short_mirror_gateway(stack: Stack) -> Iterator[str]:
 def test_a_lost_mirror_write_heals_within_its_lifetime(
     short_mirror_gateway: str, account: Callable[..., AccountInfo]
 ) -> None:
-    """Redis unreachable right after the commit: the job shows processing for at most
-    status_mirror_processing_ttl_s (1 s here), then the truth."""
+    """Redis unreachable right after the commit, and no sweep since: the job shows processing
+    for at most status_mirror_processing_ttl_s (1 s here), then the truth."""
     info = account(credits=10)
     job = _move_to_processing(insert_paid_job(info.account_id))
     get_redis().delete(status_cache.entry_key(job.id))  # so this gateway fills it, with its TTL

@@ -6,15 +6,17 @@ live task, only re-sends messages whose handling is itself a compare-and-set.
 
 import logging
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import ColumnElement, bindparam, select, update
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
+from shared import status_cache
 from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
-from shared.db import write_session
+from shared.db import read_connection, write_session
+from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import Failure, fail_job
 from shared.models import Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery, enqueue_submit
@@ -135,6 +137,42 @@ def reconcile_in_flight() -> int:
     return len(stale) + len(live - holders)
 
 
+_jobs = Job.__table__  # type: ignore[attr-defined]
+_FINISHED_SINCE = (
+    select(_jobs.c.account_id, *(_jobs.c[name] for name in STATUS_FIELDS))
+    .where(
+        _jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        _jobs.c.updated_at >= bindparam("since", type_=_jobs.c.updated_at.type),
+    )
+    .order_by(_jobs.c.updated_at)
+    .limit(BATCH)
+)
+# A finish is stamped before its commit: a pass leaves this much behind it for commits in flight.
+MIRROR_MARGIN_S = 30.0
+
+
+def mirror_recent_finishes() -> int:
+    """Mirror again (shared.status_cache) the jobs finished since the last successful pass, so
+    a finish whose own write was lost shows within a sweep; the writes are rank-guarded, so
+    repeating one is harmless. Without a watermark (first pass, Redis wiped), it looks back as
+    far as a `processing` entry can live."""
+    now = utcnow()
+    watermark = status_cache.mirrored_until()
+    since = (
+        datetime.fromtimestamp(watermark, UTC)
+        if watermark is not None
+        else now - timedelta(seconds=get_settings().status_mirror_processing_ttl_s)
+    )
+    with read_connection() as connection:
+        rows = connection.execute(_FINISHED_SINCE, {"since": since}).all()
+    if len(rows) == BATCH:  # more to do: continue from the last one next time
+        until = rows[-1].updated_at
+    else:
+        until = max(since, now - timedelta(seconds=MIRROR_MARGIN_S))
+    status_cache.store(((row, row.account_id) for row in rows), watermark=until.timestamp())
+    return len(rows)
+
+
 def record_heartbeat(detail: dict[str, int]) -> None:
     with write_session() as session:
         beat = session.get(Heartbeat, HEARTBEAT_SWEEPER) or Heartbeat(name=HEARTBEAT_SWEEPER)
@@ -151,6 +189,7 @@ def sweep() -> dict[str, int]:
         "retried_submits": recover_stuck_submits(),
         "resent_deliveries": resend_due_deliveries(),
         "in_flight_fixed": reconcile_in_flight(),
+        "statuses_mirrored": mirror_recent_finishes(),
     }
     record_heartbeat(detail)
     if any(detail.values()):
