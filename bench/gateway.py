@@ -56,6 +56,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             stack, account_id, operations, first_due_s=86400, spread_s=3600, poll_count=0
         )
         _check(stack.gateway_url, headers, ids[0])
+        _mirror(stack.gateway_url, headers, ids)
         specs = {
             "bare": LoadSpec(bare_url, ["/bare"]),
             "floor": LoadSpec(floor_url, ["/floor"], headers=headers),
@@ -106,6 +107,14 @@ def _check(base_url: str, headers: dict[str, str], job_id: str) -> None:
         status = client.get(f"/api/video-status/{job_id}").json()
     if submitted.get("code") != 0 or status.get("code") != 0:
         raise RuntimeError(f"gateway check failed: submit {submitted}, status {status}")
+
+
+def _mirror(base_url: str, headers: dict[str, str], job_ids: list[str]) -> None:
+    """Read each job once, so its status is mirrored in Redis as a worker's move to processing
+    would have left it (these rows were inserted directly, not moved by a worker)."""
+    with httpx.Client(base_url=base_url, headers=headers, timeout=10) as client:
+        for job_id in job_ids:
+            client.get(f"/api/video-status/{job_id}").raise_for_status()
 
 
 def _summarise(results: dict[str, list[LoadResult]]) -> dict[str, Any]:
