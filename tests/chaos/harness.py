@@ -707,12 +707,15 @@ def _attribute_duplicate(
     detail = []
     for name in orphans:
         created = float(_simulator(chaos, f"/_sim/operations/{name}")["created_at"])
-        kill = next((k for k in log.kills if 0 <= k[0] - created <= 2.0), None)
+        db = next((o for o in log.db_outages if o[0] - 2.0 <= created <= o[1]), None)
+        # The name is stored within ~2 s, or, while the database is down, retried until it is
+        # back (worker/tasks/submit.py): a kill until then loses it.
+        stored_by = created + 2.0 if db is None else max(created, db[1]) + 2.0
+        kill = next((k for k in log.kills if created <= k[0] <= stored_by), None)
         # A broker loss cancels running late-ack tasks (worker_cancel_long_running_tasks_on_
         # connection_loss) once the worker notices it: a submit whose upstream call was in flight
         # when Redis went away can create its operation just after the restart was logged.
         redis = next((t for t in log.redis_restarts if -2.0 <= t - created <= 2.0), None)
-        db = next((o for o in log.db_outages if o[0] - 2.0 <= created <= o[1]), None)
         detail.append(f"{name} created {created:.2f} kill={kill} redis={redis} db={db}")
         if kill is None and redis is None:
             explained = False  # only a kill (or a broker loss that cancels tasks) is the window
