@@ -23,8 +23,11 @@ _ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 # them with literal values cost as much as running them).
 _DEBIT = (
     update(_accounts)
-    .where(_accounts.c.id == bindparam("account"), _accounts.c.credits >= bindparam("amount"))
-    .values(credits=_accounts.c.credits - bindparam("amount"))
+    .where(
+        _accounts.c.id == bindparam("debit_account"),
+        _accounts.c.credits >= bindparam("debit_amount"),
+    )
+    .values(credits=_accounts.c.credits - bindparam("debit_amount"))
 )
 _LEDGER_INSERT = insert(_ledger)
 _INSERT_JOB = insert(_jobs)
@@ -33,16 +36,7 @@ _INSERT_JOB = insert(_jobs)
 def _paid_job_statement() -> Any:
     """PostgreSQL: debit, job row and ledger row in one statement (data-modifying CTEs). The job
     and ledger rows are inserted only if the debit matched; the statement returns the job's id."""
-    debit = (
-        update(_accounts)
-        .where(
-            _accounts.c.id == bindparam("debit_account"),
-            _accounts.c.credits >= bindparam("debit_amount"),
-        )
-        .values(credits=_accounts.c.credits - bindparam("debit_amount"))
-        .returning(_accounts.c.id)
-        .cte("debit")
-    )
+    debit = _DEBIT.returning(_accounts.c.id).cte("debit")
     # Parameters named apart from every column: an UPDATE treats a parameter named like one of
     # its table's columns as a value to SET.
     values = select(*(bindparam(f"job_{column.name}", type_=column.type) for column in _jobs.c))
@@ -99,7 +93,7 @@ def _insufficient(connection: Connection, account_id: str, amount: int) -> Insuf
 
 def _debit(connection: Connection, account_id: str, job_id: str, amount: int) -> None:
     """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits."""
-    result = connection.execute(_DEBIT, {"account": account_id, "amount": amount})
+    result = connection.execute(_DEBIT, {"debit_account": account_id, "debit_amount": amount})
     if result.rowcount != 1:
         raise _insufficient(connection, account_id, amount)
     connection.execute(

@@ -12,9 +12,10 @@ from shared.states import PUBLIC_STATUS, JobStatus
 from shared.storage import get_storage
 from shared.timeutil import iso_z, utcnow
 
-# What the view reads of a job; the gateway selects only these (a Core row instead of a Job).
+# What the view reads of a job, and its owner; the gateway selects only these (a Core row
+# instead of a Job), and the Redis mirror stores them (shared.status_cache).
 STATUS_FIELDS = (
-    "id", "status", "generation_type", "aspect_ratio", "created_at", "updated_at",
+    "account_id", "id", "status", "generation_type", "aspect_ratio", "created_at", "updated_at",
     "processing_at", "completed_at", "video_key", "error_code", "error_message",
 )  # fmt: skip
 if TYPE_CHECKING:

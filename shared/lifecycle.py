@@ -124,7 +124,7 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     }
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
     session.commit()
-    status_cache.store((job, job.account_id) for job in fresh.values())
+    status_cache.store(fresh.values())
     enqueue_deliveries(_by_endpoint(deliveries))
     return moved
 

@@ -45,7 +45,7 @@ return 1
 
 
 class CachedJob(NamedTuple):
-    """The columns status_data() reads, plus the owner; stands in for a database row."""
+    """STATUS_FIELDS, in that order; stands in for a database row."""
 
     account_id: str
     id: str
@@ -61,12 +61,15 @@ class CachedJob(NamedTuple):
     error_message: str | None
 
 
+assert CachedJob._fields == STATUS_FIELDS  # an entry is decoded by position
+
+
 def entry_key(job_id: str) -> str:
     return rkey(KEY_JOB_STATUS, job_id)
 
 
-def _encode(job: JobView, account_id: str) -> str:
-    values: list[Any] = [account_id]
+def _encode(job: JobView) -> str:
+    values: list[Any] = []
     for name in STATUS_FIELDS:
         value = getattr(job, name)
         values.append(value.isoformat() if isinstance(value, datetime) else value)
@@ -96,24 +99,22 @@ def mirrored_until() -> float | None:
     return float(str(value)) if value is not None else None
 
 
-def store(jobs: Iterable[tuple[JobView, str]], *, watermark: float | None = None) -> bool:
-    """Mirror these (job, account id) pairs, as committed, and set the sweeper's watermark if
-    given, in one round trip; best effort: False (logged) if Redis did not take them."""
+def store(jobs: Iterable[JobView], *, watermark: float | None = None) -> None:
+    """Mirror these jobs, as committed, and set the sweeper's watermark if given, in one round
+    trip; best effort (logged): the sweeper writes finishes again, and entries expire."""
     processing_ttl_s = get_settings().status_mirror_processing_ttl_s
     pipe = get_redis().pipeline(transaction=False)
-    for job, account_id in jobs:
+    for job in jobs:
         rank = RANKS.get(job.status)
         if rank is None:
             continue
         ttl_s = processing_ttl_s if rank == 1 else TERMINAL_TTL_S
-        pipe.eval(SET_UNLESS_LATER, 1, entry_key(job.id), rank, _encode(job, account_id), ttl_s)
+        pipe.eval(SET_UNLESS_LATER, 1, entry_key(job.id), rank, _encode(job), ttl_s)
     if watermark is not None:
         pipe.set(watermark_key(), f"{watermark:.6f}", ex=processing_ttl_s)
     if not len(pipe):
-        return True
+        return
     try:
         pipe.execute()
     except redis.RedisError as error:
         log.warning("Could not mirror job statuses to Redis (%r); the sweeper retries", error)
-        return False
-    return True

@@ -31,7 +31,7 @@ def _load(job_id: str, account_id: str) -> dict[str, Any]:
         if job is None:
             raise NotFound("Video not found")
         data = status_data(connection, job)
-    status_cache.store([(job, account_id)])
+    status_cache.store([job])
     return data
 
 

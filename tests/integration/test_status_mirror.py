@@ -84,7 +84,7 @@ def test_a_fill_that_read_the_row_before_a_move_cannot_undo_it(
     stale = _reload(job)  # what a gateway read just before the worker's commit
     with write_session() as session:
         assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
-    status_cache.store([(stale, info.account_id)])  # ... and wrote just after it
+    status_cache.store([stale])  # ... and wrote just after it
     assert _status(client, info, job.id)["status"] == "completed"
 
 

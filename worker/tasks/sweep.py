@@ -139,7 +139,7 @@ def reconcile_in_flight() -> int:
 
 _jobs = Job.__table__  # type: ignore[attr-defined]
 _FINISHED_SINCE = (
-    select(_jobs.c.account_id, *(_jobs.c[name] for name in STATUS_FIELDS))
+    select(*(_jobs.c[name] for name in STATUS_FIELDS))
     .where(
         _jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
         _jobs.c.updated_at >= bindparam("since", type_=_jobs.c.updated_at.type),
@@ -169,7 +169,7 @@ def mirror_recent_finishes() -> int:
         until = rows[-1].updated_at
     else:
         until = max(since, now - timedelta(seconds=MIRROR_MARGIN_S))
-    status_cache.store(((row, row.account_id) for row in rows), watermark=until.timestamp())
+    status_cache.store(rows, watermark=until.timestamp())
     return len(rows)
 
 
