@@ -13,6 +13,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlmodel import col
 
+from api_gateway.autopipeline import get_auto_pipeline
 from api_gateway.db_threads import in_db_thread
 from shared import key_cache
 from shared.db import read_session
@@ -66,7 +67,8 @@ async def _from_database(key_hash: str) -> key_cache.KeyRecord:
 
 
 async def _count(client: "redis.asyncio.Redis", key_hash: str, fetch: str | None) -> list[object]:
-    """Run the script by its digest (the body is sent only after Redis lost its script cache)."""
+    """Run the script by its digest, batched with concurrent requests' (the body is sent only
+    after Redis lost its script cache)."""
     keys = [key_cache.cache_key(key_hash)] + ([fetch] if fetch else [])
     args: list[str | int] = [
         *keys,
@@ -75,7 +77,9 @@ async def _count(client: "redis.asyncio.Redis", key_hash: str, fetch: str | None
         get_settings().default_rate_limit_per_minute,
     ]
     try:
-        answer: list[object] = await client.evalsha(key_cache.AUTH_AND_COUNT_SHA1, len(keys), *args)
+        answer: list[object] = await get_auto_pipeline().execute(
+            "EVALSHA", key_cache.AUTH_AND_COUNT_SHA1, len(keys), *args
+        )
     except redis.exceptions.NoScriptError:
         answer = await client.eval(key_cache.AUTH_AND_COUNT, len(keys), *args)
     return answer
