@@ -61,6 +61,12 @@ async def video_status(uuid: str, request: Request) -> JSONResponse:
     return await answer(request, uuid)
 
 
+# GET requests are served by StatusFastPath (below) and HEAD requests by the route.
+router.add_api_route(
+    "/video-status/{uuid}", video_status, methods=["HEAD"], include_in_schema=False
+)
+
+
 PATH_PREFIX = "/api/video-status/"
 
 

@@ -67,6 +67,26 @@ def test_status_of_own_job(client: httpx.Client, account: Callable[..., AccountI
     assert data["videoUrl"] is None
 
 
+def test_status_answers_head_like_get(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """GET is served past the router (routes/status.StatusFastPath), HEAD through the route:
+    the same status, headers and rate-limit counting either way."""
+    info = account(credits=10)
+    uuid = client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers).json()["data"][
+        "uuid"
+    ]
+    for path in (f"/api/video-status/{uuid}", "/api/video-status/unknown-job"):
+        got = client.get(path, headers=info.headers)
+        head = client.head(path, headers=info.headers)
+        assert head.status_code == got.status_code
+        assert head.content == b""
+        assert head.headers["content-type"] == got.headers["content-type"] == "application/json"
+        assert head.headers["content-length"] == got.headers["content-length"]
+        remaining = int(got.headers["x-ratelimit-remaining"])
+        assert int(head.headers["x-ratelimit-remaining"]) == remaining - 1
+
+
 def test_another_accounts_job_looks_exactly_like_an_unknown_one(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
