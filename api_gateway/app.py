@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import FastAPI
 
 from api_gateway import error_handlers
+from api_gateway.batching import TurnBatcher
+from api_gateway.db_threads import in_db_thread
 from api_gateway.middleware import BodyLimit, RateLimitHeaders
 from api_gateway.publisher import SubmitPublisher
 from api_gateway.routes import files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
+from shared.credits import insert_paid_jobs
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -24,9 +27,19 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+# Two batches of paid inserts at a time: one is written while the next one gathers.
+PAID_INSERTS_IN_FLIGHT = 2
+
+
+async def _insert_paid_jobs(job_rows: list[dict[str, Any]]) -> list[Exception | None]:
+    return await in_db_thread(insert_paid_jobs, job_rows)
+
+
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Per process: the submit publisher runs while the app serves, and empties on shutdown."""
+    """Per process: concurrent submits' rows are inserted together, and their messages leave
+    in batches after the commit; the publisher empties on shutdown."""
+    app.state.paid_inserts = TurnBatcher(_insert_paid_jobs, max_in_flight=PAID_INSERTS_IN_FLIGHT)
     publisher = SubmitPublisher()
     publisher.start()
     app.state.submit_publisher = publisher

@@ -1,13 +1,14 @@
 """Turning a validated request into a paid, committed job row; its message leaves after the
 commit, in a batch (api_gateway/publisher.py).
 
-The debit and the insert are one unit (shared.credits.insert_paid_job); the debit is a
+The debit and the insert are one unit (shared.credits.insert_paid_jobs); the debit is a
 conditional UPDATE, so concurrent requests can never take a balance below zero. An
 Idempotency-Key replays the original job.
 """
 
 import hashlib
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from api_gateway.db_threads import in_db_thread
 from api_gateway.schemas import GenerateVideoRequest
-from shared.credits import insert_paid_job
 from shared.db import read_session
 from shared.errors import invalid
 from shared.models import Job, Upload, new_job_row
@@ -70,21 +71,24 @@ def _find_replay(session: Session, account_id: str, key: str, fingerprint: str) 
     return job
 
 
-def submit(
+PaidInsert = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+def prepare(
     request: GenerateVideoRequest, account_id: str, idempotency_key: str | None
-) -> Submitted:
+) -> Submitted | dict[str, Any]:
+    """The new job's row, or the replay of the job this Idempotency-Key already made. Blocks
+    (database, DNS) only when `needs_lookups` says so."""
     settings = get_settings()
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise invalid("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     request = validate(request, account_id)
     fingerprint = request_fingerprint(request)
     if idempotency_key is not None:
-        with read_session() as session:
-            existing = _find_replay(session, account_id, idempotency_key, fingerprint)
-        if existing is not None:
-            return Submitted(existing.model_dump(), replayed=True)
-
-    job = new_job_row(
+        replay = _replay(account_id, idempotency_key, fingerprint)
+        if replay is not None:
+            return replay
+    return new_job_row(
         account_id=account_id,
         generation_type=request.generationType,
         prompt=request.prompt,
@@ -97,15 +101,42 @@ def submit(
         webhook_url=request.webhookUrl,
         webhook_events=list(request.webhookEvents) if request.webhookEvents else None,
     )
+
+
+def needs_lookups(request: GenerateVideoRequest, idempotency_key: str | None) -> bool:
+    """Whether `prepare` reads the database (upload, replay) or resolves a host (URL checks)."""
+    return bool(idempotency_key or request.imageKey or request.imageUrl or request.webhookUrl)
+
+
+async def submit(
+    request: GenerateVideoRequest,
+    account_id: str,
+    idempotency_key: str | None,
+    insert: PaidInsert,
+) -> Submitted:
+    """Validate, then insert the paid job with `insert` (concurrent requests' rows go to the
+    database together: api_gateway/app.py)."""
+    if needs_lookups(request, idempotency_key):
+        prepared = await in_db_thread(prepare, request, account_id, idempotency_key)
+    else:
+        prepared = prepare(request, account_id, idempotency_key)
+    if isinstance(prepared, Submitted):
+        return prepared
     try:
-        insert_paid_job(job)
+        await insert(prepared)
     except IntegrityError:
         # Lost a race with the same Idempotency-Key: the winner's job is the answer.
         if idempotency_key is None:
             raise
-        with read_session() as session:
-            existing = _find_replay(session, account_id, idempotency_key, fingerprint)
+        fingerprint = prepared["request_hash"]
+        existing = await in_db_thread(_replay, account_id, idempotency_key, fingerprint)
         if existing is None:
             raise
-        return Submitted(existing.model_dump(), replayed=True)
-    return Submitted(job, replayed=False)
+        return existing
+    return Submitted(prepared, replayed=False)
+
+
+def _replay(account_id: str, key: str, fingerprint: str) -> Submitted | None:
+    with read_session() as session:
+        existing = _find_replay(session, account_id, key, fingerprint)
+    return None if existing is None else Submitted(existing.model_dump(), replayed=True)

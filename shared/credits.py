@@ -5,6 +5,7 @@ Both write an append-only ledger row, whose unique (job_id, kind) key makes a se
 the same job fail instead of paying twice.
 """
 
+from collections import defaultdict
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
@@ -14,7 +15,6 @@ from sqlmodel import Session, col
 from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
 from shared.models import Account, Job, LedgerEntry
-from shared.timeutil import utcnow
 
 _accounts = Account.__table__  # type: ignore[attr-defined]
 _jobs = Job.__table__  # type: ignore[attr-defined]
@@ -81,7 +81,61 @@ def insert_paid_job(job_row: dict[str, Any]) -> None:
         return
     with write_transaction() as connection:
         connection.execute(_INSERT_JOB, job_row)
-        _debit(connection, account_id, job_row["id"], amount)
+        _debit(connection, job_row)
+
+
+class _PayOneByOne(Exception):
+    """An account of the batch cannot pay for all of its jobs."""
+
+
+def insert_paid_jobs(job_rows: list[dict[str, Any]]) -> list[Exception | None]:
+    """`insert_paid_job` for several jobs at once; per job, None or the error it alone got
+    (InsufficientCredits, or the IntegrityError of a reused Idempotency-Key).
+
+    One transaction: one debit per account, in account order (two processes' batches lock
+    accounts alike), one multi-row insert of the jobs and one of their ledger rows. If an
+    account cannot pay for all of its jobs or a row conflicts, nothing of it stays and the
+    batch goes again one job at a time, in order, so each job gets the answer it would alone.
+    """
+    if len(job_rows) > 1:
+        totals: dict[str, int] = defaultdict(int)
+        for row in job_rows:
+            totals[row["account_id"]] += row["credits_charged"]
+        try:
+            with write_transaction() as connection:
+                _debit_accounts(connection, totals)
+                connection.execute(_INSERT_JOB, job_rows)
+                connection.execute(_LEDGER_INSERT, [_debit_entry(row) for row in job_rows])
+        except (_PayOneByOne, IntegrityError):
+            pass
+        else:
+            return [None] * len(job_rows)
+    answers: list[Exception | None] = []
+    for row in job_rows:
+        try:
+            insert_paid_job(row)
+        except (InsufficientCredits, IntegrityError) as error:
+            answers.append(error)
+        else:
+            answers.append(None)
+    return answers
+
+
+def _debit_accounts(connection: Connection, totals: dict[str, int]) -> None:
+    for account_id in sorted(totals):
+        debit = {"debit_account": account_id, "debit_amount": totals[account_id]}
+        if connection.execute(_DEBIT, debit).rowcount != 1:
+            raise _PayOneByOne
+
+
+def _debit_entry(job_row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "account_id": job_row["account_id"],
+        "job_id": job_row["id"],
+        "kind": "debit",
+        "amount": job_row["credits_charged"],
+        "created_at": job_row["created_at"],
+    }
 
 
 def _insufficient(connection: Connection, account_id: str, amount: int) -> InsufficientCredits:
@@ -91,21 +145,13 @@ def _insufficient(connection: Connection, account_id: str, amount: int) -> Insuf
     return InsufficientCredits(required=amount, current=int(current or 0))
 
 
-def _debit(connection: Connection, account_id: str, job_id: str, amount: int) -> None:
-    """Take `amount` credits for a new job, or raise InsufficientCredits; the caller commits."""
+def _debit(connection: Connection, job_row: dict[str, Any]) -> None:
+    """Take a new job's credits, or raise InsufficientCredits; the caller commits."""
+    account_id, amount = job_row["account_id"], job_row["credits_charged"]
     result = connection.execute(_DEBIT, {"debit_account": account_id, "debit_amount": amount})
     if result.rowcount != 1:
         raise _insufficient(connection, account_id, amount)
-    connection.execute(
-        _LEDGER_INSERT,
-        {
-            "account_id": account_id,
-            "job_id": job_id,
-            "kind": "debit",
-            "amount": amount,
-            "created_at": utcnow(),
-        },
-    )
+    connection.execute(_LEDGER_INSERT, _debit_entry(job_row))
 
 
 def refund_job(session: Session, account_id: str, job_id: str, amount: int) -> bool:

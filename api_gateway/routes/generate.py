@@ -5,7 +5,6 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import JSONResponse
 
-from api_gateway.db_threads import in_db_thread
 from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, GenerateVideoData, GenerateVideoRequest
@@ -24,10 +23,11 @@ async def generate_video(
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
 ) -> JSONResponse:
     """Create a video job: debits credits, answers at once; poll status or wait for the webhook."""
-    result = await in_db_thread(submit, body, caller.account_id, idempotency_key)
+    state = request.app.state
+    result = await submit(body, caller.account_id, idempotency_key, state.paid_inserts)
     job = result.job
     if not result.replayed:  # committed: its message may leave (api_gateway/publisher.py)
-        request.app.state.submit_publisher.add(job["id"])
+        state.submit_publisher.add(job["id"])
     data = GenerateVideoData(
         uuid=job["id"],
         status=PUBLIC_STATUS[JobStatus(job["status"])],  # type: ignore[arg-type]

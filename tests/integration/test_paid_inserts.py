@@ -1,0 +1,83 @@
+"""Concurrent submits' rows are inserted as one batch (shared.credits.insert_paid_jobs): each
+job still gets the answer it would have got alone, and no credit is taken twice or not at all."""
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
+
+from shared.credits import insert_paid_jobs
+from shared.db import read_session
+from shared.errors import InsufficientCredits
+from shared.models import Job, LedgerEntry, new_job_row
+from tests.conftest import AccountInfo
+from tests.support.jobs import balance
+
+
+def _row(account_id: str, credits: int = 2, idempotency_key: str | None = None) -> dict:
+    return new_job_row(
+        account_id=account_id,
+        generation_type="text_to_video",
+        prompt="p",
+        aspect_ratio="16:9",
+        credits_charged=credits,
+        idempotency_key=idempotency_key,
+    )
+
+
+def _stored(job_ids: list[str]) -> tuple[set[str], int]:
+    """Which of these jobs exist, and how many debit ledger rows they have."""
+    with read_session() as session:
+        jobs = set(session.execute(select(col(Job.id)).where(col(Job.id).in_(job_ids))).scalars())
+        debits = session.execute(
+            select(func.count()).where(
+                col(LedgerEntry.job_id).in_(job_ids), col(LedgerEntry.kind) == "debit"
+            )
+        ).scalar_one()
+    return jobs, debits
+
+
+def test_a_batch_that_every_account_can_pay_is_written_whole(
+    account: Callable[..., AccountInfo],
+) -> None:
+    first, second = account(credits=10), account(credits=10)
+    rows = [_row(first.account_id), _row(second.account_id, 3), _row(first.account_id, 4)]
+    assert insert_paid_jobs(rows) == [None, None, None]
+    assert (balance(first.account_id), balance(second.account_id)) == (4, 7)
+    assert _stored([r["id"] for r in rows]) == ({r["id"] for r in rows}, 3)
+
+
+def test_jobs_an_account_cannot_pay_for_are_refused_one_by_one_in_order(
+    account: Callable[..., AccountInfo],
+) -> None:
+    short, rich = account(credits=5), account(credits=100)
+    rows = [
+        _row(short.account_id),
+        _row(rich.account_id),
+        _row(short.account_id),
+        _row(short.account_id),  # 6 > 5: refused
+        _row(short.account_id, 1),  # still fits
+    ]
+    answers = insert_paid_jobs(rows)
+    assert [a is None for a in answers] == [True, True, True, False, True]
+    refused = answers[3]
+    assert isinstance(refused, InsufficientCredits)
+    assert refused.data == {"required": 2, "current": 1}
+    assert (balance(short.account_id), balance(rich.account_id)) == (0, 98)
+    accepted = [r["id"] for r, a in zip(rows, answers, strict=True) if a is None]
+    assert _stored([r["id"] for r in rows]) == (set(accepted), 4)
+
+
+def test_a_reused_idempotency_key_in_a_batch_fails_only_its_second_job(
+    account: Callable[..., AccountInfo],
+) -> None:
+    info = account(credits=10)
+    rows = [_row(info.account_id, idempotency_key="k"), _row(info.account_id)]
+    rows.insert(1, _row(info.account_id, idempotency_key="k"))
+    answers = insert_paid_jobs(rows)
+    assert answers[0] is None
+    assert isinstance(answers[1], IntegrityError)
+    assert answers[2] is None
+    assert balance(info.account_id) == 6  # two jobs paid, the conflicting one not
+    assert _stored([r["id"] for r in rows]) == ({rows[0]["id"], rows[2]["id"]}, 2)
