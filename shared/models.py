@@ -3,7 +3,9 @@
 import base64
 import secrets
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator, UniqueConstraint
@@ -216,18 +218,33 @@ class WebhookDelivery(SQLModel, table=True):
     updated_at: datetime = _created()
 
 
+@cache
+def _job_defaults() -> tuple[dict[str, Any], dict[str, Callable[[], Any]], frozenset[str]]:
+    """Job's defaults, read once: asking pydantic per field per row was a twentieth of a submit."""
+    constants: dict[str, Any] = {}
+    factories: dict[str, Callable[[], Any]] = {}
+    required = set()
+    for name, field in Job.model_fields.items():
+        if field.is_required():
+            required.add(name)
+        elif field.default_factory is not None:
+            factories[name] = field.default_factory  # type: ignore[assignment]
+        else:
+            assert isinstance(field.default, str | int | None), f"shared default: jobs.{name}"
+            constants[name] = field.default
+    return constants, factories, frozenset(required)
+
+
 def new_job_row(**values: Any) -> dict[str, Any]:
     """A new job's columns as a plain dict, with Job's defaults: building a Job instance
     (validation and ORM instrumentation) cost 0.26 ms, a twentieth of a submit."""
+    constants, factories, required = _job_defaults()
     unknown = values.keys() - Job.model_fields.keys()
     if unknown:
         raise TypeError(f"not columns of jobs: {sorted(unknown)}")
-    row: dict[str, Any] = {}
-    for name, field in Job.model_fields.items():
-        if name in values:
-            row[name] = values[name]
-        elif field.is_required():
-            raise TypeError(f"jobs.{name} is required")
-        else:
-            row[name] = field.get_default(call_default_factory=True, validated_data=row)
+    missing = required - values.keys()
+    if missing:
+        raise TypeError(f"jobs.{sorted(missing)[0]} is required")
+    row = constants | {name: make() for name, make in factories.items() if name not in values}
+    row.update(values)
     return row
