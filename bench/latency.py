@@ -1,5 +1,5 @@
 """Sections 4 and 5 on one stack with the product's default poll schedule (first poll after 5 s,
-x1.5 per poll, capped at 30 s; beat tick 1 s).
+x1.5 per poll, capped at 30 s; beat tick `VEO_POLL_TICK_S`, 0.5 s).
 
 4. Detection lag: jobs whose upstream latency is spread uniformly over (1 s, lag_max_latency_s]
    (a `[sim latency=S]` directive each). Lag = our `completed_at` - the simulator's `done_at`.
