@@ -12,11 +12,14 @@ from typer.testing import CliRunner
 
 from shared import key_cache
 from shared.cli import app as admin_cli
-from shared.db import read_session
+from shared.db import read_session, write_session
 from shared.keys import hash_api_key
+from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
 from shared.redis_client import get_redis
 from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.support.api import fresh_rate_window
+from tests.support.jobs import insert_paid_job
 from tests.support.processes import free_port
 
 SEED_TEXT = {
@@ -73,10 +76,10 @@ def test_status_answers_head_like_get(
     """GET is served past the router (routes/status.StatusFastPath), HEAD through the route:
     the same status, headers and rate-limit counting either way."""
     info = account(credits=10)
-    uuid = client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers).json()["data"][
-        "uuid"
-    ]
-    for path in (f"/api/video-status/{uuid}", "/api/video-status/unknown-job"):
+    job = insert_paid_job(info.account_id)  # no message: no worker moves it meanwhile
+    with write_session() as session:
+        fail_job(session, job, Failure("upstream_error", "boom"))
+    for path in (f"/api/video-status/{job.id}", "/api/video-status/unknown-job"):
         got = client.get(path, headers=info.headers)
         head = client.head(path, headers=info.headers)
         assert head.status_code == got.status_code
@@ -281,6 +284,7 @@ def test_rate_limit_answers_1003_with_headers(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=100, rate_limit=3)
+    fresh_rate_window()
     answers = [client.get("/api/video-status/unknown", headers=info.headers) for _ in range(4)]
     assert [r.json()["code"] for r in answers] == [1000, 1000, 1000, 1003]
     assert answers[0].headers["X-RateLimit-Limit"] == "3"
@@ -297,6 +301,7 @@ def test_rate_limit_holds_across_two_gateway_processes(
 ) -> None:
     info = account(credits=100, rate_limit=6)
     second, second_url = start_gateway(stack, name="gateway-b", port=free_port())
+    fresh_rate_window()
     try:
         codes = [
             httpx.get(f"{url}/api/video-status/unknown", headers=info.headers).json()["code"]
@@ -304,8 +309,8 @@ def test_rate_limit_holds_across_two_gateway_processes(
         ]
     finally:
         second.stop()
-    assert codes.count(1003) == 4
-    assert codes[:6] == [1000] * 6
+    assert codes.count(1003) == 4, codes
+    assert codes[:6] == [1000] * 6, codes
 
 
 def test_a_dead_redis_does_not_fail_job_creation(

@@ -1,5 +1,6 @@
 """Small helpers for driving the public API the way a client would."""
 
+import time
 from typing import Any
 
 import httpx
@@ -37,3 +38,16 @@ def wait_terminal(
 def submissions(simulator_url: str, prompt: str) -> int:
     stats = httpx.get(f"{simulator_url}/_sim/submissions", params={"prompt": prompt}).json()
     return int(stats["count"])
+
+
+def fresh_rate_window(needed_s: float = 5.0) -> None:
+    """Wait out the current rate-limit window if fewer than `needed_s` seconds are left in it
+    (windows are fixed, by Redis's clock): a test counting its requests against a limit must not
+    have the count reset halfway."""
+    from shared.key_cache import RATE_WINDOW_S
+    from shared.redis_client import get_redis
+
+    seconds, micros = get_redis().time()
+    left = RATE_WINDOW_S - (seconds % RATE_WINDOW_S) - micros / 1e6
+    if left < needed_s:
+        time.sleep(left + 0.05)
