@@ -5,17 +5,23 @@ SQLite quirk handled here: a deferred transaction that reads and then writes can
 busy timeout) while readers keep plain BEGIN and never block behind a writer (WAL).
 """
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
 from shared.settings import get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+# A pooled PostgreSQL connection back for less than this was working a moment ago: it is handed
+# out without the round trip pool_pre_ping pays at every checkout (three of a submit's dozen
+# round trips, each waiting for the server on a busy host). Older ones are pinged first.
+PING_IDLE_S = 1.0
 
 
 def _sqlite_engine(url: str, *, immediate: bool) -> Engine:
@@ -60,12 +66,35 @@ def _build_engines(url: str) -> tuple[Engine, Engine]:
     pool = {
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
-        "pool_pre_ping": True,
         "pool_recycle": 1800,
     }
     # Reads need no BEGIN/ROLLBACK round trips around them: autocommit halves a lookup's cost.
     reader = create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **pool)
-    return create_engine(url, **pool), reader
+    writer = create_engine(url, **pool)
+    _ping_when_idle(reader)
+    _ping_when_idle(writer)
+    return writer, reader
+
+
+def _ping_when_idle(engine_: Engine) -> None:
+    """pool_pre_ping, for connections idle in the pool for PING_IDLE_S or more (and new ones):
+    a dead one is replaced before use. One killed within PING_IDLE_S of its last use fails its
+    next statement instead, as any connection lost while checked out does, and that failure
+    invalidates the rest of the pool."""
+
+    @event.listens_for(engine_, "checkin")
+    def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+        record.info["checked_in_at"] = time.monotonic()
+
+    @event.listens_for(engine_, "checkout")
+    def _checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        checked_in_at = record.info.pop("checked_in_at", None)
+        if checked_in_at is not None and time.monotonic() - checked_in_at < PING_IDLE_S:
+            return
+        try:
+            engine_.dialect.do_ping(dbapi_conn)
+        except engine_.dialect.loaded_dbapi.Error as error:
+            raise DisconnectionError(f"pooled connection is dead: {error}") from error
 
 
 def engine() -> Engine:
@@ -117,6 +146,19 @@ def autocommit_connection() -> Iterator[Connection]:
         raise RuntimeError("autocommit_connection() is for PostgreSQL")
     with engine_.connect() as connection:
         yield connection
+
+
+@contextmanager
+def statement_connection() -> Iterator[Connection]:
+    """For writes of one statement each (a compare-and-set move): on PostgreSQL each commits by
+    itself, without the BEGIN and COMMIT round trips and the ORM session a write_session costs;
+    on SQLite a writer transaction (BEGIN IMMEDIATE) committed when the block ends."""
+    if is_postgresql():
+        with autocommit_connection() as connection:
+            yield connection
+    else:
+        with write_transaction() as connection:
+            yield connection
 
 
 def is_postgresql() -> bool:

@@ -10,12 +10,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, select
+from sqlalchemy import Connection, Row, select
 from sqlmodel import Session, col
 
 from shared import status_cache
 from shared.credits import refund_job
-from shared.job_view import status_data
+from shared.db import statement_connection, write_session
+from shared.job_view import STATUS_FIELDS, status_data
 from shared.models import Account, Job, WebhookDelivery
 from shared.queueing import enqueue_deliveries
 from shared.states import JobStatus, transition_returning
@@ -31,6 +32,12 @@ ALWAYS_SENT = frozenset({"video.completed", "video.failed"})
 # delivery task's claim, reads and writes are shared, and a Celery message costs as much CPU
 # as a delivery. (The task stops early on a slow or failing receiver; see worker/tasks/deliver.)
 DELIVERY_GROUP_MAX = 50
+# What a Step needs of its job (columns that never change after creation), so a caller may
+# select just these instead of loading a Job; and what a move hands back (the status, mirrored
+# and sent in webhooks, and where to send them).
+STEP_FIELDS = ("id", "account_id", "credits_charged", "webhook_url", "webhook_events")
+MOVED_FIELDS = (*STATUS_FIELDS, "webhook_url")
+JobRef = Job | Row[Any]  # a Job, or a Core row with at least STEP_FIELDS
 
 
 @dataclass(frozen=True)
@@ -44,24 +51,22 @@ class Failure:
 
 @dataclass(frozen=True)
 class Step:
-    """One job's move. `job` is the row as the caller read it: only columns that never change
-    after creation (id, account, charge, webhook wishes) are used from it before the move."""
+    """One job's move. `job` is the row as the caller read it: only its STEP_FIELDS (columns
+    that never change after creation) are used from it."""
 
-    job: Job
+    job: JobRef
     to: JobStatus
     values: dict[str, Any] = field(default_factory=dict)
     guard: dict[str, Any] | None = None
     failure: Failure | None = None
 
 
-def wants_event(job: Job, event_type: str) -> bool:
+def wants_event(job: JobRef, event_type: str) -> bool:
     """Whether the job asked for this event (the URL is checked once the row is reloaded)."""
     return event_type in ALWAYS_SENT or event_type in (job.webhook_events or [])
 
 
-def _record_events(
-    session: Session, wanted: list[tuple[Job | Row[Any], str]]
-) -> list[WebhookDelivery]:
+def _record_events(session: Session, wanted: list[tuple[Row[Any], str]]) -> list[WebhookDelivery]:
     """A delivery row per wanted (job, event) that has an endpoint (request's, else account's).
 
     The jobs must be fresh (as their move left them): the payload is the status they now show.
@@ -104,29 +109,54 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     Each move is still its own compare-and-set; sharing the commit only means a crash loses
     the whole batch, which every caller already tolerates (its rows stay due or claimed).
     """
-    rows = []
-    for step in steps:
-        values = dict(step.values)
-        if step.failure is not None:
-            values.update(error_code=step.failure.code, error_message=step.failure.message[:2000])
-        rows.append(transition_returning(session, step.job.id, step.to, guard=step.guard, **values))
+    rows = [_move(session, step) for step in steps]
     moved = [row is not None for row in rows]
     # Each move's RETURNING row is the job as it now is: no reload query.
     fresh = {row.id: row for row in rows if row is not None}
     done = [step for step, ok in zip(steps, moved, strict=True) if ok]
     for step in done:
-        if step.to is JobStatus.FAILED and (step.failure is None or step.failure.refund):
+        if _refunds(step):
             refund_job(session, step.job.account_id, step.job.id, step.job.credits_charged)
-    events = {
-        step.job.id: EVENTS[step.to]
-        for step in done
-        if step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
-    }
+    events = {step.job.id: EVENTS[step.to] for step in done if _wants_its_event(step)}
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
     session.commit()
     status_cache.store(fresh.values())
     enqueue_deliveries(_by_endpoint(deliveries))
     return moved
+
+
+def advance_alone(
+    job: JobRef, to: JobStatus, *, guard: dict[str, Any] | None = None, **values: Any
+) -> bool:
+    """`advance()` in a transaction of its own. A move that can have no consequences (no refund,
+    no event wanted: a submit's move to processing, usually) is its one statement, autocommitted
+    on PostgreSQL: no ORM session, no BEGIN and COMMIT round trips."""
+    step = Step(job, to, values, guard)
+    if _refunds(step) or _wants_its_event(step):
+        with write_session() as session:
+            return advance_all(session, [step])[0]
+    with statement_connection() as connection:
+        row = _move(connection, step)
+    if row is not None:
+        status_cache.store([row])
+    return row is not None
+
+
+def _move(session: Session | Connection, step: Step) -> Row[Any] | None:
+    values = dict(step.values)
+    if step.failure is not None:
+        values.update(error_code=step.failure.code, error_message=step.failure.message[:2000])
+    return transition_returning(
+        session, step.job.id, step.to, returning=MOVED_FIELDS, guard=step.guard, **values
+    )
+
+
+def _refunds(step: Step) -> bool:
+    return step.to is JobStatus.FAILED and (step.failure is None or step.failure.refund)
+
+
+def _wants_its_event(step: Step) -> bool:
+    return step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
 
 
 def _by_endpoint(deliveries: list[WebhookDelivery]) -> list[list[str]]:
@@ -143,7 +173,7 @@ def _by_endpoint(deliveries: list[WebhookDelivery]) -> list[list[str]]:
 
 def advance(
     session: Session,
-    job: Job,
+    job: JobRef,
     to: JobStatus,
     *,
     guard: dict[str, Any] | None = None,
@@ -154,14 +184,14 @@ def advance(
     return advance_all(session, [Step(job, to, values, guard, failure)])[0]
 
 
-def fail_job(session: Session, job: Job, failure: Failure, **guard: Any) -> bool:
+def fail_job(session: Session, job: JobRef, failure: Failure, **guard: Any) -> bool:
     """Move `job` to failed (refunding if due) and commit; False if another step got there first."""
     return advance(
         session, job, JobStatus.FAILED, guard=guard or None, failure=failure, next_poll_at=None
     )
 
 
-def complete_job(session: Session, job: Job, *, video_key: str, video_bytes: int) -> bool:
+def complete_job(session: Session, job: JobRef, *, video_key: str, video_bytes: int) -> bool:
     """Move `job` to completed once its video is in our storage, and commit."""
     return advance(
         session,

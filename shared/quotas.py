@@ -8,37 +8,54 @@ from dataclasses import dataclass
 
 import redis
 
-_TOKEN_BUCKET = """
-local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
-local capacity = tonumber(ARGV[1])
-local rate = tonumber(ARGV[2])
-local wanted = tonumber(ARGV[3])
-local state = redis.call('HMGET', KEYS[1], 'tokens', 'ts')
-local tokens = tonumber(state[1]) or capacity
-local ts = tonumber(state[2]) or now
-tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
-local taken = math.min(wanted, math.floor(tokens))
-tokens = tokens - taken
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'ts', tostring(now))
-redis.call('EXPIRE', KEYS[1], math.ceil(capacity / rate) + 60)
-return taken
-"""  # noqa: S105 - a Lua script, not a password
+# Each limit is a Lua function of its key and arguments, so a script can check several in
+# one round trip (a submit's in-flight slot and submit token: `acquire_slot_and_token`).
+_TAKE_TOKENS = """
+local function take_tokens(key, capacity, rate, wanted)
+  local now_parts = redis.call('TIME')
+  local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
+  local state = redis.call('HMGET', key, 'tokens', 'ts')
+  local tokens = tonumber(state[1]) or capacity
+  local ts = tonumber(state[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+  local taken = math.min(wanted, math.floor(tokens))
+  tokens = tokens - taken
+  redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
+  redis.call('EXPIRE', key, math.ceil(capacity / rate) + 60)
+  return taken
+end
+"""
 
-_SEMAPHORE_ACQUIRE = """
-local now = redis.call('TIME')
-local t = tonumber(now[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', t)
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], t + tonumber(ARGV[3]), ARGV[1])
-  return 1
+_ACQUIRE_SLOT = """
+local function acquire_slot(key, holder, limit, ttl)
+  local t = tonumber(redis.call('TIME')[1])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', t)
+  if redis.call('ZSCORE', key, holder) or redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, t + ttl, holder)
+    return 1
+  end
+  return 0
 end
-if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[2]) then
-  redis.call('ZADD', KEYS[1], t + tonumber(ARGV[3]), ARGV[1])
-  return 1
-end
+"""
+
+_TOKEN_BUCKET = (
+    _TAKE_TOKENS
+    + "return take_tokens(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))"
+)
+_SEMAPHORE_ACQUIRE = (
+    _ACQUIRE_SLOT + "return acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))"
+)
+# The slot is given back if no token is left.
+_SLOT_AND_TOKEN = (
+    _ACQUIRE_SLOT
+    + _TAKE_TOKENS
+    + """
+if acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) == 0 then return 0 end
+if take_tokens(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 1) == 1 then return 1 end
+redis.call('ZREM', KEYS[1], ARGV[1])
 return 0
 """
+)
 
 
 @dataclass(frozen=True)
@@ -65,6 +82,26 @@ def return_tokens(client: redis.Redis, key: str, count: int) -> None:
 def acquire_slot(client: redis.Redis, key: str, holder: str, *, limit: int, ttl_s: int) -> bool:
     """Hold (or refresh) one of `limit` slots for `ttl_s`; a holder that dies frees it on expiry."""
     return bool(client.eval(_SEMAPHORE_ACQUIRE, 1, key, holder, limit, ttl_s))
+
+
+def acquire_slot_and_token(
+    client: redis.Redis,
+    slot_key: str,
+    bucket_key: str,
+    holder: str,
+    *,
+    limit: int,
+    ttl_s: int,
+    per_second: float,
+    burst: float,
+) -> bool:
+    """`acquire_slot` and then one token of `take_tokens`, in one round trip; the slot is
+    released again if no token is left."""
+    return bool(
+        client.eval(
+            _SLOT_AND_TOKEN, 2, slot_key, bucket_key, holder, limit, ttl_s, burst, per_second
+        )
+    )
 
 
 def release_slot(client: redis.Redis, key: str, holder: str) -> None:

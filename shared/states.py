@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Result, Row, Update, bindparam, literal_column, update
+from sqlalchemy import Connection, Result, Row, Update, bindparam, literal_column, update
 from sqlmodel import Session
 
 from shared.models import Job
@@ -53,7 +53,7 @@ PUBLIC_STATUS: dict[JobStatus, str] = {
 
 
 def transition(
-    session: Session,
+    session: Session | Connection,
     job_id: str,
     to: JobStatus,
     *,
@@ -62,34 +62,37 @@ def transition(
 ) -> bool:
     """Move `job_id` to `to` if it is in an allowed state (and matches `guard`); True if it moved.
 
-    The caller commits. `guard` adds column equality checks (e.g. the submit attempt number),
-    `values` are further columns to set in the same statement.
+    The caller commits (nothing to commit on an autocommit connection). `guard` adds column
+    equality checks (e.g. the submit attempt number), `values` are further columns to set in
+    the same statement.
     """
-    result = _move(session, job_id, to, guard, values, returning=False)
+    result = _move(session, job_id, to, guard, values, returning=())
     return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def transition_returning(
-    session: Session,
+    session: Session | Connection,
     job_id: str,
     to: JobStatus,
     *,
+    returning: tuple[str, ...],
     guard: dict[str, Any] | None = None,
     **values: Any,
 ) -> Row[Any] | None:
-    """`transition()`, handing back the moved row as it now is (None if it did not move): the
-    same statement's RETURNING, so the caller needs no reload."""
-    return _move(session, job_id, to, guard, values, returning=True).first()
+    """`transition()`, handing back the `returning` columns of the moved row as it now is (None
+    if it did not move): the same statement's RETURNING, so the caller needs no reload. Only
+    the columns asked for: each returned column costs the driver and SQLAlchemy work."""
+    return _move(session, job_id, to, guard, values, returning=returning).first()
 
 
 def _move(
-    session: Session,
+    session: Session | Connection,
     job_id: str,
     to: JobStatus,
     guard: dict[str, Any] | None,
     values: dict[str, Any],
     *,
-    returning: bool,
+    returning: tuple[str, ...],
 ) -> Result[Any]:
     now = utcnow()
     stamp = STAMPS.get(to)
@@ -108,7 +111,8 @@ def _move(
     params["job_id"] = job_id
     # Core on the session's connection: an ORM-enabled UPDATE, built per call, cost a job's
     # three moves about as much CPU as the rest of its database work.
-    return session.connection().execute(statement, params)
+    connection = session.connection() if isinstance(session, Session) else session
+    return connection.execute(statement, params)
 
 
 _jobs = Job.__table__  # type: ignore[attr-defined]
@@ -120,10 +124,10 @@ def _transition_statement(
     columns: tuple[str, ...],
     guards: tuple[tuple[str, bool], ...],
     *,
-    returning: bool,
+    returning: tuple[str, ...],
 ) -> Update:
-    """The compare-and-set for one shape of move (its target, the columns it sets, the columns
-    it guards), built once with bound parameters so every later move reuses the compiled SQL.
+    """The compare-and-set for one shape of move (its target, the columns it sets, guards and
+    returns), built once with bound parameters so every later move reuses the compiled SQL.
     The allowed states are our own constants, inlined rather than bound (no IN expansion)."""
     allowed = sorted(f"'{status.value}'" for status in ALLOWED_FROM[to])
     statement = (
@@ -142,4 +146,4 @@ def _transition_statement(
         statement = statement.where(
             target.is_(None) if is_null else target == bindparam(f"g_{column}", type_=target.type)
         )
-    return statement.returning(*_jobs.c) if returning else statement
+    return statement.returning(*(_jobs.c[c] for c in returning)) if returning else statement

@@ -1,8 +1,8 @@
 """Turning a job row into the upstream request: resolve `auto`, fetch and prepare the image."""
 
 from shared.db import read_session
-from shared.lifecycle import Failure
-from shared.models import Job, Upload
+from shared.lifecycle import Failure, JobRef
+from shared.models import Upload
 from shared.netguard import fetch_limited
 from shared.settings import get_settings
 from shared.storage import get_storage
@@ -11,6 +11,7 @@ from worker.upstream.base import SubmitRequest, UpstreamPermanentError
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 
 IMAGE_FETCH_TIMEOUT_S = 30.0
+REQUEST_FIELDS = ("generation_type", "prompt", "aspect_ratio", "image_url", "image_key")
 
 
 class InputError(Exception):
@@ -21,7 +22,7 @@ class InputError(Exception):
         self.failure = failure
 
 
-def _image_bytes(job: Job) -> bytes:
+def _image_bytes(job: JobRef) -> bytes:
     settings = get_settings()
     if job.image_key:
         with read_session() as session:
@@ -49,7 +50,8 @@ def _image_bytes(job: Job) -> bytes:
     return body.content
 
 
-def build_request(job: Job) -> SubmitRequest:
+def build_request(job: JobRef) -> SubmitRequest:
+    """The upstream request for a job (a Job, or a row with its REQUEST_FIELDS)."""
     if job.generation_type != "image_to_video":
         return SubmitRequest(
             prompt=job.prompt, aspect_ratio=resolve_aspect_ratio(job.aspect_ratio, None)

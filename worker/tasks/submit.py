@@ -11,16 +11,16 @@ import time
 from datetime import timedelta
 
 import redis
-from sqlalchemy import update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
-from shared.db import read_session, write_session
-from shared.lifecycle import Failure, advance, fail_job
+from shared.db import read_connection, statement_connection, write_session
+from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
 from shared.models import Job
 from shared.queueing import enqueue_submit
-from shared.quotas import acquire_slot, release_slot, take_tokens
+from shared.quotas import acquire_slot_and_token, release_slot
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import JobStatus, transition
@@ -28,29 +28,33 @@ from shared.timeutil import utcnow
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run
-from worker.tasks.inputs import InputError, build_request
+from worker.tasks.inputs import REQUEST_FIELDS, InputError, build_request
 from worker.upstream import get_upstream
 from worker.upstream.base import SubmitRequest, UpstreamPermanentError, UpstreamTransientError
 
 log = logging.getLogger(__name__)
 STORE_OPERATION_FOR_S = 30.0  # how long a database outage may delay storing an operation name
+_jobs = Job.__table__  # type: ignore[attr-defined]
+# The columns this step reads (a Core row, not a Job: loading all 28 through the ORM cost
+# about as much as the upstream call's own Python).
+_READ_JOB = select(
+    *(_jobs.c[name] for name in (*STEP_FIELDS, *REQUEST_FIELDS, "status", "submit_attempts"))
+).where(_jobs.c.id == bindparam("job_id"))
 
 
 def reserve_capacity(job_id: str) -> bool:
     """One in-flight slot and one submit token, both global; the slot is returned if no token."""
     settings = get_settings()
-    client = get_redis()
-    slot_ttl_s = int(settings.job_deadline_s + 600)
-    if not acquire_slot(
-        client, rkey(KEY_IN_FLIGHT), job_id, limit=settings.upstream_max_in_flight, ttl_s=slot_ttl_s
-    ):
-        return False
-    per_second = settings.upstream_submits_per_minute / 60
-    burst = max(1.0, settings.upstream_submits_per_minute / 6)  # at most 10 s of quota at once
-    if take_tokens(client, rkey(KEY_SUBMIT_BUCKET), per_second=per_second, burst=burst, wanted=1):
-        return True
-    release_slot(client, rkey(KEY_IN_FLIGHT), job_id)
-    return False
+    return acquire_slot_and_token(
+        get_redis(),
+        rkey(KEY_IN_FLIGHT),
+        rkey(KEY_SUBMIT_BUCKET),
+        job_id,
+        limit=settings.upstream_max_in_flight,
+        ttl_s=int(settings.job_deadline_s + 600),
+        per_second=settings.upstream_submits_per_minute / 60,
+        burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
+    )
 
 
 def release_capacity(*job_ids: str) -> None:
@@ -82,8 +86,8 @@ def _defer(job_id: str) -> None:
 @app.task(name=TASK_SUBMIT, soft_time_limit=90, time_limit=120)
 def submit_job(job_id: str) -> str:
     settings = get_settings()
-    with read_session() as session:
-        job = session.get(Job, job_id)
+    with read_connection() as connection:
+        job = connection.execute(_READ_JOB, {"job_id": job_id}).first()
     if job is None or job.status != JobStatus.PENDING:
         return "skipped"  # duplicate message, or another worker owns this step
 
@@ -111,22 +115,21 @@ def submit_job(job_id: str) -> str:
         return "deferred"
 
     attempt = job.submit_attempts + 1
-    with write_session() as session:
+    with statement_connection() as connection:
         moved = transition(
-            session,
+            connection,
             job_id,
             JobStatus.SUBMITTING,
             guard={"submit_attempts": job.submit_attempts},
             submit_attempts=attempt,
         )
-        session.commit()
     if not moved:
         release_capacity(job_id)
         return "skipped"
     return _call_upstream(job, request, attempt)
 
 
-def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
+def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
     settings = get_settings()
     try:
         operation = run(get_upstream().submit(request))
@@ -162,7 +165,7 @@ def _call_upstream(job: Job, request: SubmitRequest, attempt: int) -> str:
     return "processing"
 
 
-def _store_operation(job: Job, attempt: int, operation: str) -> bool:
+def _store_operation(job: JobRef, attempt: int, operation: str) -> bool:
     """Commit `processing` with the operation name; True if this attempt's row now holds it.
 
     The upstream has accepted (and will charge): losing the name to a database blip would leave
@@ -175,20 +178,21 @@ def _store_operation(job: Job, attempt: int, operation: str) -> bool:
     for tries in itertools.count():
         now = utcnow()
         try:
-            with write_session() as session:
-                if advance(
-                    session,
-                    job,
-                    JobStatus.PROCESSING,
-                    guard={"submit_attempts": attempt},
-                    upstream_operation=operation,
-                    next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
-                    deadline_at=now + timedelta(seconds=settings.job_deadline_s),
-                    poll_count=0,
-                ):
-                    return True
-                stored = session.get(Job, job.id, populate_existing=True)
-                return stored is not None and stored.upstream_operation == operation
+            if advance_alone(
+                job,
+                JobStatus.PROCESSING,
+                guard={"submit_attempts": attempt},
+                upstream_operation=operation,
+                next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
+                deadline_at=now + timedelta(seconds=settings.job_deadline_s),
+                poll_count=0,
+            ):
+                return True
+            with read_connection() as connection:
+                stored = connection.execute(
+                    select(_jobs.c.upstream_operation).where(_jobs.c.id == job.id)
+                ).scalar()
+            return bool(stored == operation)
         except OperationalError:
             delay_s = backoff_s(tries, base_s=0.2, cap_s=2.0)
             if time.monotonic() + delay_s > give_up_at:

@@ -168,7 +168,7 @@ class GeminiUpstream:
         """`models.get` is unbilled; a retired preview id answers 404 "no longer available"."""
         self.video.check()
         model = await request_json(
-            self._pool.get(),
+            self._pool,
             "GET",
             self._model_url(),
             phase="model_check",
@@ -182,7 +182,7 @@ class GeminiUpstream:
     async def submit(self, request: SubmitRequest) -> str:
         self.video.check()
         operation = await request_json(
-            self._pool.get(),
+            self._pool,
             "POST",
             f"{self._model_url()}:predictLongRunning",
             phase="submit",
@@ -203,7 +203,7 @@ class GeminiUpstream:
                 "not a Gemini operation name", code="upstream_operation_lost"
             )
         data = await request_json(
-            self._pool.get(),
+            self._pool,
             "GET",
             f"{self.base_url}/v1beta/{quote(operation, safe='/')}",
             phase="poll",
@@ -219,7 +219,7 @@ class GeminiUpstream:
         if not video.uri:
             raise UpstreamPermanentError("no video to download", code="upstream_no_video")
         return await download_to(
-            self._pool.get(),
+            self._pool,
             video.uri,
             dest,
             max_bytes=max_bytes,

@@ -15,6 +15,7 @@ import math
 import os
 import re
 import ssl
+import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -239,7 +240,7 @@ async def _read_capped_lenient(response: httpx.Response) -> bytes:
 
 
 async def request_json(
-    client: httpx.AsyncClient,
+    pool: "ClientPool",
     method: str,
     url: str,
     *,
@@ -251,8 +252,7 @@ async def request_json(
 ) -> dict[str, Any]:
     """Send one request and return its JSON object, or raise the classified error."""
     try:
-        request = client.build_request(method, url, headers=headers, json=json_body)
-        response = await client.send(request, stream=True)
+        response = await pool.send(method, url, headers=headers, json_body=json_body)
         try:
             if not response.is_success:
                 body = await _read_capped_lenient(response)
@@ -299,7 +299,7 @@ def too_large(max_bytes: int, *, status: int | None = None) -> UpstreamPermanent
 
 
 async def download_to(
-    client: httpx.AsyncClient,
+    pool: "ClientPool",
     url: str,
     dest: Path,
     *,
@@ -317,7 +317,7 @@ async def download_to(
     part = dest.with_name(f"{dest.name}.part")
     try:
         size = await _download(
-            client,
+            pool,
             url,
             part,
             max_bytes=max_bytes,
@@ -336,7 +336,7 @@ async def download_to(
 
 
 async def _download(
-    client: httpx.AsyncClient,
+    pool: "ClientPool",
     url: str,
     part: Path,
     *,
@@ -349,12 +349,11 @@ async def _download(
     for _ in range(max_redirects + 1):
         # identity: an MP4 does not compress, and asking for none keeps Content-Length honest.
         headers = {**headers_for(current), "Accept-Encoding": "identity"}
-        response = await client.send(
-            client.build_request("GET", current, headers=headers), stream=True
-        )
+        response = await pool.send("GET", current, headers=headers)
         try:
-            if response.next_request is not None:  # a redirect with a usable Location
-                current = response.next_request.url
+            target = redirect_target(current, response)
+            if target is not None:
+                current = target
                 # Drain its (small) body: closing it unread would also close the connection,
                 # and every download would pay for a new one (Gemini redirects each download).
                 await _read_capped_lenient(response)
@@ -370,6 +369,28 @@ async def _download(
     raise UpstreamPermanentError(
         f"upstream download failed: more than {max_redirects} redirects", code="upstream_error"
     )
+
+
+REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+def redirect_target(url: httpx.URL, response: httpx.Response) -> httpx.URL | None:
+    """Where a redirect answer to a request for `url` points (its Location resolved as httpx's
+    client does), or None if it is no redirect."""
+    location = response.headers.get("location")
+    if response.status_code not in REDIRECT_STATUSES or location is None:
+        return None
+    try:
+        target = httpx.URL(location)
+    except httpx.InvalidURL as exc:
+        raise httpx.RemoteProtocolError(f"Invalid URL in location header: {exc}.") from None
+    if target.scheme and not target.host:  # absolute form without a host
+        target = target.copy_with(host=url.host)
+    if target.is_relative_url:
+        target = url.join(target)
+    if url.fragment and not target.fragment:
+        target = target.copy_with(fragment=url.fragment)
+    return target
 
 
 async def _stream_to_file(response: httpx.Response, part: Path, max_bytes: int) -> int:
@@ -415,12 +436,27 @@ def warm_up() -> None:
 
 
 class ClientPool:
-    """Pooled AsyncClients per process (POOL_SHARDS, used in turn), created on first use inside
+    """Pooled connections per process (POOL_SHARDS, used in turn), created on first use inside
     the running loop.
 
+    Requests go straight to a shard's transport, not through its httpx client: the same request
+    on the wire (the client's default headers, our timeouts) without the client's URL and header
+    merging, cookie jar, and auth and redirect machinery, which cost about a quarter of a
+    request's CPU. Only with a proxy set in the environment (HTTPS_PROXY, ...) do requests go
+    through the client, which routes them as httpx always does. Nothing here follows redirects
+    (download_to does, hop by hop).
+
     httpx binds its connections to the event loop that opened them, so a new loop (a test's
-    `asyncio.run`, or a worker that lost its loop) gets new clients instead of broken ones.
+    `asyncio.run`, or a worker that lost its loop) gets new shards instead of broken ones.
     """
+
+    # What an httpx client would send unless told otherwise (lower case: headers are merged).
+    DEFAULT_HEADERS = {
+        "accept": "*/*",
+        "accept-encoding": "gzip, deflate",
+        "connection": "keep-alive",
+        "user-agent": f"python-httpx/{httpx.__version__}",
+    }
 
     def __init__(self, *, timeout_s: float, connect_timeout_s: float) -> None:
         self.timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
@@ -428,28 +464,49 @@ class ClientPool:
             max_connections=MAX_CONNECTIONS // 4,
             max_keepalive_connections=-(-MAX_KEEPALIVE_CONNECTIONS // POOL_SHARDS),
         )
-        self._clients: list[httpx.AsyncClient] = []
+        self._shards: list[tuple[httpx.AsyncHTTPTransport, httpx.AsyncClient]] = []
         self._next = 0
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._extensions = {"timeout": self.timeout.as_dict()}
+        self._via_client = bool(urllib.request.getproxies())  # what httpx's trust_env reads
 
-    def get(self) -> httpx.AsyncClient:
+    def _shard(self) -> tuple[httpx.AsyncHTTPTransport, httpx.AsyncClient]:
         loop = asyncio.get_running_loop()
-        if not self._clients or self._loop is not loop or self._clients[0].is_closed:
-            self._clients = [
-                httpx.AsyncClient(
-                    timeout=self.timeout,
-                    limits=self.limits,
-                    follow_redirects=False,
-                    verify=tls_context(),
-                )
+        if not self._shards or self._loop is not loop:
+            transports = [
+                httpx.AsyncHTTPTransport(verify=tls_context(), limits=self.limits)
                 for _ in range(POOL_SHARDS)
             ]
+            self._shards = [
+                (transport, httpx.AsyncClient(transport=transport, follow_redirects=False))
+                for transport in transports
+            ]
             self._loop = loop
-        self._next = (self._next + 1) % len(self._clients)
-        return self._clients[self._next]
+        self._next = (self._next + 1) % len(self._shards)
+        return self._shards[self._next]
+
+    async def send(
+        self,
+        method: str,
+        url: str | httpx.URL,
+        *,
+        headers: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> httpx.Response:
+        """Send one request; the answer's body is left to stream (close it)."""
+        transport, client = self._shard()
+        merged = dict(self.DEFAULT_HEADERS)
+        for name, value in (headers or {}).items():
+            merged[name.lower()] = value
+        request = httpx.Request(
+            method, url, headers=merged, json=json_body, extensions=self._extensions
+        )
+        if self._via_client:
+            return await client.send(request, stream=True)
+        return await transport.handle_async_request(request)
 
     async def aclose(self) -> None:
-        clients, self._clients = self._clients, []
-        if clients and self._loop is asyncio.get_running_loop():
-            for client in clients:
-                await client.aclose()
+        shards, self._shards = self._shards, []
+        if shards and self._loop is asyncio.get_running_loop():
+            for _, client in shards:
+                await client.aclose()  # and its transport

@@ -212,7 +212,7 @@ class VertexUpstream:
         self.video.check()
         token = await self._token()
         await request_json(
-            self._pool.get(),
+            self._pool,
             "GET",
             f"{self.base_url}/v1/publishers/google/models/{quote(self.video.model, safe='')}",
             phase="model_check",
@@ -227,7 +227,7 @@ class VertexUpstream:
         if self.output_gcs_uri:
             extra["storageUri"] = self.output_gcs_uri
         operation = await request_json(
-            self._pool.get(),
+            self._pool,
             "POST",
             f"{self.base_url}/v1/{self._model_resource()}:predictLongRunning",
             phase="submit",
@@ -250,7 +250,7 @@ class VertexUpstream:
         resource = operation.rpartition("/operations/")[0]  # as the SDK derives it
         token = await self._token()
         data = await request_json(
-            self._pool.get(),
+            self._pool,
             "POST",
             f"{self.base_url}/v1/{quote(resource, safe='/')}:fetchPredictOperation",
             phase="poll",
@@ -279,7 +279,7 @@ class VertexUpstream:
             return _bearer(token) if any(same_origin(target, o) for o in self._origins) else {}
 
         return await download_to(
-            self._pool.get(),
+            self._pool,
             url,
             dest,
             max_bytes=max_bytes,
