@@ -57,8 +57,16 @@ class Outcome:
     failure: Failure | None = None
 
 
+def early_window_s() -> float:
+    """How early a poll may be claimed: half a tick, so a tick's polls fall within half a tick
+    either side of their due times instead of up to a whole tick after them (on average on time,
+    not half a tick late: the detection lag's median drops by a quarter of a second at 0.5 s)."""
+    return get_settings().poll_tick_s / 2
+
+
 def claim_due(session: Session, limit: int) -> list[Claimed]:
-    """Claim up to `limit` due jobs by moving their next poll a lease ahead.
+    """Claim up to `limit` jobs due by the middle of the next tick, by moving their next poll a
+    lease ahead.
 
     PostgreSQL: FOR UPDATE SKIP LOCKED lets concurrent pollers take disjoint batches. SQLite:
     SQLAlchemy emits no FOR UPDATE, but the writer lock taken by BEGIN IMMEDIATE already makes
@@ -66,6 +74,7 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     """
     settings = get_settings()
     now = utcnow()
+    due_by = now + timedelta(seconds=early_window_s())
     rows = session.execute(
         select(
             col(Job.id),
@@ -74,7 +83,7 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
             col(Job.deadline_at),
             col(Job.next_poll_at),
         )
-        .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= now)
+        .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
         .order_by(col(Job.next_poll_at))
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -92,13 +101,15 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
 
 
 def next_poll_delay_s(poll_count: int, retry_after_s: float | None = None) -> float:
+    """The backoff step; a Retry-After is padded by the early window, so that a poll claimed
+    early still comes no sooner than the upstream asked."""
     settings = get_settings()
     return backoff_s(
         poll_count,
         base_s=settings.poll_first_delay_s,
         factor=settings.poll_backoff_factor,
         cap_s=settings.poll_max_interval_s,
-        retry_after_s=retry_after_s,
+        retry_after_s=None if retry_after_s is None else retry_after_s + early_window_s(),
         jitter=0.1,
     )
 
