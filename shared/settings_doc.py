@@ -72,7 +72,10 @@ MEANINGS: dict[str, str] = {
     "poll_first_delay_s": "Wait after submitting before the first status poll",
     "poll_max_interval_s": "Cap of the poll backoff",
     "poll_backoff_factor": "Growth of the poll interval per poll",
-    "poll_tick_s": "How often beat asks a worker to poll the due jobs",
+    "poll_tick_s": (
+        "How often beat asks a worker to poll the due jobs; a tick takes those due by the middle"
+        " of the next one, so a poll lands within half a tick of its due time"
+    ),
     "poll_batch_size": "Most jobs claimed per poll tick",
     "poll_concurrency": "Most concurrent upstream polls within one tick",
     "poll_claim_s": "How long a claimed job is hidden from other pollers",
