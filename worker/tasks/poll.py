@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import bindparam, select, update
-from sqlmodel import Session, SQLModel, col
+from sqlmodel import Session, col
 
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
@@ -36,6 +36,7 @@ from worker.upstream import get_upstream
 from worker.upstream.base import PollResult, UpstreamPermanentError, UpstreamTransientError
 
 log = logging.getLogger(__name__)
+_jobs = Job.__table__  # type: ignore[attr-defined]  # Core statements: no per-row ORM work
 
 
 @dataclass(frozen=True)
@@ -173,13 +174,12 @@ def persist(outcomes: list[Outcome]) -> None:
     finished = [o for o in outcomes if o.next_poll_at is None]
     with write_session() as session:
         if again:
-            jobs = SQLModel.metadata.tables["jobs"]  # Core: one executemany, not per-row ORM
-            session.connection().execute(
-                update(jobs)
+            session.connection().execute(  # one executemany
+                update(_jobs)
                 .where(
-                    jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PROCESSING.value
+                    _jobs.c.id == bindparam("job_id"), _jobs.c.status == JobStatus.PROCESSING.value
                 )
-                .values(next_poll_at=bindparam("next_at"), poll_count=jobs.c.poll_count + 1),
+                .values(next_poll_at=bindparam("next_at"), poll_count=_jobs.c.poll_count + 1),
                 [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
             )
         steps = _finishing_steps(session, finished)
@@ -201,11 +201,8 @@ def _finishing_steps(session: Session, finished: list[Outcome]) -> list[Step]:
     if not finished:
         return []
     ids = [o.claimed.job_id for o in finished]
-    jobs_table = SQLModel.metadata.tables["jobs"]
     columns = (*STEP_FIELDS, "processing_at", "created_at")
-    rows = session.execute(
-        select(*(jobs_table.c[name] for name in columns)).where(jobs_table.c.id.in_(ids))
-    )
+    rows = session.execute(select(*(_jobs.c[name] for name in columns)).where(_jobs.c.id.in_(ids)))
     jobs = {job.id: job for job in rows}
     steps = []
     for outcome in finished:
