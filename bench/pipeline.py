@@ -67,6 +67,12 @@ def noop_rate(stack: Stack, count: int) -> float:
 SERVICES = ("postgres", "redis-server")  # shared with anything else on the machine
 
 
+def this_process_cpu_s() -> float:
+    """CPU seconds of this process: the submitting client and the receiver's poller."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 def services_cpu_s() -> dict[str, float]:
     """CPU seconds used so far by every PostgreSQL and Redis server process on the machine."""
     totals = dict.fromkeys(SERVICES, 0.0)
@@ -100,6 +106,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         others = {"simulator": simulator, "receiver": receiver, "beat": beat}
         cpu_before = {role: proc.tree_cpu_s() for role, proc in {**roles, **others}.items()}
         services_before = services_cpu_s()
+        this_before = this_process_cpu_s()
         with Spy("pipeline", [gateway, worker, webhook_worker]):
             t0 = time.time()
             sent = submit_jobs(stack, key, prompts, webhook_url=hook)
@@ -116,6 +123,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             role: 1000 * (proc.tree_cpu_s() - cpu_before[role]) / len(ids)
             for role, proc in others.items()
         }
+        other_ms["load generator"] = 1000 * (this_process_cpu_s() - this_before) / len(ids)
         with contextlib.suppress(psutil.Error):
             for name, cpu_s in services_cpu_s().items():
                 other_ms[name] = 1000 * (cpu_s - services_before[name]) / len(ids)

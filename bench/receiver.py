@@ -1,17 +1,21 @@
 """A loopback webhook receiver for the benchmark, in its own process (raw ASGI on uvicorn).
 
 POST anything: answers 200 at once and remembers (job uuid, event type, arrival time.time()).
-GET /received returns what arrived; GET /health answers 200.
+GET /received returns what arrived, GET /count?type=T how many events of type T; GET /health
+answers 200.
 """
 
 import argparse
 import json
 import time
+from collections import Counter
 from typing import Any
+from urllib.parse import parse_qs
 
 import uvicorn
 
 received: list[tuple[str, str, float]] = []
+counts: Counter[str] = Counter()
 
 
 async def _body(receive: Any) -> bytes:
@@ -38,9 +42,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         try:
             event = json.loads(body)
             received.append((str(event["data"]["uuid"]), str(event["type"]), at))
+            counts[str(event["type"])] += 1
         except (ValueError, KeyError, TypeError):
             received.append(("?", "?", at))
         await _answer(send, 200, b'"ok"')
+    elif scope["path"] == "/count":
+        kind = parse_qs(scope["query_string"].decode()).get("type", [""])[0]
+        await _answer(send, 200, str(counts[kind]).encode())
     elif scope["path"] == "/received":
         await _answer(send, 200, json.dumps(received).encode())
     else:

@@ -10,6 +10,7 @@ token and the request arriving), and the sustained rate after the
 burst ((accepted - burst) / time since the first accept) is <= R.
 """
 
+import re
 import time
 from typing import Any
 
@@ -19,7 +20,18 @@ from bench.common import Config, submit_jobs
 from bench.stack import RunContext, Stack
 
 PROMPT = "rate probe"
+PROCESSING = re.compile(r"'(?:.*?\b(\d+) )?processing\b")
 SLACK_S = 0.5
+
+
+def submitted_by(log_text: str) -> int:
+    """Jobs a worker moved to processing: its submit tasks' results ('processing', or counts
+    such as '3 processing, 1 deferred' for a batch)."""
+    total = 0
+    for line in log_text.splitlines():
+        if "veo.submit_job[" in line and (found := PROCESSING.search(line)):
+            total += int(found.group(1) or 1)
+    return total
 
 
 def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
@@ -55,13 +67,7 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         # Sustained: what the upstream saw beyond the bucket's one-off burst allowance.
         span = end - t0
         sustained_s = max(0.0, len(created) - burst) / span if span > 0 else float("nan")
-        by_worker = [
-            sum(
-                "veo.submit_job[" in line and "'processing'" in line
-                for line in w.log_text().splitlines()
-            )
-            for w in workers
-        ]
+        by_worker = [submitted_by(w.log_text()) for w in workers]
         result = {
             "configured_per_min": per_minute,
             "burst": burst,

@@ -7,6 +7,7 @@ Each setting says why it is set; see ../shared/notes/celery-redis.md for the evi
 import logging
 from contextlib import nullcontext
 from functools import cache
+from itertools import pairwise
 from typing import Any
 
 from celery import Celery
@@ -149,14 +150,29 @@ def _publish(task: str, queue: str, messages: list[list[str]], countdown_s: floa
     return True
 
 
-def enqueue_submit(job_id: str, *, countdown_s: float | None = None) -> bool:
-    """Publish the submit task of a committed job."""
-    return _publish(TASK_SUBMIT, QUEUE_SUBMIT, [[job_id]], countdown_s)
+def enqueue_submit(*job_ids: str, countdown_s: float | None = None) -> bool:
+    """Publish one submit message for committed jobs (one, or several submitted in order)."""
+    return _publish(TASK_SUBMIT, QUEUE_SUBMIT, [list(job_ids)], countdown_s)
 
 
 def enqueue_submits(job_ids: list[str]) -> bool:
-    """Publish the submit tasks of committed jobs, pipelined."""
-    return not job_ids or _publish(TASK_SUBMIT, QUEUE_SUBMIT, [[i] for i in job_ids], None)
+    """Publish the submit messages of committed jobs accepted together, pipelined.
+
+    Up to `submit_batch_max` jobs share a message: each message costs the broker, the worker
+    and Flower about as much as a submit's own work, while a shared one only delays its later
+    jobs by the earlier jobs' upstream calls. Jobs are split evenly, so 9 go as 5 + 4.
+    """
+    return not job_ids or _publish(
+        TASK_SUBMIT, QUEUE_SUBMIT, even_chunks(job_ids, get_settings().submit_batch_max), None
+    )
+
+
+def even_chunks(items: list[str], most: int) -> list[list[str]]:
+    """The fewest runs of at most `most` items, in order, whose sizes differ by at most one."""
+    count = -(-len(items) // max(1, most))
+    size, longer = divmod(len(items), count)
+    bounds = [i * size + min(i, longer) for i in range(count + 1)]
+    return [items[a:b] for a, b in pairwise(bounds)]
 
 
 def enqueue_delivery(delivery_id: str, *, countdown_s: float | None = None) -> bool:

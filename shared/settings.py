@@ -91,6 +91,7 @@ class Settings(BaseSettings):
     job_deadline_s: float = 1200.0
     submit_max_attempts: int = 5
     submit_retry_delay_s: float = 5.0
+    submit_batch_max: int = 8
     sweep_interval_s: float = 15.0
     sweep_stale_after_s: float = 30.0
     # A submit still `submitting` this long after its last update died mid-call (its hard time

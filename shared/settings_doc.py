@@ -82,6 +82,10 @@ MEANINGS: dict[str, str] = {
     "job_deadline_s": "A job still unfinished this long after submit fails (and is refunded)",
     "submit_max_attempts": "Submit attempts before a job fails (and is refunded)",
     "submit_retry_delay_s": "Base delay of the submit retry backoff",
+    "submit_batch_max": (
+        "Most jobs accepted together that share one submit message; a worker slot submits them"
+        " one after another (1: a message per job, which spreads a burst over more slots)"
+    ),
     "sweep_interval_s": "How often the sweeper re-sends what should be moving",
     "sweep_stale_after_s": "Quiet time after which the sweeper re-sends a job or delivery",
     "worker_concurrency": "Processes per worker (`-c`)",

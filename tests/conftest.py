@@ -105,7 +105,11 @@ def database_url(
 def reset_caches() -> None:
     """Forget every per-process cache that was built from the previous settings."""
     from shared import db, queueing, redis_client, settings, storage
+    from worker import runloop, upstream
 
+    if upstream.get_upstream.cache_info().currsize:  # bound to the last stack's simulator
+        runloop.run(upstream.get_upstream().aclose())
+        upstream.get_upstream.cache_clear()
     settings.get_settings.cache_clear()
     db.forget_engines()
     redis_client._client.cache_clear()

@@ -21,7 +21,7 @@ def _queued_job_ids(prefix: str) -> list[str]:
     ids = []
     for raw in get_redis().lrange(prefix + QUEUE_SUBMIT, 0, -1):
         body = json.loads(base64.b64decode(json.loads(raw)["body"]))
-        ids.append(body[0][0])  # protocol 2: [args, kwargs, embed]
+        ids += body[0]  # protocol 2: [args, kwargs, embed]; the args are job ids
     return ids
 
 
