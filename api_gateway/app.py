@@ -60,7 +60,8 @@ def create_app() -> FastAPI:
     error_handlers.install(app)
     for module in (generate, status, upload, health, files, webhooks):
         app.include_router(module.router, prefix="/api")
-    app.add_middleware(status.StatusFastPath)  # innermost: the others still wrap it
+    app.add_middleware(status.StatusFastPath)  # innermost: the others still wrap them
+    app.add_middleware(generate.SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
     app.openapi = _envelope_only_openapi(app)  # type: ignore[method-assign]

@@ -75,4 +75,12 @@ class BodyLimit:
                 raise StarletteHTTPException(413, f"Invalid parameter 'body': {reason}")
             return message
 
-        await self.app(scope, counted, send)
+        try:
+            await self.app(scope, counted, send)
+        except StarletteHTTPException as exc:
+            if exc.status_code != 413 or received <= JSON_BODY_MAX_BYTES:
+                raise
+            # Raised past the router's handlers: a fast path reads its body itself.
+            error = invalid("body", reason)
+            error.http_status = 413
+            await error_response(error)(scope, receive, send)
