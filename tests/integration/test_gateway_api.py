@@ -1,5 +1,6 @@
 """The seed's API over real HTTP against a running gateway, on SQLite and PostgreSQL."""
 
+import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,9 +18,10 @@ from shared.keys import hash_api_key
 from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
 from shared.redis_client import get_redis
+from shared.settings import get_settings
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.api import fresh_rate_window
-from tests.support.jobs import insert_paid_job
+from tests.support.jobs import balance, insert_paid_job
 from tests.support.processes import free_port
 
 SEED_TEXT = {
@@ -294,6 +296,38 @@ def test_rate_limit_answers_1003_with_headers(
     assert 1 <= int(limited.headers["Retry-After"]) <= 60
     assert limited.headers["X-RateLimit-Remaining"] == "0"
     assert int(limited.headers["X-RateLimit-Reset"]) >= 1
+
+
+def test_every_submit_counts_once_against_the_rate_limit(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """A valid body is served before the router; anything else (a bad field, another content
+    type) is answered by the route. Either way: one count, the same headers. Malformed JSON is
+    refused before the caller is even looked up, so it counts nothing."""
+    info = account(credits=100, rate_limit=10)
+    fresh_rate_window()
+    answers = [
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers),
+        client.post(
+            "/api/generate-video", json={**SEED_TEXT, "aspectRatio": "4:3"}, headers=info.headers
+        ),
+        client.post(
+            "/api/generate-video",
+            content=json.dumps(SEED_TEXT).encode(),
+            headers={**info.headers, "Content-Type": "text/plain"},
+        ),
+        client.post(
+            "/api/generate-video",
+            content=b"{not json",
+            headers={**info.headers, "Content-Type": "application/json"},
+        ),
+        client.post("/api/generate-video", json=SEED_TEXT, headers=info.headers),
+    ]
+    assert [r.json()["code"] for r in answers] == [0, 1000, 1000, 1000, 0]
+    remaining = [r.headers.get("X-RateLimit-Remaining") for r in answers]
+    assert remaining == ["9", "8", "7", None, "6"]
+    assert {r.headers.get("X-RateLimit-Limit") for r in answers} == {"10", None}
+    assert balance(info.account_id) == 100 - 2 * get_settings().credits_per_generation
 
 
 def test_rate_limit_holds_across_two_gateway_processes(
