@@ -117,6 +117,8 @@ def _summary(outcomes: list[str]) -> str:
 
 
 def _submit(job: Row[Any] | None) -> str:
+    """One job, from its row as the batch read it: every move below is guarded by the attempt
+    count read, so a row another worker has moved since is left alone."""
     settings = get_settings()
     if job is None or job.status != JobStatus.PENDING:
         return "skipped"  # duplicate message, or another worker owns this step
@@ -130,6 +132,7 @@ def _submit(job: Row[Any] | None) -> str:
                     "upstream_unavailable",
                     "The video service kept refusing the request; credits refunded.",
                 ),
+                submit_attempts=job.submit_attempts,  # as read: no step since then
             )
         return "failed"
 
@@ -137,7 +140,7 @@ def _submit(job: Row[Any] | None) -> str:
         request = build_request(job)
     except InputError as exc:
         with write_session() as session:
-            fail_job(session, job, exc.failure)
+            fail_job(session, job, exc.failure, submit_attempts=job.submit_attempts)
         return "failed"
 
     if not reserve_capacity(job.id):
