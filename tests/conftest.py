@@ -102,14 +102,21 @@ def database_url(
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
+def forget_upstream() -> None:
+    """Close and forget this process's upstream adapter (its connection pool warns if dropped
+    unclosed), so the next use builds one from the current settings."""
+    from worker import runloop, upstream
+
+    if upstream.get_upstream.cache_info().currsize:
+        runloop.run(upstream.get_upstream().aclose())
+        upstream.get_upstream.cache_clear()
+
+
 def reset_caches() -> None:
     """Forget every per-process cache that was built from the previous settings."""
     from shared import db, queueing, redis_client, settings, storage
-    from worker import runloop, upstream
 
-    if upstream.get_upstream.cache_info().currsize:  # bound to the last stack's simulator
-        runloop.run(upstream.get_upstream().aclose())
-        upstream.get_upstream.cache_clear()
+    forget_upstream()  # bound to the last stack's simulator
     settings.get_settings.cache_clear()
     db.forget_engines()
     redis_client._client.cache_clear()

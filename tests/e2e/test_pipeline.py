@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from shared.db import read_session
 from shared.models import Job, LedgerEntry
-from tests.conftest import AccountInfo, Stack, Workers
+from tests.conftest import AccountInfo, Stack, Workers, forget_upstream
 from tests.support.api import create_video, status, submissions, wait_terminal
 from tests.support.jobs import balance, insert_paid_job
 from tests.support.processes import wait_for
@@ -261,9 +261,9 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
 
     retired = "veo-3.1-retired-preview"
     httpx.post(f"{simulator_url}/_sim/config", json={"retired_models": retired}).raise_for_status()
+    forget_upstream()
     monkeypatch.setenv("VEO_MODEL", retired)
     get_settings.cache_clear()
-    get_upstream.cache_clear()
     try:
         assert check_upstream_model() is False
         info = account(credits=10)
