@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, Literal
 
 import aiohttp
 import httpx
@@ -425,23 +425,21 @@ def tls_context() -> ssl.SSLContext:
 
 
 def warm_up() -> None:
-    """Pay the first request's one-time costs now: the TLS context, and aiohttp's imports."""
+    """Pay the first request's one-time cost now: the TLS context (aiohttp and its connector are
+    imported with this module)."""
     tls_context()
-    import aiohttp.connector  # noqa: F401 - imported by the transport on first use
 
 
-class _MappedErrors:
+def _map_aiohttp_errors() -> None:
     """aiohttp's errors as the httpx errors they are, so that every transport failure reaches
     `classify_exception` as an httpx.RequestError named for what happened. httpx-aiohttp 0.2
     maps every broken connection (refused, dropped) to ConnectTimeout and leaves a malformed
     answer, other aiohttp errors and a bare timeout unmapped. Its mapper picks, of the entries
-    an error matches, the most specific httpx error, so the broad entries below never hide a
-    narrower one."""
-
-    CORRECTED: ClassVar[dict[type[BaseException], type[httpx.TransportError]]] = {
-        aiohttp.ClientConnectionError: httpx.TransportError,
-    }
-    ADDED: ClassVar[dict[type[BaseException], type[httpx.TransportError]]] = {
+    an error matches, the most specific httpx error, so the broad entries added here never hide
+    a narrower one."""
+    mapping = httpx_aiohttp_transport.AIOHTTP_EXC_MAP
+    mapping[aiohttp.ClientConnectionError] = httpx.TransportError  # was ConnectTimeout
+    added: dict[type[Exception], type[httpx.TransportError]] = {
         aiohttp.ServerDisconnectedError: httpx.RemoteProtocolError,
         aiohttp.ConnectionTimeoutError: httpx.ConnectTimeout,
         aiohttp.ClientOSError: httpx.ReadError,
@@ -449,16 +447,11 @@ class _MappedErrors:
         aiohttp.ClientError: httpx.TransportError,
         TimeoutError: httpx.TimeoutException,
     }
-
-    @classmethod
-    def install(cls) -> None:
-        mapping = httpx_aiohttp_transport.AIOHTTP_EXC_MAP
-        mapping.update(cls.CORRECTED)
-        for source, target in cls.ADDED.items():
-            mapping.setdefault(source, target)
+    for source, target in added.items():
+        mapping.setdefault(source, target)
 
 
-_MappedErrors.install()
+_map_aiohttp_errors()
 
 
 class ClientPool:
