@@ -7,13 +7,13 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col
 
-from shared.db import read_session, write_session
+from shared.db import write_session
 from shared.models import Job
 from shared.settings import get_settings
 from shared.states import JobStatus
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
-from tests.support.jobs import insert_paid_job
+from tests.support.jobs import insert_paid_job, reload_job
 from worker.tasks.poll import claim_due, early_window_s, next_poll_delay_s
 
 
@@ -34,10 +34,7 @@ def _processing(account_id: str, due_in_s: float) -> Job:
 
 
 def _next_poll_at(job: Job) -> object:
-    with read_session() as session:
-        fresh = session.get(Job, job.id)
-    assert fresh is not None
-    return fresh.next_poll_at
+    return reload_job(job).next_poll_at
 
 
 def test_a_tick_claims_jobs_due_within_half_a_tick_and_no_later_ones(

@@ -7,13 +7,13 @@ import httpx
 import pytest
 
 from shared import status_cache
-from shared.db import read_session, write_session
+from shared.db import write_session
 from shared.lifecycle import Failure, advance, complete_job, fail_job
 from shared.models import Job
 from shared.redis_client import get_redis, rkey
 from shared.states import JobStatus, transition
 from tests.conftest import AccountInfo, Stack, start_gateway
-from tests.support.jobs import insert_paid_job
+from tests.support.jobs import insert_paid_job, reload_job
 from tests.support.processes import free_port, wait_for
 
 
@@ -32,14 +32,7 @@ def _move_to_processing(job: Job) -> Job:
             .values(status=JobStatus.SUBMITTING.value)
         )
         assert advance(session, job, JobStatus.PROCESSING, upstream_operation=f"op/{job.id}")
-    return _reload(job)
-
-
-def _reload(job: Job) -> Job:
-    with read_session() as session:
-        fresh = session.get(Job, job.id)
-    assert fresh is not None
-    return fresh
+    return reload_job(job)
 
 
 def test_every_move_shows_at_once_while_the_job_is_polled(
@@ -81,7 +74,7 @@ def test_a_fill_that_read_the_row_before_a_move_cannot_undo_it(
 ) -> None:
     info = account(credits=10)
     job = _move_to_processing(insert_paid_job(info.account_id))
-    stale = _reload(job)  # what a gateway read just before the worker's commit
+    stale = reload_job(job)  # what a gateway read just before the worker's commit
     with write_session() as session:
         assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
     status_cache.store([stale])  # ... and wrote just after it

@@ -8,12 +8,11 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.db import read_session
 from shared.models import Job
 from shared.queueing import even_chunks
 from tests.conftest import AccountInfo, Workers
 from tests.support.api import submissions
-from tests.support.jobs import insert_paid_job
+from tests.support.jobs import insert_paid_job, reload_job
 from tests.support.processes import wait_for
 from worker.tasks import submit
 from worker.tasks.submit import submit_job
@@ -25,10 +24,7 @@ def _jobs(account_id: str, count: int) -> list[Job]:
 
 
 def _status(job: Job) -> str:
-    with read_session() as session:
-        row = session.get(Job, job.id)
-    assert row is not None
-    return row.status
+    return reload_job(job).status
 
 
 def test_a_batch_submits_each_of_its_jobs_once(

@@ -21,6 +21,14 @@ def insert_paid_job(
     return job
 
 
+def reload_job(job: Job) -> Job:
+    """The job's row as the database holds it now."""
+    with read_session() as session:
+        fresh = session.get(Job, job.id)
+    assert fresh is not None
+    return fresh
+
+
 def balance(account_id: str) -> int:
     with read_session() as session:
         account = session.get(Account, account_id)
