@@ -13,6 +13,7 @@ from typing import Any
 from celery import Celery
 from kombu import Exchange, Queue
 
+from shared import brokerfix
 from shared.constants import (
     ALL_QUEUES,
     QUEUE_MAINTENANCE,
@@ -110,6 +111,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 @cache
 def get_celery() -> Celery:
+    brokerfix.install()
     app = Celery("veo")
     app.conf.update(celery_config(get_settings()))
     return app

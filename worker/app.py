@@ -8,7 +8,6 @@ from sqlalchemy.orm import configure_mappers
 from shared.constants import TASK_POLL_DUE
 from shared.db import dispose_engines, engine
 from shared.queueing import get_celery
-from worker import brokerfix
 
 
 class QuietPollTicks(logging.Filter):
@@ -28,7 +27,6 @@ for _name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
 # repeat what the task results say, and about 1 ms of a job's CPU. Its warnings still show.
 logging.getLogger("httpx").setLevel(logging.WARNING)
 
-brokerfix.install()
 app = get_celery()
 app.conf.include = [
     "worker.tasks.submit",

@@ -2,17 +2,18 @@
 job still gets the answer it would have got alone, and no credit is taken twice or not at all."""
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from shared.credits import insert_paid_jobs
-from shared.db import read_session
+from shared.db import is_postgresql, read_session
 from shared.errors import InsufficientCredits
 from shared.models import Job, LedgerEntry, new_job_row
 from tests.conftest import AccountInfo
-from tests.support.jobs import balance
+from tests.support.jobs import balance, reload_job
 
 
 def _row(account_id: str, credits: int = 2, idempotency_key: str | None = None) -> dict:
@@ -81,3 +82,43 @@ def test_a_reused_idempotency_key_in_a_batch_fails_only_its_second_job(
     assert answers[2] is None
     assert balance(info.account_id) == 6  # two jobs paid, the conflicting one not
     assert _stored([r["id"] for r in rows]) == ({rows[0]["id"], rows[2]["id"]}, 2)
+
+
+def test_a_batch_stores_every_column_as_given(account: Callable[..., AccountInfo]) -> None:
+    info = account(credits=10)
+    rich = new_job_row(
+        account_id=info.account_id,
+        generation_type="image_to_video",
+        prompt='a 🦊 in "snow" \\ — ünïcødé',
+        aspect_ratio="9:16",
+        image_url="https://example.com/fox.png",
+        credits_charged=3,
+        idempotency_key="key-1",
+        request_hash="h" * 64,
+        webhook_url="https://example.com/hook",
+        webhook_events=["video.completed", "video.failed"],
+    )
+    rows = [rich, _row(info.account_id)]
+    assert insert_paid_jobs(rows) == [None, None]
+    for row in rows:
+        assert reload_job(Job(**row)).model_dump() == row
+
+
+def test_batches_locking_the_same_accounts_in_either_order_all_commit(
+    account: Callable[..., AccountInfo],
+) -> None:
+    """Two gateways' batches of the same accounts, listed in opposite orders, at once: each
+    locks the accounts in one order, so none waits for the other forever (PostgreSQL would
+    abort one as a deadlock)."""
+    first, second = account(credits=1_000), account(credits=1_000)
+    rounds = 40 if is_postgresql() else 10
+
+    def batch(ids: tuple[str, str]) -> list[Exception | None]:
+        return insert_paid_jobs([_row(ids[0], 1), _row(ids[1], 1), _row(ids[0], 1)])
+
+    orders = [(first.account_id, second.account_id), (second.account_id, first.account_id)]
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(batch, orders * rounds))
+    assert all(answer == [None, None, None] for answer in answers)
+    # Each account paid for two jobs in one order's batches and one in the other's.
+    assert balance(first.account_id) == balance(second.account_id) == 1_000 - 3 * rounds

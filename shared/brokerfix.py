@@ -1,4 +1,5 @@
-"""Two patches of kombu 5.7's Redis transport, installed by the workers.
+"""Two patches of kombu 5.7's Redis transport, installed with the Celery app (shared.queueing),
+so in the workers and in the gateway, which publishes.
 
 1. Crashes when the Redis broker restarts (found by the chaos tests). On a lost connection
 Celery's consumer collects the connection, which drops the channel's link to it, and then still
@@ -11,7 +12,8 @@ due.
 
 2. A Redis client object per command. kombu builds a new client (about 70 µs of CPU, more than
 the command it sends) for every event, ack and publish it makes without one: a worker's three
-task events and one ack per task. The channel keeps one instead, for as long as its connection
+task events and one ack per task, and the gateway's publisher one per batch of messages (a
+quarter of its publishing CPU). The channel keeps one instead, for as long as its connection
 pool lasts (a new pool, after a lost connection, gets a new client). Clients are thread-safe:
 each command takes a connection from the pool.
 """
