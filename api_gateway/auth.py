@@ -1,4 +1,5 @@
-"""Bearer API-key authentication and the per-key rate limit, in one Redis round trip.
+"""Bearer API-key authentication and the per-key rate limit, in one Redis round trip (shared
+with concurrent requests: api_gateway/admission.py).
 
 The key's hash is looked up in the Redis key cache (shared.key_cache), which also counts the
 request; only a cache miss reads the database. Unknown, malformed and revoked keys all get the
@@ -13,7 +14,7 @@ from fastapi import Request
 from sqlalchemy import select
 from sqlmodel import col
 
-from api_gateway.autopipeline import get_auto_pipeline
+from api_gateway.admission import get_admission_counter
 from api_gateway.db_threads import in_db_thread
 from shared import key_cache
 from shared.db import read_session
@@ -22,7 +23,6 @@ from shared.keys import hash_api_key
 from shared.models import Account, ApiKey
 from shared.quotas import WindowResult
 from shared.redis_client import get_async_redis
-from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 INVALID_KEY = "Authentication failed: invalid or revoked API key"
@@ -66,36 +66,17 @@ async def _from_database(key_hash: str) -> key_cache.KeyRecord:
     return record
 
 
-async def _count(client: "redis.asyncio.Redis", key_hash: str, fetch: str | None) -> list[object]:
-    """Run the script by its digest, batched with concurrent requests' (the body is sent only
-    after Redis lost its script cache)."""
-    keys = [key_cache.cache_key(key_hash)] + ([fetch] if fetch else [])
-    args: list[str | int] = [
-        *keys,
-        key_cache.rate_limit_prefix(),
-        key_cache.RATE_WINDOW_S,
-        get_settings().default_rate_limit_per_minute,
-    ]
-    try:
-        answer: list[object] = await get_auto_pipeline().execute(
-            "EVALSHA", key_cache.AUTH_AND_COUNT_SHA1, len(keys), *args
-        )
-    except redis.exceptions.NoScriptError:
-        answer = await client.eval(key_cache.AUTH_AND_COUNT, len(keys), *args)
-    return answer
-
-
 async def authenticate(request: Request, fetch: str | None = None) -> Admission:
     """The caller, its rate-limit window, and the value of the Redis key `fetch` if given."""
     key_hash = hash_api_key(bearer_token(request))
-    client = get_async_redis()
+    counter = get_admission_counter()
     try:
-        answer = await _count(client, key_hash, fetch)
+        answer = await counter.count(key_hash, fetch)
         if answer[0] == "miss":
             record = await _from_database(key_hash)
             entry, ttl_s = key_cache.encode(record), key_cache.CACHE_TTL_S
-            await client.set(key_cache.cache_key(key_hash), entry, ex=ttl_s, nx=True)
-            answer = await _count(client, key_hash, fetch)
+            await get_async_redis().set(key_cache.cache_key(key_hash), entry, ex=ttl_s, nx=True)
+            answer = await counter.count(key_hash, fetch)
     except redis.RedisError as error:
         log.warning("API key cache and rate limiter unavailable (%r)", error)
         record = await _from_database(key_hash)

@@ -19,24 +19,38 @@ TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before
 RATE_WINDOW_S = 60
 _REVOKED = "revoked"
 
-# KEYS[1]: the cache entry; KEYS[2], optional: a key to read in the same trip (a job's status).
-# ARGV: rate-limit key prefix, window (s), default limit. Returns {'miss'} | {'revoked'} |
-# {'ok', key id, account id, limit, count, seconds to reset, KEYS[2]'s value or ''}.
+# Every request of one event-loop turn in one call. ARGV: rate-limit key prefix, window (s),
+# default limit, then per request how many KEYS are its own (1 or 2): its cache entry, and
+# optionally a key to read in the same trip (a job's status). Returns, per request in order,
+# {'miss'} | {'revoked'} | {'ok', key id, account id, limit, count, seconds to reset, the second
+# key's value or ''}.
 AUTH_AND_COUNT = """
-local entry = redis.call('GET', KEYS[1])
-if not entry then return {'miss'} end
-if entry == 'revoked' then return {'revoked'} end
-local key_id, account_id, limit = string.match(entry, '^(%S+) (%S+) (%S+)$')
-if limit == '-' then limit = ARGV[3] end
 local now = tonumber(redis.call('TIME')[1])
 local window = tonumber(ARGV[2])
 local start = math.floor(now / window) * window
-local counter = ARGV[1] .. key_id .. ':' .. start
-local count = redis.call('INCR', counter)
-if count == 1 then redis.call('EXPIRE', counter, window + 1) end
-local extra = ''
-if #KEYS > 1 then extra = redis.call('GET', KEYS[2]) or '' end
-return {'ok', key_id, account_id, tonumber(limit), count, start + window - now, extra}
+local function admit(entry_key, extra_key)
+    local entry = redis.call('GET', entry_key)
+    if not entry then return {'miss'} end
+    if entry == 'revoked' then return {'revoked'} end
+    local key_id, account_id, limit = string.match(entry, '^(%S+) (%S+) (%S+)$')
+    if limit == '-' then limit = ARGV[3] end
+    local counter = ARGV[1] .. key_id .. ':' .. start
+    local count = redis.call('INCR', counter)
+    if count == 1 then redis.call('EXPIRE', counter, window + 1) end
+    local extra = ''
+    if extra_key then extra = redis.call('GET', extra_key) or '' end
+    return {'ok', key_id, account_id, tonumber(limit), count, start + window - now, extra}
+end
+local answers = {}
+local k = 1
+for i = 4, #ARGV do
+    local own = tonumber(ARGV[i])
+    local extra_key = nil
+    if own > 1 then extra_key = KEYS[k + 1] end
+    answers[#answers + 1] = admit(KEYS[k], extra_key)
+    k = k + own
+end
+return answers
 """
 AUTH_AND_COUNT_SHA1 = hashlib.sha1(AUTH_AND_COUNT.encode()).hexdigest()  # noqa: S324 - Redis's id
 
