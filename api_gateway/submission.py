@@ -54,7 +54,7 @@ def validate(request: GenerateVideoRequest, account_id: str) -> GenerateVideoReq
         raise invalid("imageUrl", "only allowed for image_to_video")
     if request.webhookUrl is not None:
         check_url(request.webhookUrl, field="webhookUrl")
-    return request.model_copy(update={"prompt": prompt})
+    return request if prompt == request.prompt else request.model_copy(update={"prompt": prompt})
 
 
 def request_fingerprint(request: GenerateVideoRequest) -> str:
@@ -83,8 +83,9 @@ def prepare(
     if idempotency_key is not None and not 0 < len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
         raise invalid("Idempotency-Key", f"must be 1 to {IDEMPOTENCY_KEY_MAX} characters")
     request = validate(request, account_id)
-    fingerprint = request_fingerprint(request)
+    fingerprint = None  # only a key's replay compares bodies
     if idempotency_key is not None:
+        fingerprint = request_fingerprint(request)
         replay = _replay(account_id, idempotency_key, fingerprint)
         if replay is not None:
             return replay

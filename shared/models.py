@@ -126,7 +126,7 @@ class Job(SQLModel, table=True):
     image_key: str | None = Field(default=None, max_length=80)
     credits_charged: int = 0
     idempotency_key: str | None = Field(default=None, max_length=255)
-    request_hash: str | None = Field(default=None, max_length=64)
+    request_hash: str | None = Field(default=None, max_length=64)  # with an Idempotency-Key
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
 

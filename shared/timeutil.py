@@ -9,4 +9,4 @@ def utcnow() -> datetime:
 
 def iso_z(moment: datetime) -> str:
     """Render as the seed does: ISO 8601, UTC, second precision, trailing `Z`."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
