@@ -11,7 +11,7 @@ from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, insert, literal_column, select, update
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
@@ -36,51 +36,20 @@ _LEDGER_INSERT = insert(_ledger)
 _INSERT_JOB = insert(_jobs)
 
 
-def _paid_job_statement() -> Any:
-    """PostgreSQL: debit, job row and ledger row in one statement (data-modifying CTEs). The job
-    and ledger rows are inserted only if the debit matched; the statement returns the job's id."""
-    debit = _DEBIT.returning(_accounts.c.id).cte("debit")
-    # Parameters named apart from every column: an UPDATE treats a parameter named like one of
-    # its table's columns as a value to SET.
-    values = select(*(bindparam(f"job_{column.name}", type_=column.type) for column in _jobs.c))
-    job = (
-        insert(_jobs)
-        .from_select(
-            [column.name for column in _jobs.c], values.select_from(debit), include_defaults=False
-        )
-        .returning(_jobs.c.id, _jobs.c.account_id, _jobs.c.credits_charged, _jobs.c.created_at)
-        .cte("job")
-    )
-    entry = select(
-        job.c.account_id, job.c.id, literal_column("'debit'"), job.c.credits_charged,
-        job.c.created_at,
-    )  # fmt: skip
-    ledger = insert(_ledger).from_select(
-        ["account_id", "job_id", "kind", "amount", "created_at"], entry, include_defaults=False
-    )
-    return select(job.c.id).add_cte(ledger.cte("ledger"))
-
-
-_PAID_JOB = _paid_job_statement()
-
-
 def insert_paid_job(job_row: dict[str, Any]) -> None:
     """Insert a new job (every column, see models.new_job_row) and take its `credits_charged` as
     one unit, or raise InsufficientCredits. Core statements only: the ORM's flush machinery
     doubled a submit's cost.
 
-    On PostgreSQL this is one autocommitted statement, so the account's row lock lasts only while
-    the server runs it: in a transaction the lock spanned our Python between statements, and
+    On PostgreSQL this is one autocommitted statement (the batch's, `_PAID_BATCH_SQL`), so the
+    account's row lock lasts only while the server runs it: in a transaction the lock spanned our Python between statements, and
     concurrent submits of one account queued behind it (p99 390 ms at 32 connections). SQLite has
     one writer at a time anyway: there the same rows are written in one transaction.
     """
-    account_id, amount = job_row["account_id"], job_row["credits_charged"]
     if is_postgresql():
-        with autocommit_connection() as connection:
-            parameters = {f"job_{name}": value for name, value in job_row.items()}
-            parameters.update(debit_account=account_id, debit_amount=amount)
-            if connection.execute(_PAID_JOB, parameters).first() is None:
-                raise _insufficient(connection, account_id, amount)
+        if not _write_paid_postgresql([job_row]):
+            with autocommit_connection() as connection:
+                raise _insufficient(connection, job_row["account_id"], job_row["credits_charged"])
         return
     with write_transaction() as connection:
         connection.execute(_INSERT_JOB, job_row)
@@ -120,19 +89,10 @@ def insert_paid_jobs(job_rows: list[dict[str, Any]]) -> list[Exception | None]:
 
 def _insert_batch(job_rows: list[dict[str, Any]]) -> set[str]:
     """Writes the jobs of every account that can pay for all of its jobs here; their ids."""
-    totals: dict[str, int] = defaultdict(int)
-    for row in job_rows:
-        totals[row["account_id"]] += row["credits_charged"]
     if is_postgresql():
-        with autocommit_connection() as connection:
-            accounts = sorted(totals)
-            parameters = {
-                "accounts": accounts,
-                "totals": [totals[account] for account in accounts],
-                "jobs": json.dumps(job_rows, default=_json_value),
-            }
-            return set(connection.exec_driver_sql(_PAID_BATCH_SQL, parameters).scalars())
+        return _write_paid_postgresql(job_rows)
     # SQLite: one writer at a time, so one transaction, debits in account order.
+    totals = _totals(job_rows)
     try:
         with write_transaction() as connection:
             _debit_accounts(connection, totals)
@@ -143,12 +103,34 @@ def _insert_batch(job_rows: list[dict[str, Any]]) -> set[str]:
     return {row["id"] for row in job_rows}
 
 
+def _totals(job_rows: list[dict[str, Any]]) -> dict[str, int]:
+    totals: dict[str, int] = defaultdict(int)
+    for row in job_rows:
+        totals[row["account_id"]] += row["credits_charged"]
+    return totals
+
+
+def _write_paid_postgresql(job_rows: list[dict[str, Any]]) -> set[str]:
+    """The jobs, each account's debit and the ledger rows, as `_PAID_BATCH_SQL` writes them; the
+    ids of the jobs written (those of every account that could pay for all of its jobs)."""
+    totals = _totals(job_rows)
+    accounts = sorted(totals)
+    parameters = {
+        "accounts": accounts,
+        "totals": [totals[account] for account in accounts],
+        "jobs": json.dumps(job_rows, default=_json_value),
+    }
+    with autocommit_connection() as connection:
+        return set(connection.exec_driver_sql(_PAID_BATCH_SQL, parameters).scalars())
+
+
 # PostgreSQL: a batch's debits, job rows and ledger rows in one autocommitted statement, one
 # round trip. The rows travel as one JSON array read back as `jobs` records, so the statement is
 # the same for any batch size: a statement per row cost three times the CPU, most of it round
 # trips, and arrays per column cost as much again in psycopg's Python array dumper. Accounts
 # are locked in id order (`locked`), as `_debit_accounts` does on SQLite, so two gateways'
-# batches cannot deadlock; only the jobs of accounts whose debit matched are written.
+# batches cannot deadlock; only the jobs of accounts whose debit matched are written. A column
+# missing from the JSON would be NULL, not its default: rows come whole from new_job_row.
 _PAID_BATCH_SQL = """
 WITH locked AS MATERIALIZED (
     SELECT id FROM accounts WHERE id = ANY(%(accounts)s::VARCHAR[]) ORDER BY id FOR UPDATE
