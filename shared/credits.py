@@ -42,9 +42,10 @@ def insert_paid_job(job_row: dict[str, Any]) -> None:
     doubled a submit's cost.
 
     On PostgreSQL this is one autocommitted statement (the batch's, `_PAID_BATCH_SQL`), so the
-    account's row lock lasts only while the server runs it: in a transaction the lock spanned our Python between statements, and
-    concurrent submits of one account queued behind it (p99 390 ms at 32 connections). SQLite has
-    one writer at a time anyway: there the same rows are written in one transaction.
+    account's row lock lasts only while the server runs it: in a transaction the lock spanned
+    our Python between statements, and concurrent submits of one account queued behind it (p99
+    390 ms at 32 connections). SQLite has one writer at a time anyway: there the same rows are
+    written in one transaction.
     """
     if is_postgresql():
         if not _write_paid_postgresql([job_row]):
