@@ -17,7 +17,7 @@ from sqlmodel import Session, col
 
 from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
-from shared.models import Account, Job, LedgerEntry
+from shared.models import Account, Job, LedgerEntry, as_utc
 
 _accounts = Account.__table__  # type: ignore[attr-defined]
 _jobs = Job.__table__  # type: ignore[attr-defined]
@@ -154,11 +154,9 @@ SELECT id FROM job"""
 
 
 def _json_value(value: object) -> str:
-    """Datetimes for the JSON rows: aware only, as UTCDateTime binds them."""
+    """Datetimes for the JSON rows, as UTCDateTime binds them."""
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.isoformat()
+        return as_utc(value).isoformat()
     raise TypeError(f"{type(value).__name__} is not a job column's value")
 
 

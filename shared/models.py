@@ -15,6 +15,13 @@ from sqlmodel import Column, Field, SQLModel
 from shared.timeutil import utcnow
 
 
+def as_utc(value: datetime) -> datetime:
+    """An aware datetime, in UTC, as every timestamp column stores it; a naive one is refused."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.astimezone(UTC)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stores aware UTC datetimes; SQLite hands back naive ones, so re-attach UTC on read."""
 
@@ -22,11 +29,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.astimezone(UTC)
+        return None if value is None else as_utc(value)
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
