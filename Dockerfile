@@ -8,14 +8,17 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 # Dependencies first, from pyproject.toml alone, so a code change does not reinstall them.
 COPY pyproject.toml README.md ./
-RUN mkdir api_gateway worker shared migrations \
+RUN mkdir api_gateway worker shared migrations simulator admin \
     && touch api_gateway/__init__.py worker/__init__.py shared/__init__.py migrations/__init__.py \
+        simulator/__init__.py admin/__init__.py \
     && pip install . \
     && pip uninstall --yes veo-gateway
 COPY api_gateway ./api_gateway
 COPY worker ./worker
 COPY shared ./shared
 COPY migrations ./migrations
+COPY simulator ./simulator
+COPY admin ./admin
 RUN pip install --no-deps .
 
 FROM python:3.11-slim

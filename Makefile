@@ -41,7 +41,7 @@ test: venv ## Run the test suite
 lint: venv ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api_gateway worker shared
+	$(BIN)/mypy api_gateway worker shared simulator admin devtools
 
 bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(BIN)/python bench/run.py; \

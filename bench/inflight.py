@@ -77,7 +77,7 @@ def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]
     data_dir = ctx.work_dir / "inflight-simulator"
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
-        sys.executable, "-m", "worker.upstream.simulator", "--port", str(port),
+        sys.executable, "-m", "simulator", "--port", str(port),
         "--latency", str(UPSTREAM_LATENCY_S), "--jitter", "0", "--data-dir", str(data_dir),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}

@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     redis_url = REDIS_URL
     if not redis_answers(redis_url):
         from bench.procs import free_port
-        from shared.embedded_redis import EmbeddedRedis
+        from devtools.embedded_redis import EmbeddedRedis
 
         embedded = EmbeddedRedis(free_port(), work_dir / "redis").start()
         redis_url = f"{embedded.url}/0" if not embedded.url.endswith("/0") else embedded.url

@@ -219,7 +219,7 @@ class Stack:
     def start_simulator(self) -> Proc:
         return self.start(
             "simulator",
-            [sys.executable, "-m", "worker.upstream.simulator"],
+            [sys.executable, "-m", "simulator"],
             lambda _: http_ok(f"{self.simulator_url}/_sim/health"),
         )
 

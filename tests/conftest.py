@@ -234,9 +234,7 @@ def client(gateway_url: str) -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="session")
 def simulator_url(stack: Stack) -> Iterator[str]:
-    proc = Proc(
-        "simulator", [sys.executable, "-m", "worker.upstream.simulator"], stack.env, stack.log_dir
-    ).start()
+    proc = Proc("simulator", [sys.executable, "-m", "simulator"], stack.env, stack.log_dir).start()
     try:
         wait_for(
             lambda: http_ok(f"{stack.simulator_url}/_sim/health"),
@@ -325,7 +323,7 @@ class AccountInfo:
 @pytest.fixture
 def account(stack: Stack) -> Callable[..., AccountInfo]:
     """Factory: a fresh account with `credits` and an API key (per-minute `rate_limit` optional)."""
-    from shared.cli import create_account_with_key
+    from admin.cli import create_account_with_key
 
     def make(
         credits: int = 100, rate_limit: int | None = None, webhook_url: str | None = None

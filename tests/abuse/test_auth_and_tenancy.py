@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from typer.testing import CliRunner
 
-from shared.cli import app as admin_cli
+from admin.cli import app as admin_cli
 from shared.db import read_session, write_session
 from shared.models import Account, WebhookEndpoint
 from tests.conftest import AccountInfo, Stack

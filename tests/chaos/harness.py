@@ -98,7 +98,7 @@ def redis_server_binary() -> str:
     found = shutil.which("redis-server")
     if found:
         return found
-    from shared.embedded_redis import binary_path
+    from devtools.embedded_redis import binary_path
 
     return str(binary_path())
 
@@ -289,7 +289,7 @@ def chaos_stack(
         ]
         simulator = Proc(
             "simulator",
-            [sys.executable, "-m", "worker.upstream.simulator", "--seed", str(seed)],
+            [sys.executable, "-m", "simulator", "--seed", str(seed)],
             env,
             log_dir,
         ).start()

@@ -11,7 +11,7 @@ import pytest
 from honcho.environ import parse_procfile
 from pydantic import SecretStr
 
-from shared import devstack, settings_doc
+from devtools import devstack, settings_doc
 from shared.settings import Settings, get_settings
 from tests.support.processes import VENV_BIN
 
@@ -37,7 +37,7 @@ def test_every_setting_says_what_it_means() -> None:
     blank = [row.variable for row in settings_doc.settings_rows() if not row.meaning]
     assert not blank, (
         f"{blank}: add a comment on the field's line in shared/settings.py "
-        "(or a line in shared/settings_doc.py MEANINGS)"
+        "(or a line in devtools/settings_doc.py MEANINGS)"
     )
 
 
@@ -71,7 +71,7 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 def test_demo_key_is_created_once_and_replaced_when_revoked(data_dir: Path) -> None:
-    from shared.cli import app as admin
+    from admin.cli import app as admin
 
     key, created = devstack.ensure_demo_key(get_settings())
     assert created

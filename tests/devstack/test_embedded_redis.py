@@ -10,7 +10,7 @@ import psutil
 import pytest
 import redis
 
-from shared.embedded_redis import EmbeddedRedis, EmbeddedRedisError, answers_ping
+from devtools.embedded_redis import EmbeddedRedis, EmbeddedRedisError, answers_ping
 from tests.support.processes import free_port, wait_for
 
 
@@ -18,7 +18,7 @@ def _launch(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     argv = [
         sys.executable,
         "-m",
-        "shared.embedded_redis",
+        "devtools.embedded_redis",
         "--port",
         str(port),
         "--dir",

@@ -11,7 +11,7 @@ import pytest
 from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
-from shared.cli import app as admin_cli
+from admin.cli import app as admin_cli
 from shared.db import read_session
 from shared.models import Account
 from tests.conftest import AccountInfo, Workers

@@ -11,8 +11,8 @@ from sqlalchemy import select
 from sqlmodel import col
 from typer.testing import CliRunner
 
+from admin.cli import app as admin_cli
 from shared import key_cache
-from shared.cli import app as admin_cli
 from shared.db import read_session, write_session
 from shared.keys import hash_api_key
 from shared.lifecycle import Failure, fail_job

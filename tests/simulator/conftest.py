@@ -37,7 +37,7 @@ def simulator_command(port: int, data_dir: Path, *extra: str) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "worker.upstream.simulator",
+        "simulator",
         "--host",
         "127.0.0.1",
         "--port",

@@ -5,6 +5,7 @@ import time
 import httpx
 import pytest
 
+from simulator.directives import DirectiveError, Step, parse, strip
 from tests.simulator.helpers import (
     KEY,
     error_of,
@@ -14,7 +15,6 @@ from tests.simulator.helpers import (
     unique,
     wait_done,
 )
-from worker.upstream.simulator.directives import DirectiveError, Step, parse, strip
 
 DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 

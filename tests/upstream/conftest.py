@@ -83,7 +83,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     port = free_port()
     data_dir = tmp_path_factory.mktemp("sim-data")
     argv = [
-        sys.executable, "-m", "worker.upstream.simulator", "--host", "127.0.0.1",
+        sys.executable, "-m", "simulator", "--host", "127.0.0.1",
         "--port", str(port), "--data-dir", str(data_dir), "--latency", "0.2", "--jitter", "0",
         "--render", "fast", "--retired-models", RETIRED_MODEL, "--retry-after", "2",
     ]  # fmt: skip

@@ -311,7 +311,7 @@ def test_simulator_backend_wiring(
     if protocol == "vertex":  # the documented way: the simulator CLI writes the file it trusts
         subprocess.run(
             [
-                sys.executable, "-m", "worker.upstream.simulator", "--host", "127.0.0.1",
+                sys.executable, "-m", "simulator", "--host", "127.0.0.1",
                 "--port", str(sim.port), "--data-dir", str(sim.data_dir),
                 "--write-service-account", str(data_dir / "simulator" / "service-account.json"),
             ],

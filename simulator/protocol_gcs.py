@@ -18,11 +18,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from worker.upstream.simulator.core import sim_of
-from worker.upstream.simulator.google_errors import GcsApiError, json_response
-from worker.upstream.simulator.oauth import CLOUD_PLATFORM_SCOPE
-from worker.upstream.simulator.operations import SUCCEEDED, Operation
-from worker.upstream.simulator.protocol_vertex import SURFACE, require_bearer
+from simulator.core import sim_of
+from simulator.google_errors import GcsApiError, json_response
+from simulator.oauth import CLOUD_PLATFORM_SCOPE
+from simulator.operations import SUCCEEDED, Operation
+from simulator.protocol_vertex import SURFACE, require_bearer
 
 _READ_SCOPES = (
     CLOUD_PLATFORM_SCOPE,

@@ -16,17 +16,17 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import Response
 
-from worker.upstream.simulator import directives as directive_parser
-from worker.upstream.simulator.config import SimConfig
-from worker.upstream.simulator.directives import DirectiveError, Directives
-from worker.upstream.simulator.faults import FaultInjector, Plan, fault_response
-from worker.upstream.simulator.google_errors import GoogleApiError, invalid_argument
-from worker.upstream.simulator.media import MediaStore
-from worker.upstream.simulator.oauth import OAuthServer, oauth_root
-from worker.upstream.simulator.operations import Operation, Registry, pick_latency
-from worker.upstream.simulator.stats import Stats
-from worker.upstream.simulator.transport import DropConnection, client_gone
-from worker.upstream.simulator.validation import SubmitSpec
+from simulator import directives as directive_parser
+from simulator.config import SimConfig
+from simulator.directives import DirectiveError, Directives
+from simulator.faults import FaultInjector, Plan, fault_response
+from simulator.google_errors import GoogleApiError, invalid_argument
+from simulator.media import MediaStore
+from simulator.oauth import OAuthServer, oauth_root
+from simulator.operations import Operation, Registry, pick_latency
+from simulator.stats import Stats
+from simulator.transport import DropConnection, client_gone
+from simulator.validation import SubmitSpec
 
 # GA `-001` ids of Veo 3.1 exist on Vertex only; the Gemini API answers 404 for them.
 _VERTEX_ONLY_MODEL = re.compile(r"^veo-3\.1-(?:[a-z]+-)*generate-001$")

@@ -17,8 +17,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from worker.upstream.simulator import google_errors as gerr
-from worker.upstream.simulator.core import (
+from simulator import google_errors as gerr
+from simulator.core import (
     MODEL_OK,
     MODEL_RETIRED,
     base_url,
@@ -28,8 +28,8 @@ from worker.upstream.simulator.core import (
     read_json,
     sim_of,
 )
-from worker.upstream.simulator.google_errors import GoogleApiError, json_response
-from worker.upstream.simulator.operations import (
+from simulator.google_errors import GoogleApiError, json_response
+from simulator.operations import (
     BLOCKED,
     FAILED,
     RUNNING,
@@ -37,8 +37,8 @@ from worker.upstream.simulator.operations import (
     Operation,
     new_gemini_id,
 )
-from worker.upstream.simulator.responses import error_message, rai_reason
-from worker.upstream.simulator.validation import parse_submit, prompt_of
+from simulator.responses import error_message, rai_reason
+from simulator.validation import parse_submit, prompt_of
 
 SURFACE = "gemini"
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"

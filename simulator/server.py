@@ -17,12 +17,12 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
-from worker.upstream.simulator import control, protocol_gcs, protocol_gemini, protocol_vertex
-from worker.upstream.simulator.config import RENDER_MODES, SimConfig, parse_model_list
-from worker.upstream.simulator.core import Simulator
-from worker.upstream.simulator.google_errors import GoogleApiError
-from worker.upstream.simulator.oauth import DEFAULT_PROJECT_ID, write_service_account
-from worker.upstream.simulator.transport import protocol_class
+from simulator import control, protocol_gcs, protocol_gemini, protocol_vertex
+from simulator.config import RENDER_MODES, SimConfig, parse_model_list
+from simulator.core import Simulator
+from simulator.google_errors import GoogleApiError
+from simulator.oauth import DEFAULT_PROJECT_ID, write_service_account
+from simulator.transport import protocol_class
 
 KEEP_ALIVE_S = 75  # like Google's front end; uvicorn's 5 s default races pooled clients
 

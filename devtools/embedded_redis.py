@@ -9,7 +9,7 @@ cleaning up (SIGKILL, OOM).
 Data lives in `<data_dir>/redis` with the append-only file on, so messages queued when `make run`
 stopped are still queued on the next run (the database stays the system of record either way).
 
-Standalone: `python -m shared.embedded_redis [--port N] [--dir PATH]` runs it in the foreground.
+Standalone: `python -m devtools.embedded_redis [--port N] [--dir PATH]` runs it in the foreground.
 """
 
 import argparse
@@ -210,7 +210,7 @@ class EmbeddedRedis:
 def main(argv: list[str] | None = None) -> int:
     """Foreground launcher: forwards SIGTERM/SIGINT/SIGHUP to the server and exits with it."""
     settings = get_settings()
-    parser = argparse.ArgumentParser(prog="python -m shared.embedded_redis", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devtools.embedded_redis", description=__doc__)
     parser.add_argument("--port", type=int, default=settings.embedded_redis_port)
     parser.add_argument(
         "--dir", type=Path, default=settings.data_dir / "redis", help="data directory"

@@ -18,9 +18,9 @@ import shutil
 from collections import OrderedDict
 from pathlib import Path
 
-from worker.upstream.simulator import render
-from worker.upstream.simulator.directives import strip
-from worker.upstream.simulator.operations import Operation
+from simulator import render
+from simulator.directives import strip
+from simulator.operations import Operation
 
 CLIP_CACHE_FILES = 1000  # ~70 MB of clips on disk at most
 CLIP_MEMORY_ENTRIES = 16

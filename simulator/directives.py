@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from worker.upstream.simulator.google_errors import RPC_CODE_NAMES
+from simulator.google_errors import RPC_CODE_NAMES
 
 PHASES: tuple[str, ...] = ("submit", "poll", "download")
 FAULT_KINDS: frozenset[str] = frozenset(

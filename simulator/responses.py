@@ -1,6 +1,6 @@
 """Texts for finished-but-failed operations: `error.message` and RAI filter reasons."""
 
-from worker.upstream.simulator.google_errors import RPC_CODE_NAMES
+from simulator.google_errors import RPC_CODE_NAMES
 
 _ERROR_MESSAGES: dict[int, str] = {
     3: "The request is invalid for video generation (simulated INVALID_ARGUMENT).",

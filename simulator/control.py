@@ -19,10 +19,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from worker.upstream.simulator.core import base_url, operation_not_found, read_json, sim_of
-from worker.upstream.simulator.google_errors import GoogleApiError, invalid_argument, json_response
-from worker.upstream.simulator.oauth import DEFAULT_PROJECT_ID
-from worker.upstream.simulator.operations import SUCCEEDED
+from simulator.core import base_url, operation_not_found, read_json, sim_of
+from simulator.google_errors import GoogleApiError, invalid_argument, json_response
+from simulator.oauth import DEFAULT_PROJECT_ID
+from simulator.operations import SUCCEEDED
 
 
 async def health(request: Request) -> Response:

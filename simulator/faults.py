@@ -17,11 +17,11 @@ from dataclasses import dataclass
 
 from starlette.responses import Response
 
-from worker.upstream.simulator import google_errors as gerr
-from worker.upstream.simulator.config import SimConfig
-from worker.upstream.simulator.directives import Directives
-from worker.upstream.simulator.stats import Stats
-from worker.upstream.simulator.transport import DropConnection
+from simulator import google_errors as gerr
+from simulator.config import SimConfig
+from simulator.directives import Directives
+from simulator.stats import Stats
+from simulator.transport import DropConnection
 
 RANDOM_KINDS: tuple[str, ...] = ("429", "500", "503", "drop", "slow")
 

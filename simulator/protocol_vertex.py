@@ -20,8 +20,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from worker.upstream.simulator import google_errors as gerr
-from worker.upstream.simulator.core import (
+from simulator import google_errors as gerr
+from simulator.core import (
     MODEL_OK,
     MODEL_RETIRED,
     Simulator,
@@ -32,11 +32,11 @@ from worker.upstream.simulator.core import (
     read_json,
     sim_of,
 )
-from worker.upstream.simulator.google_errors import json_response
-from worker.upstream.simulator.oauth import CLOUD_PLATFORM_SCOPE, AccessToken, OAuthError
-from worker.upstream.simulator.operations import BLOCKED, FAILED, RUNNING, Operation, new_vertex_id
-from worker.upstream.simulator.responses import error_message, rai_reason
-from worker.upstream.simulator.validation import parse_submit, prompt_of
+from simulator.google_errors import json_response
+from simulator.oauth import CLOUD_PLATFORM_SCOPE, AccessToken, OAuthError
+from simulator.operations import BLOCKED, FAILED, RUNNING, Operation, new_vertex_id
+from simulator.responses import error_message, rai_reason
+from simulator.validation import parse_submit, prompt_of
 
 SURFACE = "vertex"
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"

@@ -1,6 +1,6 @@
 """A local stand-in for Google Veo 3.1: both REST protocols (Gemini API and Vertex AI), real MP4s.
 
-Run it with `veo-simulator` or `python -m worker.upstream.simulator`. The project's real `gemini`
+Run it with `veo-simulator` or `python -m simulator`. The project's real `gemini`
 and `vertex` adapters talk to it unchanged (point `gemini_base_url`, `vertex_base_url`,
 `gcs_base_url` and the service account's `token_uri` at it). Prompt directives such as
 `[sim latency=2 poll-fault=500x3]` steer single jobs (see directives.py and README.md), and

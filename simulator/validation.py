@@ -11,7 +11,7 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from worker.upstream.simulator.google_errors import GoogleApiError, invalid_argument
+from simulator.google_errors import GoogleApiError, invalid_argument
 
 ASPECT_RATIOS: frozenset[str] = frozenset({"16:9", "9:16"})
 DURATIONS: frozenset[int] = frozenset({4, 6, 8})

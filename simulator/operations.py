@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from worker.upstream.simulator.directives import Directives
+from simulator.directives import Directives
 
 RUNNING = "running"
 SUCCEEDED = "succeeded"

@@ -33,10 +33,10 @@ from honcho.printer import Printer
 from rich.console import Console
 from rich.text import Text
 
+from devtools.embedded_redis import EmbeddedRedis, answers_ping
+from devtools.settings_doc import settings_markdown, with_table
 from shared.constants import ALL_QUEUES
-from shared.embedded_redis import EmbeddedRedis, answers_ping
 from shared.settings import Settings, get_settings
-from shared.settings_doc import settings_markdown, with_table
 
 app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one line
@@ -121,7 +121,7 @@ def _key_is_active(key: str) -> bool:
 def ensure_demo_key(settings: Settings) -> tuple[str, bool]:
     """The demo key from `<data_dir>/demo-api-key` while it still authenticates, else a new
     account with DEMO_CREDITS and a new key. Returns (key, created)."""
-    from shared.cli import create_account_with_key
+    from admin.cli import create_account_with_key
 
     path = settings.data_dir / DEMO_KEY_FILE
     if path.exists():
