@@ -448,13 +448,14 @@ def _free_port() -> int:
 @app.command("settings-table")
 def settings_table(
     write: Annotated[
-        Path | None, typer.Option(help="Replace the generated block in this file (README.md)")
+        Path | None,
+        typer.Option(help="Replace the generated block in this file (docs/configuration.md)"),
     ] = None,
     check: Annotated[
         Path | None, typer.Option(help="Fail if this file's block is not current")
     ] = None,
 ) -> None:
-    """Every VEO_* variable with its default and meaning, as Markdown (the README's table)."""
+    """Every VEO_* variable with its default and meaning, as Markdown (docs/configuration.md)."""
     table = settings_markdown()
     if write is not None:
         write.write_text(with_table(write.read_text(), table))

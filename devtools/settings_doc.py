@@ -1,4 +1,4 @@
-"""The README's configuration table, generated from the one settings object so it stays true.
+"""docs/configuration.md's tables, generated from the one settings object so they stay true.
 
 A field's meaning is the comment beside it in shared/settings.py, else its line in MEANINGS.
 """
@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 from shared import settings as settings_module
 from shared.settings import MIB, Settings
 
-TABLE_BEGIN = "<!-- BEGIN settings-table (veo-dev settings-table --write README.md) -->"
+TABLE_BEGIN = "<!-- BEGIN settings-table (veo-dev settings-table --write docs/configuration.md) -->"
 TABLE_END = "<!-- END settings-table -->"
 SECTION_RE = re.compile(r"#\s*---\s*(?P<name>[^-].*?)\s*-{3,}")
 
@@ -187,7 +187,7 @@ def settings_rows() -> list[SettingRow]:
 
 
 def settings_markdown() -> str:
-    """The README's configuration tables, one per section of shared/settings.py."""
+    """docs/configuration.md's tables, one per section of shared/settings.py."""
     out: list[str] = []
     section = None
     for row in settings_rows():
@@ -203,5 +203,5 @@ def settings_markdown() -> str:
 def with_table(readme: str, table: str) -> str:
     pattern = re.compile(re.escape(TABLE_BEGIN) + r".*?" + re.escape(TABLE_END), re.DOTALL)
     if not pattern.search(readme):
-        raise ValueError(f"the README has no {TABLE_BEGIN} … {TABLE_END} block")
+        raise ValueError(f"the file has no {TABLE_BEGIN} … {TABLE_END} block")
     return pattern.sub(lambda _m: f"{TABLE_BEGIN}\n{table}{TABLE_END}", readme, count=1)

@@ -41,9 +41,11 @@ def test_every_setting_says_what_it_means() -> None:
     )
 
 
-def test_readme_table_is_current() -> None:
-    result = _veo_dev("settings-table", "--check", str(ROOT / "README.md"))
-    assert result.returncode == 0, "run: .venv/bin/veo-dev settings-table --write README.md"
+def test_configuration_doc_table_is_current() -> None:
+    result = _veo_dev("settings-table", "--check", str(ROOT / "docs" / "configuration.md"))
+    assert result.returncode == 0, (
+        "run: .venv/bin/veo-dev settings-table --write docs/configuration.md"
+    )
 
 
 def test_procfile_runs_the_five_processes_each_replacing_its_shell() -> None:
