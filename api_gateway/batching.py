@@ -2,7 +2,7 @@
 
 Under load, the requests one process serves reach the same step (the auth call to Redis, the
 paid insert) in the same turn. Each alone paid a round trip and its fixed costs; queued until
-the end of the turn, they share them (README.md, "Performance").
+the end of the turn, they share them (bench/RESULTS.md, "Where the time goes").
 """
 
 import asyncio

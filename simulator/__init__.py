@@ -3,7 +3,7 @@
 Run it with `veo-simulator` or `python -m simulator`. The project's real `gemini`
 and `vertex` adapters talk to it unchanged (point `gemini_base_url`, `vertex_base_url`,
 `gcs_base_url` and the service account's `token_uri` at it). Prompt directives such as
-`[sim latency=2 poll-fault=500x3]` steer single jobs (see directives.py and README.md), and
+`[sim latency=2 poll-fault=500x3]` steer single jobs (see directives.py and docs/simulator.md), and
 `/_sim/*` exposes counters so tests can prove nothing was submitted twice.
 
 Modules: server (process, CLI), protocol_gemini / protocol_vertex / protocol_gcs (wire shapes),

@@ -56,7 +56,7 @@ PATH = "/api/generate-video"
 
 class SubmitFastPath:
     """Serves `POST /api/generate-video` with a valid JSON body past the router and the dependency
-    machinery, as StatusFastPath does for status (README.md, "Performance"). Only the usual case
+    machinery, as StatusFastPath does for status (bench/RESULTS.md). Only the usual case
     takes this door: a body that does not validate, or any other content type, goes on to the
     route with its body replayed, so every refusal is rendered by the one place that renders it.
     Nothing is counted before that choice, so no request counts twice against the rate limit."""

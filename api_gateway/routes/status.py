@@ -72,7 +72,7 @@ PATH_PREFIX = "/api/video-status/"
 
 class StatusFastPath:
     """Serves `GET /api/video-status/{uuid}`, the endpoint clients poll, past the router and the
-    dependency machinery, which took a third of its CPU (README.md, "Performance"). Same
+    dependency machinery, which took a third of its CPU (bench/RESULTS.md). Same
     function, same answers as the route: an error becomes its envelope as the exception
     handlers render it. Installed innermost, so the other middleware still wrap it."""
 

@@ -2,7 +2,7 @@
 
 A redelivered or duplicated submit is a no-op: only the process that moves the row from
 `pending` to `submitting` calls the upstream, and the operation name is committed the moment it
-returns. The one window a duplicate can slip through is documented in README ("Guarantees").
+returns. The one window a duplicate can slip through is documented in docs/guarantees.md.
 """
 
 import itertools

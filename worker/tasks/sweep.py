@@ -71,7 +71,7 @@ def recover_stuck_submits() -> int:
     """A submit whose worker died mid-call: retry it (bounded by the attempt counter).
 
     If the upstream had accepted the call before the worker died, this is the one place a
-    duplicate submission can happen; the README's "Guarantees" section documents it.
+    duplicate submission can happen; docs/guarantees.md documents it.
     """
     settings = get_settings()
     stale = utcnow() - timedelta(seconds=settings.submit_stale_s)
