@@ -23,27 +23,24 @@ _cache: tuple[float, float] = (0.0, PRIOR_DURATION_S)
 
 
 def record_durations(seconds: list[float]) -> None:
-    """Remember how long completed jobs spent upstream (best effort: Redis may be away)."""
-    if not seconds:
-        return
-    try:
-        pipe = get_redis().pipeline()
-        pipe.lpush(rkey(KEY_RECENT_DURATIONS), *(f"{s:.3f}" for s in seconds))
-        pipe.ltrim(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)
-        pipe.execute()
-    except redis.RedisError:
-        pass
+    """Remember how long completed jobs spent upstream."""
+    _push_capped(KEY_RECENT_DURATIONS, [f"{s:.3f}" for s in seconds], WINDOW)
 
 
 def record_poll_lateness(seconds: list[float]) -> None:
     """Keep the latest poll latenesses (how long after its due time a poll started) for
-    operators and the benchmark; best effort."""
-    if not seconds:
+    operators and the benchmark."""
+    _push_capped(KEY_POLL_LATENESS, [f"{s:.4f}" for s in seconds], LATENESS_WINDOW)
+
+
+def _push_capped(key: str, values: list[str], keep: int) -> None:
+    """Newest first, at most `keep` values; best effort (Redis may be away)."""
+    if not values:
         return
     try:
         pipe = get_redis().pipeline()
-        pipe.lpush(rkey(KEY_POLL_LATENESS), *(f"{s:.4f}" for s in seconds))
-        pipe.ltrim(rkey(KEY_POLL_LATENESS), 0, LATENESS_WINDOW - 1)
+        pipe.lpush(rkey(key), *values)
+        pipe.ltrim(rkey(key), 0, keep - 1)
         pipe.execute()
     except redis.RedisError:
         pass
