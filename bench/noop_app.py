@@ -11,7 +11,7 @@ import redis
 from celery import Celery
 from kombu import Exchange, Queue
 
-from shared.queueing import celery_config
+from shared.celery_app import celery_config
 from shared.settings import get_settings
 
 QUEUE = "bench.noop"

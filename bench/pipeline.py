@@ -29,7 +29,7 @@ from bench.noop_app import QUEUE, TASK, done_keys
 from bench.procs import Spy
 from bench.stack import RunContext, Stack
 from bench.stats import percentile, summary
-from shared.queueing import celery_config
+from shared.celery_app import celery_config
 
 
 def overrides(cfg: Config) -> dict[str, str]:

@@ -5,9 +5,9 @@ import logging
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.orm import configure_mappers
 
+from shared.celery_app import get_celery
 from shared.constants import TASK_POLL_DUE
 from shared.db import dispose_engines, engine
-from shared.queueing import get_celery
 
 
 class QuietPollTicks(logging.Filter):

@@ -1,4 +1,4 @@
-"""Two patches of kombu 5.7's Redis transport, installed with the Celery app (shared.queueing),
+"""Two patches of kombu 5.7's Redis transport, installed with the Celery app (shared.celery_app),
 so in the workers and in the gateway, which publishes.
 
 1. Crashes when the Redis broker restarts (found by the chaos tests). On a lost connection
@@ -16,17 +16,35 @@ task events and one ack per task, and the gateway's publisher one per batch of m
 quarter of its publishing CPU). The channel keeps one instead, for as long as its connection
 pool lasts (a new pool, after a lost connection, gets a new client). Clients are thread-safe:
 each command takes a connection from the pool.
+
+Both replace private methods of kombu's `Channel`, so they hold for the kombu they were written
+for only: `install()` refuses any other version (pyproject.toml pins it), and
+tests/unit/test_kombu_patches.py fails when the source of a method in `KOMBU_METHODS` changes.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Final
 
+import kombu
 import redis
 from kombu.transport import redis as redis_transport
 
-_connparams = redis_transport.Channel._connparams
-_create_client = redis_transport.Channel._create_client
+#: The kombu release the patches were written for and read against.
+KOMBU_VERSION: Final = "5.7.0"
+
+_Channel = redis_transport.Channel
+_connparams = _Channel._connparams
+_create_client = _Channel._create_client
+
+#: kombu's own methods that the patches replace or call, as kombu defines them (taken at import,
+#: before `install()`): what to re-read against the patches when kombu changes.
+KOMBU_METHODS: Final[dict[str, Callable[..., Any]]] = {
+    "Channel._connparams": _connparams,  # replaced by patch 1, which calls it
+    "Channel.conn_or_acquire": _Channel.conn_or_acquire,  # replaced by patch 2
+    "Channel._create_client": _create_client,  # called by patch 2: builds on `self.pool`
+    "Channel.pool": _Channel.__dict__["pool"].fget,  # read by patch 2: one pool per connection
+}
 
 
 def _connparams_or_connection_error(self: Any, asynchronous: bool = False) -> Any:
@@ -48,5 +66,13 @@ def _conn_or_acquire_reused(self: Any, client: Any = None) -> Iterator[Any]:
 
 
 def install() -> None:
-    redis_transport.Channel._connparams = _connparams_or_connection_error  # type: ignore[method-assign]
-    redis_transport.Channel.conn_or_acquire = _conn_or_acquire_reused  # type: ignore[method-assign]
+    """Patch kombu's Redis channel (idempotent), refusing a kombu the patches were not read for."""
+    if kombu.__version__ != KOMBU_VERSION:
+        raise RuntimeError(
+            f"kombu {kombu.__version__} is installed, but shared/kombu_patches.py was written for "
+            f"kombu {KOMBU_VERSION}. Re-read {', '.join(KOMBU_METHODS)} in kombu/transport/"
+            "redis.py against both patches, then update KOMBU_VERSION, the kombu pin in "
+            "pyproject.toml and the source hashes in tests/unit/test_kombu_patches.py."
+        )
+    _Channel._connparams = _connparams_or_connection_error  # type: ignore[method-assign]
+    _Channel.conn_or_acquire = _conn_or_acquire_reused  # type: ignore[method-assign]
