@@ -13,10 +13,10 @@ from sqlmodel import Session, col
 from shared import key_cache, migrate
 from shared.credits import grant
 from shared.db import read_session, write_session
-from shared.errors import ApiError
+from shared.errors import UnsafeUrl, invalid
 from shared.keys import display_prefix, hash_api_key, new_api_key
 from shared.models import Account, ApiKey, WebhookEndpoint
-from shared.netguard import check_url
+from shared.netguard.addresses import check_url
 from shared.settings import get_settings
 from shared.timeutil import iso_z, utcnow
 from shared.webhooks import rotate_secret, signing_secrets
@@ -214,9 +214,9 @@ def set_webhook(
     """Set (or clear) the account's default webhook endpoint."""
     if url is not None:
         try:
-            check_url(url, field="url")
-        except ApiError as exc:
-            _fail(exc.msg)
+            check_url(url)
+        except UnsafeUrl as exc:
+            _fail(invalid("url", exc.reason).msg)
     with write_session() as session:
         account = _account_or_fail(session, account_id)
         account.webhook_url = url

@@ -19,9 +19,9 @@ from sqlmodel import Session, col
 from api_gateway.db_threads import in_db_thread
 from api_gateway.schemas import GenerateVideoRequest
 from shared.db import read_session
-from shared.errors import invalid
+from shared.errors import UnsafeUrl, invalid
 from shared.models import Job, Upload, new_job_row
-from shared.netguard import check_url
+from shared.netguard.addresses import check_url
 from shared.settings import get_settings
 
 IDEMPOTENCY_KEY_MAX = 255
@@ -31,6 +31,14 @@ IDEMPOTENCY_KEY_MAX = 255
 class Submitted:
     job: dict[str, Any]  # the job's columns
     replayed: bool
+
+
+def _check_outbound(url: str, field: str) -> None:
+    """A URL the server will fetch or post to must reach only the internet: 1000 for `field`."""
+    try:
+        check_url(url)
+    except UnsafeUrl as exc:
+        raise invalid(field, exc.reason) from exc
 
 
 def validate(request: GenerateVideoRequest, account_id: str) -> GenerateVideoRequest:
@@ -47,13 +55,13 @@ def validate(request: GenerateVideoRequest, account_id: str) -> GenerateVideoReq
         if upload is None or upload.account_id != account_id:
             raise invalid("imageKey", "no upload with this key")
     if request.imageUrl is not None:
-        check_url(request.imageUrl, field="imageUrl")
+        _check_outbound(request.imageUrl, "imageUrl")
     if request.generationType == "image_to_video" and not (request.imageUrl or request.imageKey):
         raise invalid("imageUrl", "required for image_to_video (or give imageKey)")
     if request.generationType == "text_to_video" and (request.imageUrl or request.imageKey):
         raise invalid("imageUrl", "only allowed for image_to_video")
     if request.webhookUrl is not None:
-        check_url(request.webhookUrl, field="webhookUrl")
+        _check_outbound(request.webhookUrl, "webhookUrl")
     return request if prompt == request.prompt else request.model_copy(update={"prompt": prompt})
 
 

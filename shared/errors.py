@@ -57,3 +57,30 @@ def invalid(field: str, reason: str) -> InvalidParameters:
     return InvalidParameters(
         f"Invalid parameter '{field}': {reason}", {"field": field, "reason": reason}
     )
+
+
+# Outbound URLs (shared/netguard)
+
+
+class NetguardError(Exception):
+    """A user-supplied outbound URL could not be used; `reason` says why, fit to show the user.
+
+    It names no field: each caller knows which field the URL came from and maps the error to
+    what it reports (the gateway answers `invalid(field, reason)`, a worker records a failure).
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class UnsafeUrl(NetguardError):
+    """The guard refused the URL (bad scheme, credentials, no host, unresolvable, not public).
+
+    Retrying cannot help: the URL itself is the problem.
+    """
+
+
+class FetchFailed(NetguardError):
+    """A checked URL gave no usable answer: an HTTP error, too large, too slow, too many
+    redirects, or a network or TLS failure."""

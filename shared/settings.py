@@ -42,7 +42,8 @@ class Settings(BaseSettings):
     image_url_max_bytes: int = 50 * MIB
     # Non-public CIDRs that imageUrl/webhookUrl may still reach (comma-separated). Unset: the
     # loopback ranges in development (a developer's receiver on localhost), none in production.
-    # Link-local and cloud-metadata addresses are refused even when listed (shared/netguard.py).
+    # Link-local and cloud-metadata addresses are refused even when listed
+    # (shared/netguard/addresses.py).
     outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------

@@ -14,9 +14,9 @@ from api_gateway.envelope import ok
 from api_gateway.ratelimit import LimitedCaller
 from api_gateway.schemas import Envelope, Text
 from shared.db import read_session, write_session
-from shared.errors import NotFound, invalid
+from shared.errors import NotFound, UnsafeUrl, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
-from shared.netguard import check_url
+from shared.netguard.addresses import check_url
 from shared.queueing import enqueue_delivery
 from shared.timeutil import iso_z, utcnow
 
@@ -124,7 +124,10 @@ def _ping(account_id: str, url: str | None) -> dict[str, Any]:
         target = url or (account.webhook_url if account else None)
         if target is None:
             raise invalid("url", "no url given and the account has no webhook endpoint")
-        check_url(target, field="url")
+        try:
+            check_url(target)
+        except UnsafeUrl as exc:
+            raise invalid("url", exc.reason) from exc
         body = {
             "type": "webhook.test",
             "timestamp": iso_z(now),

@@ -5,15 +5,15 @@ import ipaddress
 import httpx
 import pytest
 
-from shared.errors import InvalidParameters
-from shared.netguard import (
+from shared.errors import UnsafeUrl
+from shared.netguard.addresses import (
     CheckedUrl,
-    _pinned_request,
     check_host,
     check_url,
     parse_cidrs,
     refusal_reason,
 )
+from shared.netguard.pinned import pinned_request
 from shared.settings import Settings
 
 LOOPBACK_ALLOWED = parse_cidrs("127.0.0.0/8,::1/128")
@@ -114,15 +114,14 @@ LOOPBACK_SPELLINGS = [
 
 @pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
 def test_every_loopback_spelling_is_refused(host: str) -> None:
-    with pytest.raises(InvalidParameters) as caught:
-        check_host(host, 80, field="imageUrl", allow=())
-    assert "loopback" in caught.value.data["reason"]
-    assert caught.value.data["field"] == "imageUrl"
+    with pytest.raises(UnsafeUrl) as caught:
+        check_host(host, 80, allow=())
+    assert "loopback" in caught.value.reason
 
 
 @pytest.mark.parametrize("host", LOOPBACK_SPELLINGS)
 def test_every_loopback_spelling_passes_the_dev_allow_list(host: str) -> None:
-    addresses = check_host(host, 80, field="imageUrl", allow=LOOPBACK_ALLOWED)
+    addresses = check_host(host, 80, allow=LOOPBACK_ALLOWED)
     assert all(
         ipaddress.ip_address(a.split("%")[0]).is_loopback or a.startswith("::ffff:")
         for a in addresses
@@ -149,16 +148,14 @@ def test_every_loopback_spelling_passes_the_dev_allow_list(host: str) -> None:
     ],
 )
 def test_check_url_refusals(url: str, reason: str) -> None:
-    with pytest.raises(InvalidParameters) as caught:
-        check_url(url, field="webhookUrl", allow=())
-    assert caught.value.code == 1000
-    assert caught.value.data["field"] == "webhookUrl"
-    assert reason in caught.value.data["reason"]
-    assert "webhookUrl" in caught.value.msg
+    with pytest.raises(UnsafeUrl) as caught:
+        check_url(url, allow=())
+    assert reason in caught.value.reason
+    assert str(caught.value) == caught.value.reason  # names no field: each caller maps it
 
 
 def test_check_url_returns_pinned_public_address() -> None:
-    checked = check_url("https://8.8.8.8:8443/x.png?a=1", field="imageUrl", allow=())
+    checked = check_url("https://8.8.8.8:8443/x.png?a=1", allow=())
     assert checked.address == "8.8.8.8"
     assert checked.host_is_ip
 
@@ -170,7 +167,7 @@ def test_pinned_request_connects_to_the_address_but_names_the_host() -> None:
         host="images.example",
         addresses=("93.184.216.34",),
     )
-    request = _pinned_request(httpx.AsyncClient(), checked, checked.address)
+    request = pinned_request(httpx.AsyncClient(), checked, checked.address)
     assert request.url.host == "93.184.216.34"
     assert request.url.port == 8443
     assert request.url.raw_path == b"/a.png?x=1"

@@ -9,8 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from shared.errors import InvalidParameters
-from shared.netguard import FetchedBody, IPNetwork, fetch_limited, fetch_limited_sync, parse_cidrs
+from shared.errors import FetchFailed, NetguardError, UnsafeUrl
+from shared.netguard.addresses import IPNetwork, parse_cidrs
+from shared.netguard.fetch import FetchedBody, fetch_limited
 from tests.uploads.servers import PAYLOAD, Pki, Seen, serve
 
 LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")
@@ -35,7 +36,6 @@ def fetch(
             url,
             max_bytes=max_bytes,
             timeout_s=timeout_s,
-            field="imageUrl",
             allow=allow,
             verify=verify,
         )
@@ -43,12 +43,11 @@ def fetch(
     return anyio.run(call)
 
 
-def refusal(url: str, **kw: Any) -> str:
-    with pytest.raises(InvalidParameters) as caught:
+def refusal(url: str, kind: type[NetguardError] = NetguardError, **kw: Any) -> str:
+    with pytest.raises(kind) as caught:
         fetch(url, **kw)
-    assert caught.value.code == 1000
-    assert caught.value.data["field"] == "imageUrl"
-    return str(caught.value.data["reason"])
+    assert str(caught.value) == caught.value.reason  # names no field: the caller maps it
+    return caught.value.reason
 
 
 def test_fetches_allowed_loopback(server: tuple[str, Seen]) -> None:
@@ -152,12 +151,12 @@ def test_connection_refused_is_a_clear_error() -> None:
     assert "could not fetch the URL" in refusal(f"http://127.0.0.1:{port}/image")
 
 
-def test_sync_wrapper(server: tuple[str, Seen]) -> None:
+def test_guard_refusals_and_failed_answers_are_told_apart(server: tuple[str, Seen]) -> None:
     base, _ = server
-    body = fetch_limited_sync(
-        f"{base}/image", max_bytes=10_000, timeout_s=5, field="imageUrl", allow=LOOPBACK
-    )
-    assert body.content == PAYLOAD
+    assert "loopback" in refusal(f"{base}/image", UnsafeUrl, allow=())
+    assert "private" in refusal(f"{base}/redirect?to=http://10.0.0.1/x", UnsafeUrl)
+    assert "HTTP 404" in refusal(f"{base}/status?code=404", FetchFailed)
+    assert "redirects" in refusal(f"{base}/loop?n=4", FetchFailed)
 
 
 @pytest.fixture(scope="module")

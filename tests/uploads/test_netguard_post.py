@@ -1,4 +1,4 @@
-"""post_pinned (webhook delivery) against a real HTTP server: guard refusals vs retryable errors."""
+"""PinnedPoster (webhook delivery) against a real HTTP server: guard refusals vs retryable ones."""
 
 import time
 from collections.abc import Iterator, Sequence
@@ -6,8 +6,9 @@ from collections.abc import Iterator, Sequence
 import httpx
 import pytest
 
-from shared.errors import ApiError
-from shared.netguard import IPNetwork, parse_cidrs, post_pinned
+from shared.errors import UnsafeUrl
+from shared.netguard.addresses import IPNetwork, parse_cidrs
+from shared.netguard.post import PinnedPoster
 from tests.uploads.servers import Seen, serve
 
 LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")
@@ -22,15 +23,12 @@ def server() -> Iterator[tuple[str, Seen]]:
 def post(
     url: str, *, allow: Sequence[IPNetwork] = LOOPBACK, timeout_s: float = 5.0
 ) -> httpx.Response:
-    return post_pinned(
-        url,
-        content=b'{"type":"video.completed"}',
-        headers={"Content-Type": "application/json", "webhook-id": "msg_1"},
-        connect_timeout_s=1.0,
-        timeout_s=timeout_s,
-        field="webhookUrl",
-        allow=allow,
-    )
+    with PinnedPoster(connect_timeout_s=1.0, timeout_s=timeout_s, allow=allow) as poster:
+        return poster.post(
+            url,
+            content=b'{"type":"video.completed"}',
+            headers={"Content-Type": "application/json", "webhook-id": "msg_1"},
+        )
 
 
 def test_posts_body_and_headers(server: tuple[str, Seen]) -> None:
@@ -58,16 +56,15 @@ def test_redirects_are_not_followed(server: tuple[str, Seen]) -> None:
     assert len(seen.posts) == before + 1
 
 
-def test_guard_refusal_is_the_1000_error(server: tuple[str, Seen]) -> None:
+def test_guard_refusal_is_unsafe_url(server: tuple[str, Seen]) -> None:
     base, _ = server
-    with pytest.raises(ApiError) as caught:
+    with pytest.raises(UnsafeUrl) as caught:
         post(f"{base}/image", allow=())
-    assert caught.value.code == 1000
-    assert "loopback" in caught.value.msg
+    assert "loopback" in caught.value.reason
 
 
-def test_network_failure_is_not_an_api_error() -> None:
-    """A receiver that is down is worth retrying: not the guard's 1000 error."""
+def test_network_failure_is_not_a_guard_refusal() -> None:
+    """A receiver that is down is worth retrying: not the guard's UnsafeUrl."""
     with serve() as (port, _):
         pass
     with pytest.raises(httpx.ConnectError):

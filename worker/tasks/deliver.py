@@ -21,9 +21,9 @@ from sqlmodel import Session, col, select
 
 from shared.constants import TASK_DELIVER
 from shared.db import write_session
-from shared.errors import ApiError
+from shared.errors import UnsafeUrl, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
-from shared.netguard import PinnedPoster
+from shared.netguard.post import PinnedPoster
 from shared.queueing import enqueue_delivery
 from shared.settings import get_settings
 from shared.timeutil import utcnow
@@ -114,8 +114,8 @@ def send(poster: PinnedPoster, delivery: WebhookDelivery, secrets: list[str]) ->
     headers = signed_headers(secrets, delivery.id, delivery.payload)
     try:
         response = poster.post(delivery.url, content=delivery.payload.encode(), headers=headers)
-    except ApiError as exc:  # refused by the SSRF guard
-        return Attempt(error=exc.msg, permanent=True)
+    except UnsafeUrl as exc:  # refused by the SSRF guard: the gateway's words for the field
+        return Attempt(error=invalid("webhookUrl", exc.reason).msg, permanent=True)
     except Exception as exc:
         return Attempt(error=f"{type(exc).__name__}: {exc}"[:500])
     return Attempt(
@@ -247,7 +247,6 @@ def send_in_order(
     poster = PinnedPoster(
         connect_timeout_s=settings.webhook_connect_timeout_s,
         timeout_s=settings.webhook_timeout_s,
-        field="webhookUrl",
     )
     with poster:
         for index, item in enumerate(items):

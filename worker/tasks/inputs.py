@@ -1,9 +1,10 @@
 """Turning a job row into the upstream request: resolve `auto`, fetch and prepare the image."""
 
 from shared.db import read_session
+from shared.errors import NetguardError, invalid
 from shared.lifecycle import Failure, JobRef
 from shared.models import Upload
-from shared.netguard import fetch_limited
+from shared.netguard.fetch import fetch_limited
 from shared.settings import get_settings
 from shared.storage import get_storage
 from worker.runloop import run
@@ -20,6 +21,12 @@ class InputError(Exception):
     def __init__(self, failure: Failure) -> None:
         super().__init__(failure.message)
         self.failure = failure
+
+
+def _image_unavailable(reason: str) -> InputError:
+    return InputError(
+        Failure("image_unavailable", f"Could not fetch imageUrl: {reason}", refund=False)
+    )
 
 
 def _image_bytes(job: JobRef) -> bytes:
@@ -39,14 +46,12 @@ def _image_bytes(job: JobRef) -> bytes:
                 job.image_url,
                 max_bytes=settings.image_url_max_bytes,
                 timeout_s=IMAGE_FETCH_TIMEOUT_S,
-                field="imageUrl",
             )
         )
-    except Exception as exc:  # every failure to fetch the user's URL is reported the same way
-        reason = getattr(exc, "msg", None) or str(exc) or type(exc).__name__
-        raise InputError(
-            Failure("image_unavailable", f"Could not fetch imageUrl: {reason}", refund=False)
-        ) from exc
+    except NetguardError as exc:  # in the words the gateway uses for the field
+        raise _image_unavailable(invalid("imageUrl", exc.reason).msg) from exc
+    except Exception as exc:  # every other failure to fetch the user's URL is reported alike
+        raise _image_unavailable(str(exc) or type(exc).__name__) from exc
     return body.content
 
 
