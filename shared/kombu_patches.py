@@ -34,8 +34,8 @@ from kombu.transport import redis as redis_transport
 KOMBU_VERSION: Final = "5.7.0"
 
 _Channel = redis_transport.Channel
-_connparams = _Channel._connparams
-_create_client = _Channel._create_client
+_connparams: Callable[..., Any] = _Channel._connparams
+_create_client: Callable[..., Any] = _Channel._create_client
 
 #: kombu's own methods that the patches replace or call, as kombu defines them (taken at import,
 #: before `install()`): what to re-read against the patches when kombu changes.

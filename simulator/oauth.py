@@ -261,7 +261,7 @@ def write_service_account(
         if existing.get("token_uri") == token_uri and server.knows_key(
             str(existing.get("private_key_id", ""))
         ):
-            return existing
+            return {str(k): str(v) for k, v in existing.items()}
     info = server.create_service_account(token_uri, project_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(info, indent=2) + "\n")
