@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from worker.upstream.base import (
+from shared.errors import (
     UpstreamConfigError,
     UpstreamError,
     UpstreamPermanentError,

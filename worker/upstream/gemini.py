@@ -18,14 +18,8 @@ from urllib.parse import quote
 
 import httpx
 
-from worker.upstream.base import (
-    PollResult,
-    SubmitRequest,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    VideoRef,
-    VideoSettings,
-)
+from shared.errors import UpstreamConfigError, UpstreamPermanentError
+from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.http import (
     JSON_MAX_BYTES,
     MESSAGE_MAX_CHARS,

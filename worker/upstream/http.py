@@ -29,7 +29,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 from httpx_aiohttp import transport as httpx_aiohttp_transport
 
-from worker.upstream.base import (
+from shared.errors import (
     UpstreamConfigError,
     UpstreamError,
     UpstreamPermanentError,

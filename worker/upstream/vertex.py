@@ -19,15 +19,8 @@ import google.auth.transport.requests
 import httpx
 from google.oauth2 import service_account
 
-from worker.upstream.base import (
-    PollResult,
-    SubmitRequest,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    UpstreamTransientError,
-    VideoRef,
-    VideoSettings,
-)
+from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.gemini import (
     as_dict,
     as_list,
