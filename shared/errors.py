@@ -20,7 +20,7 @@
                                        each caller maps it to its own error
 
 The upstream branch is what DESIGN rule 9 asks for: only the adapters see httpx errors and
-upstream statuses, and they classify each failure once (worker/upstream/http.py). The API
+upstream statuses, and they classify each failure once (worker/upstream/classify.py). The API
 branch carries the seed's codes; api_gateway renders it, and nothing else, as the envelope.
 """
 

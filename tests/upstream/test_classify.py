@@ -12,7 +12,7 @@ from shared.errors import (
     UpstreamPermanentError,
     UpstreamTransientError,
 )
-from worker.upstream.http import Phase, classify_status, parse_retry_after, scrub
+from worker.upstream.classify import Phase, classify_status, parse_retry_after, scrub
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 

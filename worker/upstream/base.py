@@ -1,7 +1,7 @@
 """The one small interface every upstream model speaks, and the values that cross it.
 
 Adapters are the only code that sees httpx errors or upstream status codes: they classify each
-failure once (worker/upstream/http.py) as one of the upstream errors of shared/errors.py,
+failure once (worker/upstream/classify.py) as one of the upstream errors of shared/errors.py,
 transient (try again later) or permanent (fail the job).
 """
 

@@ -20,15 +20,9 @@ import httpx
 
 from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
-from worker.upstream.http import (
-    JSON_MAX_BYTES,
-    MESSAGE_MAX_CHARS,
-    ClientPool,
-    download_to,
-    request_json,
-    same_origin,
-    write_capped,
-)
+from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
 
 DEFAULT_MODEL = "veo-3.1-generate-preview"
 API_KEY_HEADER = "x-goog-api-key"

@@ -21,6 +21,8 @@ from google.oauth2 import service_account
 
 from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.download import download_to, same_origin, write_capped
 from worker.upstream.gemini import (
     as_dict,
     as_list,
@@ -29,15 +31,7 @@ from worker.upstream.gemini import (
     operation_failure,
     predict_body,
 )
-from worker.upstream.http import (
-    JSON_MAX_BYTES,
-    MESSAGE_MAX_CHARS,
-    ClientPool,
-    download_to,
-    request_json,
-    same_origin,
-    write_capped,
-)
+from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
 
 DEFAULT_MODEL = "veo-3.1-generate-001"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
