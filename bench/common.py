@@ -19,7 +19,8 @@ import shared.models  # noqa: F401 - registers the tables on SQLModel.metadata
 from bench.stack import Stack
 from shared.settings import Settings
 from worker.upstream.base import SubmitRequest, VideoSettings
-from worker.upstream.gemini import DEFAULT_MODEL, predict_body
+from worker.upstream.gemini import DEFAULT_MODEL
+from worker.upstream.longrunning import predict_body
 
 SUBMIT_CONCURRENCY = 16
 # Settings that take the global upstream quotas out of a measurement (section 6 measures them).

@@ -1,9 +1,104 @@
-"""One exception tree carrying the seed's error codes; api_gateway renders it as the envelope."""
+"""Every error of ours, in one tree; what catches each branch decides what happens next.
 
-from typing import Any
+    VeoError
+    ├── InputError ................... a job's own input is unusable: fail it, no refund
+    ├── UpstreamError ................ raised by the upstream adapters only (worker/upstream)
+    │   ├── UpstreamTransientError ... try again later (408/429/5xx, timeouts, dropped connections)
+    │   └── UpstreamPermanentError ... fail the job (refunded unless it was the user's fault)
+    │       └── UpstreamConfigError .. our setup is wrong (bad key, retired model): never retry
+    ├── ApiError ..................... answered to the caller as the `{code, msg, data}` envelope
+    │   ├── InvalidParameters ........ 1000, HTTP 400
+    │   │   ├── NotFound ............. 1000, HTTP 404 (unknown ids and other accounts' ids alike)
+    │   │   ├── PayloadTooLarge ...... 1000, HTTP 413
+    │   │   └── MethodNotAllowed ..... 1000, HTTP 405
+    │   ├── InsufficientCredits ...... 1001, HTTP 402
+    │   ├── AuthenticationFailed ..... 1002, HTTP 401
+    │   ├── RateLimitExceeded ........ 1003, HTTP 429
+    │   └── ServerError .............. 5000, HTTP 500
+    │       └── ServiceUnavailable ... 5000, HTTP 503
+    └── NetguardError ................ an outbound URL could not be used (shared/netguard);
+        │                                each caller maps it to its own error
+        ├── UnsafeUrl ................ the guard refused the URL itself: retrying cannot help
+        └── FetchFailed .............. a checked URL gave no usable answer
+
+The upstream branch is what DESIGN rule 9 asks for: only the adapters see httpx errors and
+upstream statuses, and they classify each failure once (worker/upstream/classify.py). The API
+branch carries the seed's codes; api_gateway renders it, and nothing else, as the envelope.
+"""
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    # For the annotation only: at run time this module imports nothing of ours, so anything may
+    # import it (shared.lifecycle reaches it through shared.credits).
+    from shared.lifecycle import Failure
 
 
-class ApiError(Exception):
+class VeoError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+# Job input errors
+
+
+class InputError(VeoError):
+    """The job's own input is unusable (its image is gone or unreadable): the user's fault, so
+    the job fails without a refund."""
+
+    def __init__(self, failure: "Failure") -> None:
+        super().__init__(failure.message)
+        self.failure = failure
+
+
+# Upstream errors
+
+
+class UpstreamError(VeoError):
+    """Base of every error an adapter raises."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class UpstreamTransientError(UpstreamError):
+    """Try again later: 408/429/5xx, timeouts, dropped connections."""
+
+    def __init__(
+        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
+    ) -> None:
+        super().__init__(message, status=status)
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamPermanentError(UpstreamError):
+    """Do not retry. `code` is our failure code; `refund` is False only for the user's own fault."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str = "upstream_error",
+        status: int | None = None,
+        refund: bool = True,
+    ) -> None:
+        super().__init__(message, status=status)
+        self.code = code
+        self.refund = refund
+
+
+class UpstreamConfigError(UpstreamPermanentError):
+    """Our configuration is wrong (bad key, retired model): report loudly, never retry."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message, code="upstream_config", status=status, refund=True)
+
+
+# API errors (the envelope)
+
+
+class ApiError(VeoError):
     """An error the API reports to its caller in the `{code, msg, data}` envelope."""
 
     code: int = 5000
@@ -62,7 +157,7 @@ def invalid(field: str, reason: str) -> InvalidParameters:
 # Outbound URLs (shared/netguard)
 
 
-class NetguardError(Exception):
+class NetguardError(VeoError):
     """A user-supplied outbound URL could not be used; `reason` says why, fit to show the user.
 
     It names no field: each caller knows which field the URL came from and maps the error to

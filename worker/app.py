@@ -66,7 +66,7 @@ def _warm_up(**_: object) -> None:
     instead of each paying (about 0.3 s of CPU) inside its first tasks, and a thread-pool
     worker's threads no longer race to build the same context."""
     from shared.netguard.pinned import default_ssl_context
-    from worker.upstream.http import warm_up
+    from worker.upstream.transport import warm_up
 
     engine()
     configure_mappers()

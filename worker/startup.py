@@ -4,9 +4,9 @@ may already be gone) or a bad key is reported once, loudly, before any job is pa
 import asyncio
 import logging
 
+from shared.errors import UpstreamConfigError, UpstreamError
 from shared.settings import get_settings
 from worker.upstream import build_upstream
-from worker.upstream.base import UpstreamConfigError, UpstreamError
 
 log = logging.getLogger(__name__)
 

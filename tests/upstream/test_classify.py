@@ -6,13 +6,13 @@ from typing import Any
 
 import pytest
 
-from worker.upstream.base import (
+from shared.errors import (
     UpstreamConfigError,
     UpstreamError,
     UpstreamPermanentError,
     UpstreamTransientError,
 )
-from worker.upstream.http import Phase, classify_status, parse_retry_after, scrub
+from worker.upstream.classify import Phase, classify_status, parse_retry_after, scrub
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 

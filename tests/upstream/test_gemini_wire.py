@@ -10,17 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
 from tests.upstream.conftest import run
 from tests.upstream.fake_server import FakeServer, Handler
-from worker.upstream.base import (
-    ImageInput,
-    SubmitRequest,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    UpstreamTransientError,
-    VideoRef,
-    VideoSettings,
-)
+from worker.upstream.base import ImageInput, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.gemini import GeminiUpstream
 
 KEY = "AIzaSy-test-key-0123456789"

@@ -6,7 +6,7 @@ import os
 import pytest
 from PIL import Image
 
-from worker.upstream.base import UpstreamPermanentError
+from shared.errors import UpstreamPermanentError
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 
 MB = 1024 * 1024

@@ -16,19 +16,11 @@ from typing import Literal
 import pytest
 from PIL import Image
 
+from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
 from shared.settings import Settings
 from tests.upstream.conftest import RETIRED_MODEL, Sim, run
 from worker.upstream import build_upstream
-from worker.upstream.base import (
-    ImageInput,
-    PollResult,
-    SubmitRequest,
-    Upstream,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    UpstreamTransientError,
-    VideoSettings,
-)
+from worker.upstream.base import ImageInput, PollResult, SubmitRequest, Upstream, VideoSettings
 from worker.upstream.gemini import GeminiUpstream
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 from worker.upstream.vertex import VertexUpstream

@@ -7,14 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from shared.errors import UpstreamConfigError
 from tests.upstream.conftest import Sim, run
 from tests.upstream.fake_server import FakeServer
-from worker.upstream.base import (
-    SubmitRequest,
-    UpstreamConfigError,
-    VideoRef,
-    VideoSettings,
-)
+from worker.upstream.base import SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.vertex import VertexUpstream
 
 MODEL = "veo-3.1-generate-001"

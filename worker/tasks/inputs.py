@@ -1,26 +1,18 @@
 """Turning a job row into the upstream request: resolve `auto`, fetch and prepare the image."""
 
 from shared.db import read_session
-from shared.errors import NetguardError, invalid
+from shared.errors import InputError, NetguardError, UpstreamPermanentError, invalid
 from shared.lifecycle import Failure, JobRef
 from shared.models import Upload
 from shared.netguard.fetch import fetch_limited
 from shared.settings import get_settings
 from shared.storage import get_storage
 from worker.runloop import run
-from worker.upstream.base import SubmitRequest, UpstreamPermanentError
+from worker.upstream.base import SubmitRequest
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 
 IMAGE_FETCH_TIMEOUT_S = 30.0
 REQUEST_FIELDS = ("generation_type", "prompt", "aspect_ratio", "image_url", "image_key")
-
-
-class InputError(Exception):
-    """The job's own input is unusable: the user's fault, so no refund."""
-
-    def __init__(self, failure: Failure) -> None:
-        super().__init__(failure.message)
-        self.failure = failure
 
 
 def _image_unavailable(reason: str) -> InputError:

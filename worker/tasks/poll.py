@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
+from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.estimates import record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
 from shared.models import Job
@@ -33,7 +34,7 @@ from worker.backoff import backoff_s
 from worker.runloop import run
 from worker.tasks.submit import release_capacity
 from worker.upstream import get_upstream
-from worker.upstream.base import PollResult, UpstreamPermanentError, UpstreamTransientError
+from worker.upstream.base import PollResult
 
 log = logging.getLogger(__name__)
 _jobs = Job.__table__  # type: ignore[attr-defined]  # Core statements: no per-row ORM work

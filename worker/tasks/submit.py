@@ -19,6 +19,7 @@ from sqlmodel import col
 
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
+from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
 from shared.models import Job
 from shared.queueing import enqueue_submit
@@ -30,9 +31,9 @@ from shared.timeutil import utcnow
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run
-from worker.tasks.inputs import REQUEST_FIELDS, InputError, build_request
+from worker.tasks.inputs import REQUEST_FIELDS, build_request
 from worker.upstream import get_upstream
-from worker.upstream.base import SubmitRequest, UpstreamPermanentError, UpstreamTransientError
+from worker.upstream.base import SubmitRequest
 
 log = logging.getLogger(__name__)
 STORE_OPERATION_FOR_S = 30.0  # how long a database outage may delay storing an operation name

@@ -1,12 +1,15 @@
-"""The one small interface every upstream model speaks, and the errors it may raise.
+"""The one small interface every upstream model speaks, and the values that cross it.
 
 Adapters are the only code that sees httpx errors or upstream status codes: they classify each
-failure once, here, as transient (try again later) or permanent (fail the job).
+failure once (worker/upstream/classify.py) as one of the upstream errors of shared/errors.py,
+transient (try again later) or permanent (fail the job).
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from shared.errors import UpstreamConfigError, UpstreamPermanentError
 
 
 @dataclass(frozen=True)
@@ -35,49 +38,7 @@ class VideoRef:
 class PollResult:
     done: bool
     video: VideoRef | None = None
-    failure: "UpstreamPermanentError | None" = None
-
-
-class UpstreamError(Exception):
-    """Base of every error an adapter raises."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-
-
-class UpstreamTransientError(UpstreamError):
-    """Try again later: 408/429/5xx, timeouts, dropped connections."""
-
-    def __init__(
-        self, message: str, *, status: int | None = None, retry_after_s: float | None = None
-    ) -> None:
-        super().__init__(message, status=status)
-        self.retry_after_s = retry_after_s
-
-
-class UpstreamPermanentError(UpstreamError):
-    """Do not retry. `code` is our failure code; `refund` is False only for the user's own fault."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        code: str = "upstream_error",
-        status: int | None = None,
-        refund: bool = True,
-    ) -> None:
-        super().__init__(message, status=status)
-        self.code = code
-        self.refund = refund
-
-
-class UpstreamConfigError(UpstreamPermanentError):
-    """Our configuration is wrong (bad key, retired model): report loudly, never retry."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message, code="upstream_config", status=status, refund=True)
+    failure: UpstreamPermanentError | None = None
 
 
 @dataclass(frozen=True)

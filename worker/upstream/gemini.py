@@ -4,12 +4,10 @@ Wire shapes follow notes/upstream-veo.md section 1: submit with `predictLongRunn
 `GET /v1beta/{name}`, download the sample's URI. The key travels in `x-goog-api-key` only (never
 `?key=`, so it stays out of access logs), and only to the origin of `base_url`.
 
-The request-body builder and the operation-outcome helpers are shared with the Vertex adapter:
-both surfaces speak the same `predictLongRunning` instance shape and google.rpc error shape.
+What it shares with the Vertex adapter (the request body, reading an operation) is in
+worker/upstream/longrunning.py.
 """
 
-import base64
-import binascii
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,117 +16,40 @@ from urllib.parse import quote
 
 import httpx
 
-from worker.upstream.base import (
-    PollResult,
-    SubmitRequest,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    VideoRef,
-    VideoSettings,
+from shared.errors import UpstreamConfigError, UpstreamPermanentError
+from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.longrunning import (
+    as_dict,
+    as_list,
+    check_operation_name,
+    inline_video,
+    no_video_failure,
+    operation_name,
+    poll_max_bytes,
+    predict_body,
+    read_operation,
 )
-from worker.upstream.http import (
-    JSON_MAX_BYTES,
-    MESSAGE_MAX_CHARS,
-    ClientPool,
-    download_to,
-    request_json,
-    same_origin,
-    write_capped,
-)
+from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
 
 DEFAULT_MODEL = "veo-3.1-generate-preview"
 API_KEY_HEADER = "x-goog-api-key"
 _OPERATION_NAME = re.compile(r"models/[^/?#\s]+/operations/[^/?#\s]+")
 
 
-def predict_body(
-    request: SubmitRequest, video: VideoSettings, **extra_parameters: Any
-) -> dict[str, Any]:
-    """The `predictLongRunning` body both surfaces share; Vertex adds its own parameters."""
-    instance: dict[str, Any] = {"prompt": request.prompt}
-    parameters: dict[str, Any] = {
-        "aspectRatio": request.aspect_ratio,
-        "resolution": video.resolution,
-        "durationSeconds": int(video.duration_s),  # the SDK sends an int
-        "sampleCount": 1,
-    }
-    if request.image is not None:
-        # The SDK's shape; the REST guide's `inlineData` is reported to answer 400.
-        instance["image"] = {
-            "bytesBase64Encoded": base64.b64encode(request.image.data).decode("ascii"),
-            "mimeType": request.image.mime_type,
-        }
-        parameters["personGeneration"] = "allow_adult"  # the only value image-to-video accepts
-    # Text-to-video leaves personGeneration out: allow_adult is rejected there, and allow_all
-    # is refused in the EU/UK/CH/MENA; the default is accepted everywhere.
-    if video.negative_prompt:
-        parameters["negativePrompt"] = video.negative_prompt
-    parameters.update(extra_parameters)
-    return {"instances": [instance], "parameters": parameters}
-
-
-def as_dict(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def as_list(value: Any) -> list[Any]:
-    return value if isinstance(value, list) else []
-
-
-def operation_failure(error: Mapping[str, Any]) -> UpstreamPermanentError:
-    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words."""
-    code = error.get("code")
-    message = str(error.get("message") or "no message")
-    return UpstreamPermanentError(
-        f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS],
-        code="upstream_failed",
-    )
-
-
-def no_video_failure(counters: Mapping[str, Any]) -> UpstreamPermanentError:
-    """`done` without a video: an RAI block if `counters` holds the filter fields, else a mystery.
-
-    Callers pass the object that holds `raiMediaFilteredCount/Reasons` on their surface; a parser
-    that reads the wrong level calls a blocked job a success and never refunds it.
-    """
-    reasons = [str(reason) for reason in as_list(counters.get("raiMediaFilteredReasons")) if reason]
-    count = counters.get("raiMediaFilteredCount")
-    if reasons or (isinstance(count, int) and count > 0):
-        text = "; ".join(reasons) or f"{count} video(s) filtered by the upstream safety system"
-        # The upstream does not charge for blocked videos, so neither do we.
-        return UpstreamPermanentError(text[:MESSAGE_MAX_CHARS], code="content_blocked", refund=True)
-    return UpstreamPermanentError("upstream finished without a video", code="upstream_no_video")
-
-
-def decode_inline(encoded: Any) -> bytes:
-    """Base64 video bytes from an operation; a corrupt payload will not improve on re-polling."""
-    try:
-        return base64.b64decode(str(encoded), validate=True)
-    except (binascii.Error, ValueError):
-        raise UpstreamPermanentError(
-            "upstream returned undecodable video bytes", code="upstream_bad_response"
-        ) from None
-
-
 def parse_operation(operation: Mapping[str, Any]) -> PollResult:
     """One Gemini operation: running, failed, blocked, or finished with a video."""
-    if not operation.get("done"):  # left out while running (proto3 default)
-        return PollResult(done=False)
-    error = operation.get("error")
-    if isinstance(error, Mapping):
-        return PollResult(done=True, failure=operation_failure(error))
-    generated = as_dict(as_dict(operation.get("response")).get("generateVideoResponse"))
+    return read_operation(operation, _read_response)
+
+
+def _read_response(response: Mapping[str, Any]) -> PollResult:
+    generated = as_dict(response.get("generateVideoResponse"))
     for sample in as_list(generated.get("generatedSamples")):
         video = as_dict(as_dict(sample).get("video"))
         if video.get("uri"):
             return PollResult(done=True, video=VideoRef(uri=str(video["uri"])))
         if video.get("encodedVideo"):
-            try:
-                data = decode_inline(video["encodedVideo"])
-            except UpstreamPermanentError as exc:
-                return PollResult(done=True, failure=exc)
-            mime_type = str(video.get("encoding") or "video/mp4")
-            return PollResult(done=True, video=VideoRef(data=data, mime_type=mime_type))
+            return inline_video(video["encodedVideo"], str(video.get("encoding") or "video/mp4"))
     # Gemini nests the RAI counters inside generateVideoResponse (Vertex does not).
     return PollResult(done=True, failure=no_video_failure(generated))
 
@@ -153,8 +74,7 @@ class GeminiUpstream:
         self._origin = httpx.URL(self.base_url)
         self._api_key = api_key
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
-        # A finished operation may carry the video inline (base64, a third larger).
-        self._poll_max_bytes = max(JSON_MAX_BYTES, max_inline_bytes * 4 // 3 + JSON_MAX_BYTES)
+        self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
 
     def _headers(self) -> dict[str, str]:
         if not self._api_key:
@@ -190,18 +110,10 @@ class GeminiUpstream:
             json_body=predict_body(request, self.video),
             secrets=(self._api_key,),
         )
-        name = operation.get("name")
-        if not isinstance(name, str) or not name:
-            raise UpstreamPermanentError(
-                "upstream accepted the submit but named no operation", code="upstream_bad_response"
-            )
-        return name
+        return operation_name(operation)
 
     async def poll(self, operation: str) -> PollResult:
-        if not _OPERATION_NAME.fullmatch(operation) or ".." in operation:
-            raise UpstreamPermanentError(
-                "not a Gemini operation name", code="upstream_operation_lost"
-            )
+        check_operation_name(operation, _OPERATION_NAME, "Gemini")
         data = await request_json(
             self._pool,
             "GET",

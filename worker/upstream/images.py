@@ -9,7 +9,8 @@ import io
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from worker.upstream.base import ImageInput, UpstreamPermanentError
+from shared.errors import UpstreamPermanentError
+from worker.upstream.base import ImageInput
 
 PASS_THROUGH = {"JPEG": "image/jpeg", "PNG": "image/png"}
 JPEG_QUALITY = 90

@@ -19,32 +19,22 @@ import google.auth.transport.requests
 import httpx
 from google.oauth2 import service_account
 
-from worker.upstream.base import (
-    PollResult,
-    SubmitRequest,
-    UpstreamConfigError,
-    UpstreamPermanentError,
-    UpstreamTransientError,
-    VideoRef,
-    VideoSettings,
-)
-from worker.upstream.gemini import (
+from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.longrunning import (
     as_dict,
     as_list,
-    decode_inline,
+    check_operation_name,
+    inline_video,
     no_video_failure,
-    operation_failure,
+    operation_name,
+    poll_max_bytes,
     predict_body,
+    read_operation,
 )
-from worker.upstream.http import (
-    JSON_MAX_BYTES,
-    MESSAGE_MAX_CHARS,
-    ClientPool,
-    download_to,
-    request_json,
-    same_origin,
-    write_capped,
-)
+from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
 
 DEFAULT_MODEL = "veo-3.1-generate-001"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
@@ -127,12 +117,10 @@ class TokenSource:
 
 def parse_operation(operation: Mapping[str, Any]) -> PollResult:
     """One Vertex operation: running, failed, blocked, or finished with a video."""
-    if not operation.get("done"):
-        return PollResult(done=False)
-    error = operation.get("error")
-    if isinstance(error, Mapping):
-        return PollResult(done=True, failure=operation_failure(error))
-    response = as_dict(operation.get("response"))
+    return read_operation(operation, _read_response)
+
+
+def _read_response(response: Mapping[str, Any]) -> PollResult:
     for item in as_list(response.get("videos")):
         video = as_dict(item)
         mime_type = str(video.get("mimeType") or "video/mp4")
@@ -141,11 +129,7 @@ def parse_operation(operation: Mapping[str, Any]) -> PollResult:
                 done=True, video=VideoRef(uri=str(video["gcsUri"]), mime_type=mime_type)
             )
         if video.get("bytesBase64Encoded"):
-            try:
-                data = decode_inline(video["bytesBase64Encoded"])
-            except UpstreamPermanentError as exc:
-                return PollResult(done=True, failure=exc)
-            return PollResult(done=True, video=VideoRef(data=data, mime_type=mime_type))
+            return inline_video(video["bytesBase64Encoded"], mime_type)
     # Vertex keeps the RAI counters on `response` itself (Gemini nests them one level down).
     return PollResult(done=True, failure=no_video_failure(response))
 
@@ -186,8 +170,8 @@ class VertexUpstream:
             credentials_file=credentials_file, token_url=token_url, timeout_s=timeout_s
         )
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
-        # Without storageUri the finished operation carries the video as base64 (a third larger).
-        self._poll_max_bytes = max(JSON_MAX_BYTES, max_inline_bytes * 4 // 3 + JSON_MAX_BYTES)
+        # Without storageUri the finished operation carries the video inline.
+        self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
 
     async def _token(self) -> str:
         return await self._tokens.token()
@@ -235,18 +219,10 @@ class VertexUpstream:
             json_body=predict_body(request, self.video, **extra),
             secrets=(token,),
         )
-        name = operation.get("name")
-        if not isinstance(name, str) or not name:
-            raise UpstreamPermanentError(
-                "upstream accepted the submit but named no operation", code="upstream_bad_response"
-            )
-        return name
+        return operation_name(operation)
 
     async def poll(self, operation: str) -> PollResult:
-        if not _OPERATION_NAME.fullmatch(operation) or ".." in operation:
-            raise UpstreamPermanentError(
-                "not a Vertex operation name", code="upstream_operation_lost"
-            )
+        check_operation_name(operation, _OPERATION_NAME, "Vertex")
         resource = operation.rpartition("/operations/")[0]  # as the SDK derives it
         token = await self._token()
         data = await request_json(

@@ -1,0 +1,124 @@
+"""What the Gemini API and Vertex AI adapters share: both serve Veo through `predictLongRunning`.
+
+Both surfaces take the same request body, and answer with a google.longrunning Operation whose
+`error` is a google.rpc.Status. They differ only in where the video and the RAI counters sit
+inside the operation's `response`, which each adapter reads for itself.
+"""
+
+import base64
+import binascii
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from shared.errors import UpstreamPermanentError
+from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.transport import JSON_MAX_BYTES
+
+
+def predict_body(
+    request: SubmitRequest, video: VideoSettings, **extra_parameters: Any
+) -> dict[str, Any]:
+    """The `predictLongRunning` body both surfaces share; Vertex adds its own parameters."""
+    instance: dict[str, Any] = {"prompt": request.prompt}
+    parameters: dict[str, Any] = {
+        "aspectRatio": request.aspect_ratio,
+        "resolution": video.resolution,
+        "durationSeconds": int(video.duration_s),  # the SDK sends an int
+        "sampleCount": 1,
+    }
+    if request.image is not None:
+        # The SDK's shape; the REST guide's `inlineData` is reported to answer 400.
+        instance["image"] = {
+            "bytesBase64Encoded": base64.b64encode(request.image.data).decode("ascii"),
+            "mimeType": request.image.mime_type,
+        }
+        parameters["personGeneration"] = "allow_adult"  # the only value image-to-video accepts
+    # Text-to-video leaves personGeneration out: allow_adult is rejected there, and allow_all
+    # is refused in the EU/UK/CH/MENA; the default is accepted everywhere.
+    if video.negative_prompt:
+        parameters["negativePrompt"] = video.negative_prompt
+    parameters.update(extra_parameters)
+    return {"instances": [instance], "parameters": parameters}
+
+
+def poll_max_bytes(max_inline_bytes: int) -> int:
+    """How large a poll answer may be: a finished operation may carry the video inline (base64,
+    a third larger than the video)."""
+    return max(JSON_MAX_BYTES, max_inline_bytes * 4 // 3 + JSON_MAX_BYTES)
+
+
+def operation_name(operation: Mapping[str, Any]) -> str:
+    """The name of the operation a submit started: our only handle on it."""
+    name = operation.get("name")
+    if not isinstance(name, str) or not name:
+        raise UpstreamPermanentError(
+            "upstream accepted the submit but named no operation", code="upstream_bad_response"
+        )
+    return name
+
+
+def check_operation_name(operation: str, pattern: re.Pattern[str], surface: str) -> None:
+    """Refuse to poll what is not an operation of this surface (it would be a path of our URL)."""
+    if not pattern.fullmatch(operation) or ".." in operation:
+        raise UpstreamPermanentError(
+            f"not a {surface} operation name", code="upstream_operation_lost"
+        )
+
+
+def as_dict(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def read_operation(
+    operation: Mapping[str, Any], read_response: Callable[[Mapping[str, Any]], PollResult]
+) -> PollResult:
+    """An operation running, failed, or done; `read_response` reads a done one's `response`."""
+    if not operation.get("done"):  # left out while running (proto3 default)
+        return PollResult(done=False)
+    error = operation.get("error")
+    if isinstance(error, Mapping):
+        return PollResult(done=True, failure=operation_failure(error))
+    return read_response(as_dict(operation.get("response")))
+
+
+def operation_failure(error: Mapping[str, Any]) -> UpstreamPermanentError:
+    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words."""
+    code = error.get("code")
+    message = str(error.get("message") or "no message")
+    return UpstreamPermanentError(
+        f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS],
+        code="upstream_failed",
+    )
+
+
+def inline_video(encoded: Any, mime_type: str) -> PollResult:
+    """A video the operation carries as base64; a corrupt payload will not improve on re-polling."""
+    try:
+        data = base64.b64decode(str(encoded), validate=True)
+    except (binascii.Error, ValueError):
+        failure = UpstreamPermanentError(
+            "upstream returned undecodable video bytes", code="upstream_bad_response"
+        )
+        return PollResult(done=True, failure=failure)
+    return PollResult(done=True, video=VideoRef(data=data, mime_type=mime_type))
+
+
+def no_video_failure(counters: Mapping[str, Any]) -> UpstreamPermanentError:
+    """`done` without a video: an RAI block if `counters` holds the filter fields, else a mystery.
+
+    Callers pass the object that holds `raiMediaFilteredCount/Reasons` on their surface; a parser
+    that reads the wrong level calls a blocked job a success and never refunds it.
+    """
+    reasons = [str(reason) for reason in as_list(counters.get("raiMediaFilteredReasons")) if reason]
+    count = counters.get("raiMediaFilteredCount")
+    if reasons or (isinstance(count, int) and count > 0):
+        text = "; ".join(reasons) or f"{count} video(s) filtered by the upstream safety system"
+        # The upstream does not charge for blocked videos, so neither do we.
+        return UpstreamPermanentError(text[:MESSAGE_MAX_CHARS], code="content_blocked", refund=True)
+    return UpstreamPermanentError("upstream finished without a video", code="upstream_no_video")
