@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-import redis
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
@@ -22,7 +21,7 @@ from shared.db import read_connection, statement_connection, write_session
 from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
 from shared.models import Job
 from shared.queueing import enqueue_submit
-from shared.quotas import acquire_slot_and_token, release_slot
+from shared.quotas import acquire_slot_and_token, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import JobStatus, transition
@@ -60,19 +59,6 @@ def reserve_capacity(job_id: str) -> bool:
         per_second=settings.upstream_submits_per_minute / 60,
         burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
     )
-
-
-def release_capacity(*job_ids: str) -> None:
-    """Give back the in-flight slots of these jobs (one round trip for a poll batch)."""
-    if not job_ids:
-        return
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        for job_id in job_ids:
-            release_slot(pipe, rkey(KEY_IN_FLIGHT), job_id)
-        pipe.execute()
-    except redis.RedisError:
-        log.warning("could not release %d in-flight slot(s); they expire anyway", len(job_ids))
 
 
 def _defer(job_id: str) -> None:
