@@ -17,23 +17,20 @@ from sqlmodel import Session, col
 
 from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
-from shared.models import Account, Job, LedgerEntry, as_utc
+from shared.models import ACCOUNTS, JOBS, LEDGER, Account, LedgerEntry, as_utc
 
-_accounts = Account.__table__  # type: ignore[attr-defined]
-_jobs = Job.__table__  # type: ignore[attr-defined]
-_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 # Built once with bound parameters, so each debit reuses the compiled statements (building
 # them with literal values cost as much as running them).
 _DEBIT = (
-    update(_accounts)
+    update(ACCOUNTS)
     .where(
-        _accounts.c.id == bindparam("debit_account"),
-        _accounts.c.credits >= bindparam("debit_amount"),
+        ACCOUNTS.c.id == bindparam("debit_account"),
+        ACCOUNTS.c.credits >= bindparam("debit_amount"),
     )
-    .values(credits=_accounts.c.credits - bindparam("debit_amount"))
+    .values(credits=ACCOUNTS.c.credits - bindparam("debit_amount"))
 )
-_LEDGER_INSERT = insert(_ledger)
-_INSERT_JOB = insert(_jobs)
+_LEDGER_INSERT = insert(LEDGER)
+_INSERT_JOB = insert(JOBS)
 
 
 def insert_paid_job(job_row: dict[str, Any]) -> None:

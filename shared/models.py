@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
@@ -219,6 +228,19 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _ts()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+    return table
+
+
+# The Core tables, for statements built once with bound parameters (no per-row ORM work).
+ACCOUNTS = _table(Account)
+JOBS = _table(Job)
+LEDGER = _table(LedgerEntry)
+HEARTBEATS = _table(Heartbeat)
+DELIVERIES = _table(WebhookDelivery)
 
 
 @cache

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, Result, Row, Update, bindparam, literal_column, update
 from sqlmodel import Session
 
-from shared.models import Job
+from shared.models import JOBS
 from shared.timeutil import utcnow
 
 
@@ -115,9 +115,6 @@ def _move(
     return connection.execute(statement, params)
 
 
-_jobs = Job.__table__  # type: ignore[attr-defined]
-
-
 @cache
 def _transition_statement(
     to: JobStatus,
@@ -131,19 +128,19 @@ def _transition_statement(
     The allowed states are our own constants, inlined rather than bound (no IN expansion)."""
     allowed = sorted(f"'{status.value}'" for status in ALLOWED_FROM[to])
     statement = (
-        update(_jobs)
+        update(JOBS)
         .where(
-            _jobs.c.id == bindparam("job_id", type_=_jobs.c.id.type),
-            _jobs.c.status.in_([literal_column(status) for status in allowed]),
+            JOBS.c.id == bindparam("job_id", type_=JOBS.c.id.type),
+            JOBS.c.status.in_([literal_column(status) for status in allowed]),
         )
         .values(
             status=literal_column(f"'{to.value}'"),
-            **{c: bindparam(f"v_{c}", type_=_jobs.c[c].type) for c in columns},
+            **{c: bindparam(f"v_{c}", type_=JOBS.c[c].type) for c in columns},
         )
     )
     for column, is_null in guards:
-        target = _jobs.c[column]
+        target = JOBS.c[column]
         statement = statement.where(
             target.is_(None) if is_null else target == bindparam(f"g_{column}", type_=target.type)
         )
-    return statement.returning(*(_jobs.c[c] for c in returning)) if returning else statement
+    return statement.returning(*(JOBS.c[c] for c in returning)) if returning else statement

@@ -22,7 +22,7 @@ from sqlmodel import Session, col, select
 from shared.constants import TASK_DELIVER
 from shared.db import write_session
 from shared.errors import ApiError
-from shared.models import Account, WebhookDelivery, WebhookEndpoint
+from shared.models import DELIVERIES, Account, WebhookDelivery, WebhookEndpoint
 from shared.netguard import PinnedPoster
 from shared.queueing import enqueue_delivery
 from shared.settings import get_settings
@@ -133,15 +133,14 @@ def next_attempt_delay_s(attempts: int) -> float | None:
     return backoff_s(0, base_s=delay, factor=1.0, cap_s=delay * 1.2)
 
 
-_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
 # One statement for every recorded attempt (built once, run as one executemany per task): the
 # columns an attempt decides, for a row still pending.
 _RECORD = (
-    update(_deliveries)
-    .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "pending")
+    update(DELIVERIES)
+    .where(DELIVERIES.c.id == bindparam("delivery_id"), DELIVERIES.c.status == "pending")
     .values(
         {
-            name: bindparam(f"v_{name}", type_=_deliveries.c[name].type)
+            name: bindparam(f"v_{name}", type_=DELIVERIES.c[name].type)
             for name in (
                 "status", "last_status_code", "last_error", "delivered_at", "next_attempt_at",
                 "updated_at",

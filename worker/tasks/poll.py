@@ -21,7 +21,7 @@ from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.estimates import record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
-from shared.models import Job
+from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
@@ -35,7 +35,7 @@ from worker.upstream import get_upstream
 from worker.upstream.base import PollResult, UpstreamPermanentError, UpstreamTransientError
 
 log = logging.getLogger(__name__)
-_jobs = Job.__table__  # type: ignore[attr-defined]  # Core statements: no per-row ORM work
+_jobs = JOBS
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlmodel import col
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
-from shared.models import Job
+from shared.models import JOBS, Job
 from shared.queueing import enqueue_submit
 from shared.quotas import acquire_slot_and_token, release_capacity
 from shared.redis_client import get_redis, rkey
@@ -35,7 +35,7 @@ from worker.upstream.base import SubmitRequest, UpstreamPermanentError, Upstream
 
 log = logging.getLogger(__name__)
 STORE_OPERATION_FOR_S = 30.0  # how long a database outage may delay storing an operation name
-_jobs = Job.__table__  # type: ignore[attr-defined]
+_jobs = JOBS
 # The columns this step reads (a Core row, not a Job: loading all 28 through the ORM cost
 # about as much as the upstream call's own Python).
 _READ_JOBS = select(

@@ -18,7 +18,7 @@ from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
 from shared.db import read_connection, write_session
 from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import Failure, fail_job
-from shared.models import Heartbeat, Job, WebhookDelivery
+from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery, enqueue_submit
 from shared.quotas import acquire_slot
 from shared.redis_client import get_redis, rkey
@@ -137,14 +137,13 @@ def reconcile_in_flight() -> int:
     return len(stale) + len(live - holders)
 
 
-_jobs = Job.__table__  # type: ignore[attr-defined]
 _FINISHED_SINCE = (
-    select(*(_jobs.c[name] for name in STATUS_FIELDS))
+    select(*(JOBS.c[name] for name in STATUS_FIELDS))
     .where(
-        _jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
-        _jobs.c.updated_at >= bindparam("since", type_=_jobs.c.updated_at.type),
+        JOBS.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        JOBS.c.updated_at >= bindparam("since", type_=JOBS.c.updated_at.type),
     )
-    .order_by(_jobs.c.updated_at)
+    .order_by(JOBS.c.updated_at)
     .limit(BATCH)
 )
 # A finish is stamped before its commit: a pass leaves this much behind it for commits in flight.
