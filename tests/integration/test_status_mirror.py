@@ -11,7 +11,8 @@ from shared.db import write_session
 from shared.lifecycle import Failure, advance, complete_job, fail_job
 from shared.models import JOBS, Job
 from shared.redis_client import get_redis, rkey
-from shared.states import JobStatus, transition
+from shared.states import JobStatus
+from shared.transitions import transition
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.jobs import insert_paid_job, reload_job
 from tests.support.processes import free_port, wait_for

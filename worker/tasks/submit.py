@@ -24,8 +24,9 @@ from shared.queueing import enqueue_submit
 from shared.quotas import acquire_slot_and_token, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import JobStatus, transition
+from shared.states import JobStatus
 from shared.timeutil import utcnow
+from shared.transitions import transition
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run

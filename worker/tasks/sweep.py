@@ -23,8 +23,9 @@ from shared.queueing import enqueue_delivery, enqueue_submit
 from shared.quotas import acquire_slot
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import JobStatus, transition
+from shared.states import DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
+from shared.transitions import transition
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def recover_stuck_submits() -> int:
 def resend_due_deliveries() -> int:
     """Webhook deliveries that are due and have no fresh message."""
     due = [
-        col(WebhookDelivery.status) == "pending",
+        col(WebhookDelivery.status) == DeliveryStatus.PENDING,
         col(WebhookDelivery.next_attempt_at) <= utcnow(),
     ]
     return _resend_quiet(
