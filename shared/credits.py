@@ -17,23 +17,21 @@ from sqlmodel import Session, col
 
 from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
-from shared.models import Account, Job, LedgerEntry, as_utc
+from shared.models import ACCOUNTS, JOBS, LEDGER, Account, LedgerEntry, as_utc
+from shared.sql import QUERIES
 
-_accounts = Account.__table__  # type: ignore[attr-defined]
-_jobs = Job.__table__  # type: ignore[attr-defined]
-_ledger = LedgerEntry.__table__  # type: ignore[attr-defined]
 # Built once with bound parameters, so each debit reuses the compiled statements (building
 # them with literal values cost as much as running them).
 _DEBIT = (
-    update(_accounts)
+    update(ACCOUNTS)
     .where(
-        _accounts.c.id == bindparam("debit_account"),
-        _accounts.c.credits >= bindparam("debit_amount"),
+        ACCOUNTS.c.id == bindparam("debit_account"),
+        ACCOUNTS.c.credits >= bindparam("debit_amount"),
     )
-    .values(credits=_accounts.c.credits - bindparam("debit_amount"))
+    .values(credits=ACCOUNTS.c.credits - bindparam("debit_amount"))
 )
-_LEDGER_INSERT = insert(_ledger)
-_INSERT_JOB = insert(_jobs)
+_LEDGER_INSERT = insert(LEDGER)
+_INSERT_JOB = insert(JOBS)
 
 
 def insert_paid_job(job_row: dict[str, Any]) -> None:
@@ -41,11 +39,11 @@ def insert_paid_job(job_row: dict[str, Any]) -> None:
     one unit, or raise InsufficientCredits. Core statements only: the ORM's flush machinery
     doubled a submit's cost.
 
-    On PostgreSQL this is one autocommitted statement (the batch's, `_PAID_BATCH_SQL`), so the
-    account's row lock lasts only while the server runs it: in a transaction the lock spanned
-    our Python between statements, and concurrent submits of one account queued behind it (p99
-    390 ms at 32 connections). SQLite has one writer at a time anyway: there the same rows are
-    written in one transaction.
+    On PostgreSQL this is one autocommitted statement (the batch's: `paid_batch` in
+    sql/queries.sql), so the account's row lock lasts only while the server runs it: in a
+    transaction the lock spanned our Python between statements, and concurrent submits of one
+    account queued behind it (p99 390 ms at 32 connections). SQLite has one writer at a time
+    anyway: there the same rows are written in one transaction.
     """
     if is_postgresql():
         if not _write_paid_postgresql([job_row]):
@@ -112,8 +110,9 @@ def _totals(job_rows: list[dict[str, Any]]) -> dict[str, int]:
 
 
 def _write_paid_postgresql(job_rows: list[dict[str, Any]]) -> set[str]:
-    """The jobs, each account's debit and the ledger rows, as `_PAID_BATCH_SQL` writes them; the
-    ids of the jobs written (those of every account that could pay for all of its jobs)."""
+    """The jobs, each account's debit and the ledger rows, as `paid_batch` (sql/queries.sql)
+    writes them; the ids of the jobs written (those of every account that could pay for all of
+    its jobs)."""
     totals = _totals(job_rows)
     accounts = sorted(totals)
     parameters = {
@@ -122,35 +121,7 @@ def _write_paid_postgresql(job_rows: list[dict[str, Any]]) -> set[str]:
         "jobs": json.dumps(job_rows, default=_json_value),
     }
     with autocommit_connection() as connection:
-        return set(connection.exec_driver_sql(_PAID_BATCH_SQL, parameters).scalars())
-
-
-# PostgreSQL: a batch's debits, job rows and ledger rows in one autocommitted statement, one
-# round trip. The rows travel as one JSON array read back as `jobs` records, so the statement is
-# the same for any batch size: a statement per row cost three times the CPU, most of it round
-# trips, and arrays per column cost as much again in psycopg's Python array dumper. Accounts
-# are locked in id order (`locked`), as `_debit_accounts` does on SQLite, so two gateways'
-# batches cannot deadlock; only the jobs of accounts whose debit matched are written. A column
-# missing from the JSON would be NULL, not its default: rows come whole from new_job_row.
-_PAID_BATCH_SQL = """
-WITH locked AS MATERIALIZED (
-    SELECT id FROM accounts WHERE id = ANY(%(accounts)s::VARCHAR[]) ORDER BY id FOR UPDATE
-), debit AS (
-    UPDATE accounts SET credits = accounts.credits - owed.total
-    FROM unnest(%(accounts)s::VARCHAR[], %(totals)s::BIGINT[]) AS owed (id, total)
-    WHERE accounts.id = owed.id AND accounts.id IN (SELECT id FROM locked)
-        AND accounts.credits >= owed.total
-    RETURNING accounts.id
-), job AS (
-    INSERT INTO jobs
-    SELECT * FROM json_populate_recordset(NULL::jobs, %(jobs)s::JSON)
-    WHERE account_id IN (SELECT id FROM debit)
-    RETURNING id, account_id, credits_charged, created_at
-), ledger AS (
-    INSERT INTO ledger (account_id, job_id, kind, amount, created_at)
-    SELECT account_id, id, 'debit', credits_charged, created_at FROM job
-)
-SELECT id FROM job"""
+        return set(connection.exec_driver_sql(QUERIES["paid_batch"], parameters).scalars())
 
 
 def _json_value(value: object) -> str:

@@ -1,6 +1,7 @@
 """What `GET /api/video-status/{uuid}` returns (and what webhooks carry): one function."""
 
-from typing import TYPE_CHECKING, Any, Union
+from datetime import datetime
+from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row, func, select
 from sqlmodel import Session, col
@@ -12,15 +13,28 @@ from shared.states import PUBLIC_STATUS, JobStatus
 from shared.storage import get_storage
 from shared.timeutil import iso_z, utcnow
 
-# What the view reads of a job, and its owner; the gateway selects only these (a Core row
-# instead of a Job), and the Redis mirror stores them (shared.status_cache).
-STATUS_FIELDS = (
-    "account_id", "id", "status", "generation_type", "aspect_ratio", "created_at", "updated_at",
-    "processing_at", "completed_at", "video_key", "error_code", "error_message",
-)  # fmt: skip
-if TYPE_CHECKING:
-    from shared.status_cache import CachedJob
-JobView = Union[Job, Row[Any], "CachedJob"]
+
+class StatusRow(NamedTuple):
+    """What the view reads of a job, and its owner. The gateway selects only these columns (a
+    Core row instead of a Job), and the Redis mirror (shared.status_cache) stores them by
+    position and hands an entry back as one of these."""
+
+    account_id: str
+    id: str
+    status: str
+    generation_type: str
+    aspect_ratio: str
+    created_at: datetime
+    updated_at: datetime
+    processing_at: datetime | None
+    completed_at: datetime | None
+    video_key: str | None
+    error_code: str | None
+    error_message: str | None
+
+
+STATUS_FIELDS = StatusRow._fields
+JobView = Job | Row[Any] | StatusRow
 
 
 def queue_position(session: Session | Connection, job: JobView) -> int:

@@ -19,8 +19,9 @@ from shared.db import statement_connection, write_session
 from shared.job_view import STATUS_FIELDS, status_data
 from shared.models import Account, Job, WebhookDelivery
 from shared.queueing import enqueue_deliveries
-from shared.states import JobStatus, transition_returning
+from shared.states import JobStatus
 from shared.timeutil import iso_z, utcnow
+from shared.transitions import transition_returning
 
 EVENTS: dict[JobStatus, str] = {
     JobStatus.PROCESSING: "video.processing",

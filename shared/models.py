@@ -5,13 +5,25 @@ import secrets
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
+from enum import StrEnum
 from functools import cache
-from typing import Any
+from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Index, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Index,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlalchemy.engine import Dialect
 from sqlmodel import Column, Field, SQLModel
 
+from shared.states import DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
 
 
@@ -35,6 +47,39 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class _StatusType(TypeDecorator[StrEnum]):
+    """A status enum stored as its value in a VARCHAR(16) (no database enum type or CHECK: the
+    schema stays the migration's) and read back as the member. One subclass per enum, so that
+    a migration renders the type by name (each repeats `cache_ok`: SQLAlchemy reads it from
+    the class's own body)."""
+
+    impl = String
+    cache_ok = True
+    enum: ClassVar[type[StrEnum]]
+
+    def __init__(self, length: int = 16) -> None:
+        super().__init__(length=length)
+        # A dict lookup per row read: calling the enum costs ten times as much.
+        self._members = {member.value: member for member in self.enum}
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> StrEnum | None:
+        return None if value is None else self._members[value]
+
+
+class JobStatusType(_StatusType):
+    cache_ok = True
+    enum = JobStatus
+
+
+class DeliveryStatusType(_StatusType):
+    cache_ok = True
+    enum = DeliveryStatus
+
+
+def _status(column_type: _StatusType, default: StrEnum) -> Any:
+    return Field(default=default, sa_column=Column(column_type, nullable=False))
 
 
 def _ts(*, nullable: bool = True, index: bool = False) -> Any:
@@ -121,7 +166,7 @@ class Job(SQLModel, table=True):
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
     account_id: str = Field(foreign_key="accounts.id", index=True, max_length=40)
-    status: str = Field(default="pending", max_length=16)  # shared.states.JobStatus
+    status: JobStatus = _status(JobStatusType(), JobStatus.PENDING)
     generation_type: str = Field(max_length=20)
     prompt: str = Field(sa_column=Column(Text, nullable=False))
     aspect_ratio: str = Field(max_length=8)  # as requested: auto, 16:9, 9:16
@@ -211,7 +256,7 @@ class WebhookDelivery(SQLModel, table=True):
     event_type: str = Field(max_length=40)
     url: str = Field(max_length=2048)
     payload: str = Field(sa_column=Column(Text, nullable=False))
-    status: str = Field(default="pending", max_length=16)  # pending | delivered | failed
+    status: DeliveryStatus = _status(DeliveryStatusType(), DeliveryStatus.PENDING)
     attempts: int = 0
     last_status_code: int | None = None
     last_error: str | None = Field(default=None, max_length=1000)
@@ -219,6 +264,19 @@ class WebhookDelivery(SQLModel, table=True):
     delivered_at: datetime | None = _ts()
     created_at: datetime = _created()
     updated_at: datetime = _created()
+
+
+def _table(model: type[SQLModel]) -> Table:
+    table: Table = model.__table__  # type: ignore[attr-defined]  # SQLModel does not declare it
+    return table
+
+
+# The Core tables, for statements built once with bound parameters (no per-row ORM work).
+ACCOUNTS = _table(Account)
+JOBS = _table(Job)
+LEDGER = _table(LedgerEntry)
+HEARTBEATS = _table(Heartbeat)
+DELIVERIES = _table(WebhookDelivery)
 
 
 @cache

@@ -4,9 +4,15 @@ Each is a single Lua script using the server's clock (TIME), so hosts with skewe
 agree and each check-and-take is atomic.
 """
 
+import logging
 from dataclasses import dataclass
 
 import redis
+
+from shared.constants import KEY_IN_FLIGHT
+from shared.redis_client import get_redis, rkey
+
+log = logging.getLogger(__name__)
 
 # Each limit is a Lua function of its key and arguments, so a script can check several in
 # one round trip (a submit's in-flight slot and submit token: `acquire_slot_and_token`).
@@ -106,3 +112,17 @@ def acquire_slot_and_token(
 
 def release_slot(client: redis.Redis, key: str, holder: str) -> None:
     client.zrem(key, holder)
+
+
+def release_capacity(*job_ids: str) -> None:
+    """Give back the upstream in-flight slots of these jobs (one round trip for a poll batch);
+    best effort: a slot left behind expires, and the sweeper reconciles the set."""
+    if not job_ids:
+        return
+    try:
+        pipe = get_redis().pipeline(transaction=False)
+        for job_id in job_ids:
+            release_slot(pipe, rkey(KEY_IN_FLIGHT), job_id)
+        pipe.execute()
+    except redis.RedisError:
+        log.warning("could not release %d in-flight slot(s); they expire anyway", len(job_ids))

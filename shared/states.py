@@ -1,26 +1,27 @@
-"""The job state machine: statuses, the one transition table, and the one compare-and-set.
+"""The two state machines, jobs and webhook deliveries: their statuses and their tables.
 
-Every task can run twice, even concurrently, so a state change is a single conditional UPDATE
-whose WHERE clause names the states it may leave; whoever changes the row owns the step.
+Plain data, imported by the table models (shared.models) for their status columns; the one
+compare-and-set of each machine, which reads these tables, is in shared.transitions. The values
+are what the database stores and the logs show.
 """
 
 from enum import StrEnum
-from functools import cache
-from typing import Any
-
-from sqlalchemy import Connection, Result, Row, Update, bindparam, literal_column, update
-from sqlmodel import Session
-
-from shared.models import Job
-from shared.timeutil import utcnow
+from typing import NamedTuple
 
 
 class JobStatus(StrEnum):
-    PENDING = "pending"  # paid for and queued; not yet sent upstream (or waiting for quota)
-    SUBMITTING = "submitting"  # the paid upstream call is under way; attempt number recorded
-    PROCESSING = "processing"  # the upstream accepted it; its operation name is stored
-    COMPLETED = "completed"  # terminal: the MP4 is in our storage
-    FAILED = "failed"  # terminal: error recorded; refunded unless it was the user's fault
+    """Where a job stands; the public API shows it through PUBLIC_STATUS."""
+
+    #: Paid for and queued; not yet sent upstream (or waiting for quota).
+    PENDING = "pending"
+    #: The paid upstream call is under way; its attempt number is recorded.
+    SUBMITTING = "submitting"
+    #: The upstream accepted it; its operation name is stored.
+    PROCESSING = "processing"
+    #: Terminal: the MP4 is in our storage.
+    COMPLETED = "completed"
+    #: Terminal: the error is recorded; refunded unless it was the user's fault.
+    FAILED = "failed"
 
 
 TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
@@ -52,98 +53,45 @@ PUBLIC_STATUS: dict[JobStatus, str] = {
 }
 
 
-def transition(
-    session: Session | Connection,
-    job_id: str,
-    to: JobStatus,
-    *,
-    guard: dict[str, Any] | None = None,
-    **values: Any,
-) -> bool:
-    """Move `job_id` to `to` if it is in an allowed state (and matches `guard`); True if it moved.
+class DeliveryStatus(StrEnum):
+    """Where one webhook delivery (one event for one URL) stands; the API shows it as is."""
 
-    The caller commits (nothing to commit on an autocommit connection). `guard` adds column
-    equality checks (e.g. the submit attempt number), `values` are further columns to set in
-    the same statement.
-    """
-    result = _move(session, job_id, to, guard, values, returning=())
-    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
+    #: Waiting for its next attempt at `next_attempt_at`, or claimed for one (the claim's lease
+    #: is `next_attempt_at` moved ahead).
+    PENDING = "pending"
+    #: The receiver answered 2xx.
+    DELIVERED = "delivered"
+    #: No attempt is left: the retry schedule is spent, or the URL is refused, or the endpoint
+    #: is disabled. Kept, and listed, until the account replays it.
+    FAILED = "failed"
 
 
-def transition_returning(
-    session: Session | Connection,
-    job_id: str,
-    to: JobStatus,
-    *,
-    returning: tuple[str, ...],
-    guard: dict[str, Any] | None = None,
-    **values: Any,
-) -> Row[Any] | None:
-    """`transition()`, handing back the `returning` columns of the moved row as it now is (None
-    if it did not move): the same statement's RETURNING, so the caller needs no reload. Only
-    the columns asked for: each returned column costs the driver and SQLAlchemy work."""
-    return _move(session, job_id, to, guard, values, returning=returning).first()
+class DeliveryMove(StrEnum):
+    """The moves a delivery makes. A retry and a replay both enter `pending`, from different
+    states, so this machine's table is keyed by move, not by target state as the job's is."""
+
+    #: An attempt succeeded.
+    DELIVER = "deliver"
+    #: An attempt failed and the schedule has another: the next one is due later.
+    RETRY = "retry"
+    #: An attempt failed and none is left.
+    GIVE_UP = "give_up"
+    #: The account asked for it again (same webhook-id), whatever its state.
+    REPLAY = "replay"
 
 
-def _move(
-    session: Session | Connection,
-    job_id: str,
-    to: JobStatus,
-    guard: dict[str, Any] | None,
-    values: dict[str, Any],
-    *,
-    returning: tuple[str, ...],
-) -> Result[Any]:
-    now = utcnow()
-    stamp = STAMPS.get(to)
-    if stamp is not None:
-        values.setdefault(stamp, now)
-    values["updated_at"] = now
-    guard = guard or {}
-    statement = _transition_statement(
-        to,
-        tuple(sorted(values)),
-        tuple(sorted((column, expected is None) for column, expected in guard.items())),
-        returning=returning,
-    )
-    params = {f"v_{column}": value for column, value in values.items()}
-    params.update({f"g_{column}": expected for column, expected in guard.items()})
-    params["job_id"] = job_id
-    # Core on the session's connection: an ORM-enabled UPDATE, built per call, cost a job's
-    # three moves about as much CPU as the rest of its database work.
-    connection = session.connection() if isinstance(session, Session) else session
-    return connection.execute(statement, params)
+class Move(NamedTuple):
+    """One row of DELIVERY_MOVES: the states a move may leave, and the state it enters."""
+
+    leaves: frozenset[DeliveryStatus]
+    enters: DeliveryStatus
 
 
-_jobs = Job.__table__  # type: ignore[attr-defined]
-
-
-@cache
-def _transition_statement(
-    to: JobStatus,
-    columns: tuple[str, ...],
-    guards: tuple[tuple[str, bool], ...],
-    *,
-    returning: tuple[str, ...],
-) -> Update:
-    """The compare-and-set for one shape of move (its target, the columns it sets, guards and
-    returns), built once with bound parameters so every later move reuses the compiled SQL.
-    The allowed states are our own constants, inlined rather than bound (no IN expansion)."""
-    allowed = sorted(f"'{status.value}'" for status in ALLOWED_FROM[to])
-    statement = (
-        update(_jobs)
-        .where(
-            _jobs.c.id == bindparam("job_id", type_=_jobs.c.id.type),
-            _jobs.c.status.in_([literal_column(status) for status in allowed]),
-        )
-        .values(
-            status=literal_column(f"'{to.value}'"),
-            **{c: bindparam(f"v_{c}", type_=_jobs.c[c].type) for c in columns},
-        )
-    )
-    for column, is_null in guards:
-        target = _jobs.c[column]
-        statement = statement.where(
-            target.is_(None) if is_null else target == bindparam(f"g_{column}", type_=target.type)
-        )
-    return statement.returning(*(_jobs.c[c] for c in returning)) if returning else statement
+# Every way a delivery's status may change. Only a replay leaves `delivered` or `failed`;
+# the other moves record an attempt, which only a pending (claimed) delivery makes.
+DELIVERY_MOVES: dict[DeliveryMove, Move] = {
+    DeliveryMove.DELIVER: Move(frozenset({DeliveryStatus.PENDING}), DeliveryStatus.DELIVERED),
+    DeliveryMove.RETRY: Move(frozenset({DeliveryStatus.PENDING}), DeliveryStatus.PENDING),
+    DeliveryMove.GIVE_UP: Move(frozenset({DeliveryStatus.PENDING}), DeliveryStatus.FAILED),
+    DeliveryMove.REPLAY: Move(frozenset(DeliveryStatus), DeliveryStatus.PENDING),
+}

@@ -15,12 +15,12 @@ import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any, NamedTuple
+from typing import Any
 
 import redis
 
 from shared.constants import KEY_JOB_STATUS
-from shared.job_view import STATUS_FIELDS, JobView
+from shared.job_view import STATUS_FIELDS, JobView, StatusRow
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import JobStatus
@@ -44,26 +44,6 @@ return 1
 """
 
 
-class CachedJob(NamedTuple):
-    """STATUS_FIELDS, in that order; stands in for a database row."""
-
-    account_id: str
-    id: str
-    status: str
-    generation_type: str
-    aspect_ratio: str
-    created_at: datetime
-    updated_at: datetime
-    processing_at: datetime | None
-    completed_at: datetime | None
-    video_key: str | None
-    error_code: str | None
-    error_message: str | None
-
-
-assert CachedJob._fields == STATUS_FIELDS  # an entry is decoded by position
-
-
 def entry_key(job_id: str) -> str:
     return rkey(KEY_JOB_STATUS, job_id)
 
@@ -76,13 +56,13 @@ def _encode(job: JobView) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
-def decode(entry: str) -> CachedJob:
+def decode(entry: str) -> StatusRow:
     """An entry as read by the gateway (rank digit first)."""
     values = json.loads(entry[1:])
-    for index, name in enumerate(CachedJob._fields):
+    for index, name in enumerate(STATUS_FIELDS):
         if name in _TIMES and values[index] is not None:
             values[index] = datetime.fromisoformat(values[index])
-    return CachedJob(*values)
+    return StatusRow(*values)
 
 
 def watermark_key() -> str:

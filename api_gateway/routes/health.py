@@ -16,12 +16,12 @@ from api_gateway.envelope import ok
 from api_gateway.schemas import Envelope, HealthData
 from shared.constants import HEARTBEAT_SWEEPER
 from shared.db import read_connection
-from shared.models import Heartbeat
+from shared.models import HEARTBEATS
 from shared.redis_client import get_async_redis
 from shared.timeutil import iso_z
 
 router = APIRouter(tags=["operations"])
-_heartbeats = Heartbeat.__table__  # type: ignore[attr-defined]
+_heartbeats = HEARTBEATS
 _LAST_SWEEP = select(_heartbeats.c.ran_at).where(_heartbeats.c.name == HEARTBEAT_SWEEPER)
 
 

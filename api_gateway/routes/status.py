@@ -15,10 +15,10 @@ from shared import status_cache
 from shared.db import read_connection
 from shared.errors import ApiError, NotFound, invalid
 from shared.job_view import STATUS_FIELDS, status_data
-from shared.models import Job
+from shared.models import JOBS
 
 router = APIRouter(tags=["videos"])
-_jobs = Job.__table__  # type: ignore[attr-defined]
+_jobs = JOBS
 # Built once: building a statement per request cost as much as running it.
 _SELECT_OWN_JOB = select(*(_jobs.c[name] for name in STATUS_FIELDS)).where(
     _jobs.c.id == bindparam("job"), _jobs.c.account_id == bindparam("account")

@@ -18,7 +18,9 @@ from shared.errors import NotFound, UnsafeUrl, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
 from shared.netguard.addresses import check_url
 from shared.queueing import enqueue_delivery
+from shared.states import DeliveryMove
 from shared.timeutil import iso_z, utcnow
+from shared.transitions import transition_deliveries
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 PAGE_MAX = 100
@@ -87,16 +89,11 @@ def _list(account_id: str, video_uuid: str | None, limit: int) -> list[dict[str,
 def _replay(account_id: str, delivery_id: str) -> dict[str, Any]:
     now = utcnow()
     with write_session() as session:
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(
-                col(WebhookDelivery.id) == delivery_id,
-                col(WebhookDelivery.account_id) == account_id,
-            )
-            .values(status="pending", next_attempt_at=now, updated_at=now, delivered_at=None)
-            .execution_options(synchronize_session=False)
+        replay = (delivery_id, {"next_attempt_at": now, "delivered_at": None})
+        moved = transition_deliveries(
+            session, DeliveryMove.REPLAY, [replay], guard={"account_id": account_id}
         )
-        if result.rowcount != 1:  # type: ignore[attr-defined]
+        if moved != 1:
             raise NotFound("Delivery not found")
         url = (
             select(col(WebhookDelivery.url))

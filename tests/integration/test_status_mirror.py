@@ -9,9 +9,10 @@ import pytest
 from shared import status_cache
 from shared.db import write_session
 from shared.lifecycle import Failure, advance, complete_job, fail_job
-from shared.models import Job
+from shared.models import JOBS, Job
 from shared.redis_client import get_redis, rkey
-from shared.states import JobStatus, transition
+from shared.states import JobStatus
+from shared.transitions import transition
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.jobs import insert_paid_job, reload_job
 from tests.support.processes import free_port, wait_for
@@ -27,9 +28,7 @@ def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, o
 def _move_to_processing(job: Job) -> Job:
     with write_session() as session:
         session.execute(
-            Job.__table__.update()  # type: ignore[attr-defined]
-            .where(Job.__table__.c.id == job.id)  # type: ignore[attr-defined]
-            .values(status=JobStatus.SUBMITTING.value)
+            JOBS.update().where(JOBS.c.id == job.id).values(status=JobStatus.SUBMITTING.value)
         )
         assert advance(session, job, JobStatus.PROCESSING, upstream_operation=f"op/{job.id}")
     return reload_job(job)

@@ -9,7 +9,8 @@ from sqlmodel import col
 from shared.db import read_session, write_session
 from shared.lifecycle import Failure, fail_job
 from shared.models import Job, LedgerEntry
-from shared.states import JobStatus, transition
+from shared.states import JobStatus
+from shared.transitions import transition
 from tests.conftest import AccountInfo
 from tests.support.jobs import balance, insert_paid_job
 

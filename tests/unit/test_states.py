@@ -1,15 +1,72 @@
-from shared.states import ALLOWED_FROM, PUBLIC_STATUS, TERMINAL, JobStatus
+"""The two state machines' tables (shared.states): what may leave what."""
+
+import pytest
+
+from shared.states import (
+    ALLOWED_FROM,
+    DELIVERY_MOVES,
+    PUBLIC_STATUS,
+    TERMINAL,
+    DeliveryMove,
+    DeliveryStatus,
+    JobStatus,
+)
 
 
 def test_terminal_states_are_never_left() -> None:
+    """No job move starts from completed or failed."""
     for sources in ALLOWED_FROM.values():
         assert not sources & TERMINAL
 
 
 def test_every_status_has_a_public_name_from_the_seed() -> None:
+    """The API shows only the seed's four statuses."""
     assert set(PUBLIC_STATUS) == set(JobStatus)
     assert set(PUBLIC_STATUS.values()) == {"pending", "processing", "completed", "failed"}
 
 
 def test_completion_only_from_processing() -> None:
+    """Only a job the upstream is working on can complete."""
     assert ALLOWED_FROM[JobStatus.COMPLETED] == {JobStatus.PROCESSING}
+
+
+def test_every_delivery_move_is_in_the_table_and_every_status_is_reachable() -> None:
+    """Each move has its row, and each status is entered by some move."""
+    assert set(DELIVERY_MOVES) == set(DeliveryMove)
+    assert {move.enters for move in DELIVERY_MOVES.values()} == set(DeliveryStatus)
+    assert all(move.leaves for move in DELIVERY_MOVES.values())
+
+
+@pytest.mark.parametrize(
+    ("move", "leaves", "enters"),
+    [
+        # an attempt's outcome: only a pending (claimed) delivery makes attempts
+        (DeliveryMove.DELIVER, {DeliveryStatus.PENDING}, DeliveryStatus.DELIVERED),
+        (DeliveryMove.RETRY, {DeliveryStatus.PENDING}, DeliveryStatus.PENDING),
+        (DeliveryMove.GIVE_UP, {DeliveryStatus.PENDING}, DeliveryStatus.FAILED),
+        # the account's "send it again": from any state, the same webhook-id
+        (DeliveryMove.REPLAY, set(DeliveryStatus), DeliveryStatus.PENDING),
+    ],
+)
+def test_delivery_moves(
+    move: DeliveryMove, leaves: set[DeliveryStatus], enters: DeliveryStatus
+) -> None:
+    """Each delivery move leaves exactly these states and enters this one."""
+    assert DELIVERY_MOVES[move] == (leaves, enters)
+
+
+def test_only_a_replay_leaves_a_finished_delivery() -> None:
+    """A delivered or failed delivery changes only when the account replays it."""
+    finished = {DeliveryStatus.DELIVERED, DeliveryStatus.FAILED}
+    leaving = {move for move, row in DELIVERY_MOVES.items() if row.leaves & finished}
+    assert leaving == {DeliveryMove.REPLAY}
+
+
+@pytest.mark.parametrize("enum", [JobStatus, DeliveryStatus])
+def test_status_values_are_the_stored_lowercase_names(
+    enum: type[JobStatus] | type[DeliveryStatus],
+) -> None:
+    """The database, the logs and the API all use the member's lowercase name."""
+    for member in enum:
+        assert member.value == member.name.lower()
+        assert len(member.value) <= 16  # the status columns are VARCHAR(16)

@@ -14,8 +14,9 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, NamedTuple
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -26,10 +27,12 @@ from shared.models import Account, WebhookDelivery, WebhookEndpoint
 from shared.netguard.post import PinnedPoster
 from shared.queueing import enqueue_delivery
 from shared.settings import get_settings
+from shared.states import DeliveryMove, DeliveryStatus
 from shared.timeutil import utcnow
+from shared.transitions import transition_deliveries
 from shared.webhooks import signed_headers, signing_secrets
 from worker.app import app
-from worker.backoff import backoff_s
+from worker.tasks.delivery_schedule import Attempt, after_attempt
 
 log = logging.getLogger(__name__)
 # Retries due this soon ride a countdown message; later ones are found by the sweeper.
@@ -37,19 +40,6 @@ COUNTDOWN_MAX_S = 60.0
 # A group starts no send after this long: far inside the claim's lease (webhook_claim_s, 60 s)
 # and the task's soft time limit, even if the last send then takes its whole timeout.
 GROUP_BUDGET_S = 15.0
-
-
-@dataclass(frozen=True)
-class Attempt:
-    """What one attempt achieved: a status code, or an error before any answer."""
-
-    status_code: int | None = None
-    error: str | None = None
-    permanent: bool = False  # the URL is refused by the SSRF guard: retrying cannot help
-
-    @property
-    def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
 
 
 def claim(session: Session, delivery_ids: list[str]) -> list[WebhookDelivery]:
@@ -64,7 +54,7 @@ def claim(session: Session, delivery_ids: list[str]) -> list[WebhookDelivery]:
         update(WebhookDelivery)
         .where(
             col(WebhookDelivery.id).in_(delivery_ids),
-            col(WebhookDelivery.status) == "pending",
+            col(WebhookDelivery.status) == DeliveryStatus.PENDING,
             col(WebhookDelivery.next_attempt_at) <= now,
         )
         .values(
@@ -86,7 +76,7 @@ def release(session: Session, deliveries: list[WebhookDelivery]) -> None:
             update(WebhookDelivery)
             .where(
                 col(WebhookDelivery.id).in_([d.id for d in deliveries]),
-                col(WebhookDelivery.status) == "pending",
+                col(WebhookDelivery.status) == DeliveryStatus.PENDING,
             )
             .values(next_attempt_at=utcnow(), attempts=col(WebhookDelivery.attempts) - 1)
             .execution_options(synchronize_session=False)
@@ -124,70 +114,49 @@ def send(poster: PinnedPoster, delivery: WebhookDelivery, secrets: list[str]) ->
     )
 
 
-def next_attempt_delay_s(attempts: int) -> float | None:
-    """Seconds until the next try after `attempts` tries, or None when the schedule is spent."""
-    delays = get_settings().webhook_retry_delays_s
-    if attempts > len(delays):
-        return None
-    delay = delays[attempts - 1]
-    return backoff_s(0, base_s=delay, factor=1.0, cap_s=delay * 1.2)
+class Recorded(NamedTuple):
+    """What one attempt changes in its delivery's row, and when the next attempt is due."""
+
+    delivery_id: str
+    move: DeliveryMove
+    values: dict[str, Any]  # the columns the move sets (transition_deliveries)
+    retry_in_s: float | None
 
 
-_deliveries = WebhookDelivery.__table__  # type: ignore[attr-defined]
-# One statement for every recorded attempt (built once, run as one executemany per task): the
-# columns an attempt decides, for a row still pending.
-_RECORD = (
-    update(_deliveries)
-    .where(_deliveries.c.id == bindparam("delivery_id"), _deliveries.c.status == "pending")
-    .values(
-        {
-            name: bindparam(f"v_{name}", type_=_deliveries.c[name].type)
-            for name in (
-                "status", "last_status_code", "last_error", "delivered_at", "next_attempt_at",
-                "updated_at",
-            )
-        }
-    )
-)  # fmt: skip
-
-
-def record(
-    delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: Attempt
-) -> tuple[dict[str, object], float | None]:
-    """What the attempt changes: the row's parameters for `_RECORD`, and the delay of the next
-    attempt, if there is one. The endpoint's health is updated in place (the caller commits)."""
+def record(delivery: WebhookDelivery, endpoint: WebhookEndpoint, attempt: Attempt) -> Recorded:
+    """Decide what the attempt changes (worker.tasks.delivery_schedule). The endpoint's health
+    is updated in place (the caller commits)."""
     settings = get_settings()
     now = utcnow()
-    row: dict[str, object] = {
-        "delivery_id": delivery.id,
-        "v_status": "pending",
-        "v_last_status_code": attempt.status_code,
-        "v_last_error": attempt.error,
-        "v_delivered_at": None,
-        "v_next_attempt_at": None,
-        "v_updated_at": now,
+    outcome = after_attempt(
+        attempt,
+        attempts=delivery.attempts,
+        failing_since=endpoint.failing_since,
+        endpoint_disabled=endpoint.disabled_at is not None,
+        now=now,
+        disable_after_s=settings.webhook_endpoint_disable_after_s,
+        delays_s=settings.webhook_retry_delays_s,
+    )
+    endpoint.failing_since = outcome.failing_since
+    if outcome.disable_reason is not None:
+        disable(endpoint, outcome.disable_reason, now)
+    delay = outcome.retry_in_s
+    values = {
+        "last_status_code": attempt.status_code,
+        "last_error": attempt.error,
+        "delivered_at": now if outcome.move is DeliveryMove.DELIVER else None,
+        "next_attempt_at": None if delay is None else now + timedelta(seconds=delay),
     }
-    delay: float | None = None
-    if attempt.succeeded:
-        row.update(v_status="delivered", v_delivered_at=now)
-        endpoint.failing_since = None
-    else:
-        endpoint.failing_since = endpoint.failing_since or now
-        gone = attempt.status_code == 410
-        if gone or now - endpoint.failing_since > timedelta(
-            seconds=settings.webhook_endpoint_disable_after_s
-        ):
-            disable(endpoint, "answered 410 Gone" if gone else "failing for too long", now)
-        delay = (
-            None
-            if attempt.permanent or endpoint.disabled_at
-            else next_attempt_delay_s(delivery.attempts)
-        )
-        if delay is None:
-            row.update(v_status="failed")
-        else:
-            row.update(v_next_attempt_at=now + timedelta(seconds=delay))
-    return row, delay
+    return Recorded(delivery.id, outcome.move, values, delay)
+
+
+def persist(session: Session, recorded: list[Recorded]) -> None:
+    """Every attempt's move, one statement per kind of move (one for a group that all went
+    through), each a compare-and-set on rows still pending."""
+    connection = session.connection()
+    for move in DeliveryMove:
+        changes = [(r.delivery_id, r.values) for r in recorded if r.move is move]
+        transition_deliveries(connection, move, changes)
 
 
 def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
@@ -268,20 +237,16 @@ def deliver_webhook(*delivery_ids: str) -> str:
             return "skipped"
         done, rest = send_in_order(items)
         recorded = [record(item.delivery, item.endpoint, attempt) for item, attempt in done]
-        if recorded:
-            session.connection().execute(_RECORD, [row for row, _ in recorded])
+        persist(session, recorded)
         release(session, [item.delivery for item in rest])
         session.commit()  # the endpoints' health too (loaded in this session)
-    delays = [
-        (item.delivery.id, delay) for (item, _), (_, delay) in zip(done, recorded, strict=True)
-    ]
-    for delivery_id, delay in delays:
-        if delay is not None and delay <= COUNTDOWN_MAX_S:
-            enqueue_delivery(delivery_id, countdown_s=delay)
+    for r in recorded:
+        if r.retry_in_s is not None and r.retry_in_s <= COUNTDOWN_MAX_S:
+            enqueue_delivery(r.delivery_id, countdown_s=r.retry_in_s)
     for item in rest:
         enqueue_delivery(item.delivery.id)
     return _summary(
-        [attempt for _, attempt in done], [delay for _, delay in delays], len(delivery_ids)
+        [attempt for _, attempt in done], [r.retry_in_s for r in recorded], len(delivery_ids)
     )
 
 

@@ -22,8 +22,8 @@ from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.estimates import record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
-from shared.models import Job
-from shared.quotas import return_tokens, take_tokens
+from shared.models import JOBS, Job
+from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import JobStatus
@@ -32,12 +32,11 @@ from shared.timeutil import utcnow
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run
-from worker.tasks.submit import release_capacity
 from worker.upstream import get_upstream
 from worker.upstream.base import PollResult
 
 log = logging.getLogger(__name__)
-_jobs = Job.__table__  # type: ignore[attr-defined]  # Core statements: no per-row ORM work
+_jobs = JOBS
 
 
 @dataclass(frozen=True)

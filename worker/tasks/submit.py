@@ -12,7 +12,6 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-import redis
 from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
@@ -21,13 +20,14 @@ from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
-from shared.models import Job
+from shared.models import JOBS, Job
 from shared.queueing import enqueue_submit
-from shared.quotas import acquire_slot_and_token, release_slot
+from shared.quotas import acquire_slot_and_token, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import JobStatus, transition
+from shared.states import JobStatus
 from shared.timeutil import utcnow
+from shared.transitions import transition
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run
@@ -37,7 +37,7 @@ from worker.upstream.base import SubmitRequest
 
 log = logging.getLogger(__name__)
 STORE_OPERATION_FOR_S = 30.0  # how long a database outage may delay storing an operation name
-_jobs = Job.__table__  # type: ignore[attr-defined]
+_jobs = JOBS
 # The columns this step reads (a Core row, not a Job: loading all 28 through the ORM cost
 # about as much as the upstream call's own Python).
 _READ_JOBS = select(
@@ -61,19 +61,6 @@ def reserve_capacity(job_id: str) -> bool:
         per_second=settings.upstream_submits_per_minute / 60,
         burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
     )
-
-
-def release_capacity(*job_ids: str) -> None:
-    """Give back the in-flight slots of these jobs (one round trip for a poll batch)."""
-    if not job_ids:
-        return
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        for job_id in job_ids:
-            release_slot(pipe, rkey(KEY_IN_FLIGHT), job_id)
-        pipe.execute()
-    except redis.RedisError:
-        log.warning("could not release %d in-flight slot(s); they expire anyway", len(job_ids))
 
 
 def _defer(job_id: str) -> None:

@@ -18,13 +18,14 @@ from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
 from shared.db import read_connection, write_session
 from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import Failure, fail_job
-from shared.models import Heartbeat, Job, WebhookDelivery
+from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery, enqueue_submit
 from shared.quotas import acquire_slot
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import JobStatus, transition
+from shared.states import DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
+from shared.transitions import transition
 from worker.app import app
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def recover_stuck_submits() -> int:
 def resend_due_deliveries() -> int:
     """Webhook deliveries that are due and have no fresh message."""
     due = [
-        col(WebhookDelivery.status) == "pending",
+        col(WebhookDelivery.status) == DeliveryStatus.PENDING,
         col(WebhookDelivery.next_attempt_at) <= utcnow(),
     ]
     return _resend_quiet(
@@ -137,14 +138,13 @@ def reconcile_in_flight() -> int:
     return len(stale) + len(live - holders)
 
 
-_jobs = Job.__table__  # type: ignore[attr-defined]
 _FINISHED_SINCE = (
-    select(*(_jobs.c[name] for name in STATUS_FIELDS))
+    select(*(JOBS.c[name] for name in STATUS_FIELDS))
     .where(
-        _jobs.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
-        _jobs.c.updated_at >= bindparam("since", type_=_jobs.c.updated_at.type),
+        JOBS.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        JOBS.c.updated_at >= bindparam("since", type_=JOBS.c.updated_at.type),
     )
-    .order_by(_jobs.c.updated_at)
+    .order_by(JOBS.c.updated_at)
     .limit(BATCH)
 )
 # A finish is stamped before its commit: a pass leaves this much behind it for commits in flight.
