@@ -20,11 +20,11 @@ from typing import Any
 import httpx
 import pytest
 
+from devtools.processes import free_port
 from shared.db import read_session
 from shared.models import Account
 from tests.conftest import AccountInfo, Stack, Workers, start_gateway
 from tests.support.api import create_video, submissions, wait_terminal
-from tests.support.processes import free_port
 from tests.uploads.images import image_bytes
 
 LOOPBACK = [

@@ -12,6 +12,7 @@ from sqlmodel import col
 from typer.testing import CliRunner
 
 from admin.cli import app as admin_cli
+from devtools.processes import free_port
 from shared import key_cache
 from shared.db import read_session, write_session
 from shared.keys import hash_api_key
@@ -22,7 +23,6 @@ from shared.settings import get_settings
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.api import fresh_rate_window
 from tests.support.jobs import balance, insert_paid_job
-from tests.support.processes import free_port
 
 SEED_TEXT = {
     "generationType": "text_to_video",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devtools.processes import free_port, wait_for
 from shared import status_cache
 from shared.db import write_session
 from shared.lifecycle import Failure, advance, complete_job, fail_job
@@ -14,7 +15,6 @@ from shared.redis_client import get_redis, rkey
 from shared.states import JobStatus, transition
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.support.jobs import insert_paid_job, reload_job
-from tests.support.processes import free_port, wait_for
 
 
 def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import redis
 
+from devtools.processes import free_port, wait_for
 from shared.constants import QUEUE_SUBMIT
 from shared.redis_client import get_redis
 from tests.chaos.harness import RedisServer
 from tests.conftest import AccountInfo, Stack, start_gateway
 from tests.integration.test_gateway_api import SEED_TEXT
-from tests.support.processes import free_port, wait_for
 
 
 def _queued_job_ids(prefix: str) -> list[str]:

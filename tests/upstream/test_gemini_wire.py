@@ -260,7 +260,7 @@ def test_stalled_answer_times_out_as_transient(fake: FakeServer) -> None:
 
 
 def test_refused_connection_is_transient(tmp_path: Path) -> None:
-    from tests.support.processes import free_port
+    from devtools.processes import free_port
 
     adapter = gemini(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(UpstreamTransientError, match="ConnectError"):
