@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -196,6 +197,18 @@ def start_gateway(
         )
 
     return proc.wait_ready(answers, timeout_s=30), url
+
+
+@contextmanager
+def running_gateway(
+    stack: Stack, name: str, *, env: dict[str, str] | None = None, healthy: bool = True
+) -> Iterator[str]:
+    """A gateway of the test's own on a free port (see start_gateway), stopped on leaving."""
+    proc, url = start_gateway(stack, name, free_port(), env=env, healthy=healthy)
+    try:
+        yield url
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")
