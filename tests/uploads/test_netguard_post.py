@@ -1,22 +1,14 @@
 """post_pinned (webhook delivery) against a real HTTP server: guard refusals vs retryable errors."""
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import httpx
 import pytest
 
 from shared.errors import ApiError
-from shared.netguard import IPNetwork, parse_cidrs, post_pinned
-from tests.uploads.servers import Seen, serve
-
-LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, Seen]]:
-    with serve() as (port, seen):
-        yield f"http://127.0.0.1:{port}", seen
+from shared.netguard import IPNetwork, post_pinned
+from tests.uploads.servers import LOOPBACK, Seen, serve
 
 
 def post(
