@@ -5,7 +5,7 @@ from datetime import timedelta
 from typing import Annotated
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.table import Table
 from sqlalchemy import select, update
 from sqlmodel import Session, col
@@ -30,6 +30,14 @@ JsonFlag = Annotated[bool, typer.Option("--json", help="Print one JSON document 
 def _fail(message: str) -> None:
     console.print(f"[red]error:[/red] {message}")
     raise typer.Exit(code=1)
+
+
+def _report(as_json: bool, document: object, text: RenderableType) -> None:
+    """With `--json`, the document on one line, for scripts; otherwise the text, for people."""
+    if as_json:
+        typer.echo(json.dumps(document))
+    else:
+        console.print(text)
 
 
 def issue_key(account_id: str) -> str:
@@ -84,17 +92,18 @@ def create_account(
     account, key = create_account_with_key(
         credits, name=name, webhook_url=webhook_url, rate_limit=rate_limit
     )
-    if as_json:
-        created = {
-            "account_id": account.id,
-            "api_key": key,
-            "credits": credits,
-            "webhook_secret": account.webhook_secret,
-        }
-        typer.echo(json.dumps(created))
-    else:
-        console.print(f"account {account.id} with {credits} credits\nAPI key (shown once): {key}")
-        console.print(f"webhook signing secret: {account.webhook_secret}")
+    created = {
+        "account_id": account.id,
+        "api_key": key,
+        "credits": credits,
+        "webhook_secret": account.webhook_secret,
+    }
+    _report(
+        as_json,
+        created,
+        f"account {account.id} with {credits} credits\nAPI key (shown once): {key}\n"
+        f"webhook signing secret: {account.webhook_secret}",
+    )
 
 
 @app.command("create-key")
@@ -152,10 +161,11 @@ def add_credits(
         balance = session.execute(
             select(col(Account.credits)).where(col(Account.id) == account_id)
         ).scalar_one()
-    if as_json:
-        typer.echo(json.dumps({"account_id": account_id, "credits": balance}))
-    else:
-        console.print(f"{account_id} now has {balance} credits")
+    _report(
+        as_json,
+        {"account_id": account_id, "credits": balance},
+        f"{account_id} now has {balance} credits",
+    )
 
 
 @app.command("list-accounts")
@@ -182,9 +192,6 @@ def list_accounts(as_json: JsonFlag = False) -> None:
         }
         for a in accounts
     ]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
     table = Table("account", "name", "credits", "keys", "webhook")
     for row in rows:
         active = sum(1 for k in row["keys"] if not k["revoked"])
@@ -195,7 +202,7 @@ def list_accounts(as_json: JsonFlag = False) -> None:
             str(active),
             row["webhook_url"] or "",
         )
-    console.print(table)
+    _report(as_json, rows, table)
 
 
 def _account_or_fail(session: Session, account_id: str) -> Account:
@@ -231,14 +238,11 @@ def show_webhook_secret(account_id: str, as_json: JsonFlag = False) -> None:
     with read_session() as session:
         account = _account_or_fail(session, account_id)
     active = signing_secrets(account)
-    if as_json:
-        typer.echo(
-            json.dumps(
-                {"account_id": account_id, "webhook_secret": active[0], "also_signing": active[1:]}
-            )
-        )
-    else:
-        console.print(active[0])
+    _report(
+        as_json,
+        {"account_id": account_id, "webhook_secret": active[0], "also_signing": active[1:]},
+        active[0],
+    )
 
 
 @app.command("rotate-webhook-secret")
@@ -256,12 +260,11 @@ def rotate_webhook_secret(
         secret = rotate_secret(account, timedelta(hours=hours))
         session.add(account)
         session.commit()
-    if as_json:
-        typer.echo(
-            json.dumps({"account_id": account_id, "webhook_secret": secret, "grace_hours": hours})
-        )
-    else:
-        console.print(f"new secret: {secret}\nthe previous one keeps signing for {hours:g} h")
+    _report(
+        as_json,
+        {"account_id": account_id, "webhook_secret": secret, "grace_hours": hours},
+        f"new secret: {secret}\nthe previous one keeps signing for {hours:g} h",
+    )
 
 
 @app.command("list-endpoints")
@@ -283,9 +286,6 @@ def list_endpoints(as_json: JsonFlag = False) -> None:
         }
         for e in endpoints
     ]
-    if as_json:
-        typer.echo(json.dumps(rows))
-        return
     table = Table("account", "url", "state", "since")
     for row in rows:
         state = (
@@ -296,7 +296,7 @@ def list_endpoints(as_json: JsonFlag = False) -> None:
             else "ok"
         )
         table.add_row(row["account_id"], row["url"], state, row["failing_since"] or "")
-    console.print(table)
+    _report(as_json, rows, table)
 
 
 @app.command("enable-endpoint")

@@ -14,9 +14,9 @@ import httpx
 
 from bench.common import Config, insert_processing_jobs
 from bench.loadgen import LoadResult, LoadSpec, run_load
-from bench.procs import free_port, http_ok
 from bench.stack import RunContext, Stack, uvicorn_argv
 from bench.stats import summary
+from devtools.processes import free_port, http_ok
 
 SUBMIT_BODY = {
     "generationType": "text_to_video",

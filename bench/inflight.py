@@ -23,9 +23,10 @@ import httpx
 from sqlalchemy import func, select, text
 
 from bench.common import Config, create_operations, insert_processing_jobs, jobs_table
-from bench.procs import Proc, Spy, free_port, http_ok, wait_for
+from bench.procs import Spy
 from bench.stack import REPO, RunContext, Stack
 from bench.stats import dist
+from devtools.processes import Proc, free_port, http_ok
 
 UPSTREAM_LATENCY_S = 86_400
 POLL_COUNT_AT_CAP = 10  # 5 s x 1.5^9 is far past the 30 s cap
@@ -84,7 +85,7 @@ def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]
     proc = Proc("inflight-simulator", argv, env, ctx.log_dir, REPO).start()
     ctx.cleanups.append(proc.stop)
     url = f"http://127.0.0.1:{port}"
-    wait_for(lambda: http_ok(f"{url}/_sim/health"), timeout_s=30, what="simulator")
+    proc.wait_ready(lambda: http_ok(f"{url}/_sim/health"), timeout_s=30)
     t0 = time.monotonic()
     operations = create_operations(url, n, "bench in-flight")
     log(f"  {n} simulator operations created in {time.monotonic() - t0:.1f}s (shared by backends)")

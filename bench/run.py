@@ -30,7 +30,8 @@ from rich.console import Console  # noqa: E402
 from bench import report  # noqa: E402
 from bench.common import Config  # noqa: E402
 from bench.loadgen import choose_tool  # noqa: E402
-from bench.stack import REDIS_URL, RunContext, postgres_available, redis_answers  # noqa: E402
+from bench.stack import PG_ADMIN_URL, REDIS_URL, RunContext  # noqa: E402
+from devtools.processes import postgres_answers, redis_answers  # noqa: E402
 
 SECTIONS = ("gateway", "pipeline", "inflight", "latency", "rate")
 BACKENDS = ("postgres", "sqlite")
@@ -119,13 +120,13 @@ def main(argv: list[str] | None = None) -> int:
     embedded = None
     redis_url = REDIS_URL
     if not redis_answers(redis_url):
-        from bench.procs import free_port
         from devtools.embedded_redis import EmbeddedRedis
+        from devtools.processes import free_port
 
         embedded = EmbeddedRedis(free_port(), work_dir / "redis").start()
         redis_url = f"{embedded.url}/0" if not embedded.url.endswith("/0") else embedded.url
         notes.append(f"no Redis at {REDIS_URL}: used an embedded one ({redis_url})")
-    if "postgres" in backends and not postgres_available():
+    if "postgres" in backends and not postgres_answers(PG_ADMIN_URL):
         backends.remove("postgres")
         notes.append("PostgreSQL is not answering: its column is empty (SQLite only)")
         log("[red]PostgreSQL is not answering: SQLite only[/red]")

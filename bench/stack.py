@@ -22,31 +22,16 @@ import redis
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.pool import NullPool
 
-from bench.procs import Proc, free_port, http_ok, wait_for
+from bench.procs import MeasuredProc
+from devtools.processes import VENV_BIN, free_port, http_ok
 
 REPO = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
 PG_ADMIN_URL = os.environ.get("VEO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("VEO_BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 GENERATION_QUEUES = "veo.submit,veo.poll,veo.maintenance"
 WEBHOOK_QUEUE = "veo.webhooks"
 # Every worker of the suite runs with these, the noop baseline included (as in the tests).
 WORKER_FLAGS = ["--without-mingle", "--without-gossip", "-l", "INFO"]
-
-
-def postgres_available() -> bool:
-    try:
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
-
-def redis_answers(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
 
 
 @dataclass
@@ -116,7 +101,7 @@ class Stack:
         }
         self.gateway_port = int(self.env["VEO_GATEWAY_PORT"])
         self.simulator_port = int(self.env["VEO_SIMULATOR_PORT"])
-        self.procs: list[Proc] = []
+        self.procs: list[MeasuredProc] = []
         self._engine: Engine | None = None
         self._redis: redis.Redis | None = None
         self._count = 0
@@ -200,30 +185,25 @@ class Stack:
         return done.stdout
 
     def start(
-        self, name: str, argv: list[str], ready: Callable[[Proc], bool], timeout_s: float = 60
-    ) -> Proc:
-        proc = Proc(name, argv, self.env, self.log_dir, REPO).start()
+        self,
+        name: str,
+        argv: list[str],
+        ready: Callable[[MeasuredProc], bool],
+        timeout_s: float = 60,
+    ) -> MeasuredProc:
+        proc = MeasuredProc(name, argv, self.env, self.log_dir, REPO).start()
         self.procs.append(proc)
-
-        def up() -> bool:
-            if not proc.alive():
-                raise RuntimeError(f"{name} exited:\n{proc.tail()}")
-            return ready(proc)
-
-        try:
-            wait_for(up, timeout_s=timeout_s, interval_s=0.1, what=f"{name} to start")
-        except (TimeoutError, RuntimeError) as exc:
-            raise RuntimeError(f"{name} did not start: {exc}\n{proc.tail()}") from None
+        proc.wait_ready(lambda: ready(proc), timeout_s=timeout_s, interval_s=0.1)
         return proc
 
-    def start_simulator(self) -> Proc:
+    def start_simulator(self) -> MeasuredProc:
         return self.start(
             "simulator",
             [sys.executable, "-m", "simulator"],
             lambda _: http_ok(f"{self.simulator_url}/_sim/health"),
         )
 
-    def start_gateway(self) -> Proc:
+    def start_gateway(self) -> MeasuredProc:
         argv = uvicorn_argv("api_gateway.app:app", self.gateway_port, self.ctx.gateway_workers)
         return self.start("gateway", argv, lambda _: http_ok(f"{self.gateway_url}/api/health"))
 
@@ -234,7 +214,7 @@ class Stack:
         concurrency: int = 2,
         pool: str = "prefork",
         app: str = "worker.app",
-    ) -> Proc:
+    ) -> MeasuredProc:
         self._count += 1
         name = f"worker{self._count}"
         argv = [
@@ -243,18 +223,18 @@ class Stack:
         ]  # fmt: skip
         return self.start(name, argv, lambda p: " ready." in p.log_text())
 
-    def start_webhook_worker(self) -> Proc:
+    def start_webhook_worker(self) -> MeasuredProc:
         """As in the Procfile/tests: webhooks on a thread pool."""
         return self.start_worker(queues=WEBHOOK_QUEUE, concurrency=8, pool="threads")
 
-    def start_beat(self) -> Proc:
+    def start_beat(self) -> MeasuredProc:
         argv = [
             str(VENV_BIN / "celery"), "-A", "worker.app", "beat", "-l", "INFO",
             "-s", str(self.data_dir / "beat-schedule"),
         ]  # fmt: skip
         return self.start("beat", argv, lambda p: "beat: Starting" in p.log_text())
 
-    def start_receiver(self) -> tuple[Proc, str]:
+    def start_receiver(self) -> tuple[MeasuredProc, str]:
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = self.start(

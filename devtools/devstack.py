@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Annotated
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
 import typer
 from honcho import manager as honcho_manager
 from honcho.environ import expand_processes, parse_procfile
@@ -33,7 +32,8 @@ from honcho.printer import Printer
 from rich.console import Console
 from rich.text import Text
 
-from devtools.embedded_redis import EmbeddedRedis, answers_ping
+from devtools.embedded_redis import EmbeddedRedis
+from devtools.processes import free_port, http_ok, redis_answers
 from devtools.settings_doc import settings_markdown, with_table
 from shared.constants import ALL_QUEUES
 from shared.settings import Settings, get_settings
@@ -201,13 +201,6 @@ def hide_password(url: str) -> str:
         return url
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def http_ok(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 @dataclass
@@ -386,7 +379,7 @@ def worker(
     env = dict(os.environ)
     if uses_embedded_redis(settings):
         env["VEO_REDIS_URL"] = embedded_redis_url(settings)
-        if not answers_ping(settings.embedded_redis_port):
+        if not redis_answers(env["VEO_REDIS_URL"]):
             console.print(
                 f"[yellow]no Redis answers on {env['VEO_REDIS_URL']}: is `make run` running?"
                 " The worker keeps retrying.[/yellow]"
@@ -412,35 +405,13 @@ def test(ctx: typer.Context) -> None:
     env = dict(os.environ)
     test_url = env.get("VEO_TEST_REDIS_URL", TEST_REDIS_URL)
     with ExitStack() as cleanup:
-        if env.get("CI", "").lower() != "true" and not _url_answers(test_url):
+        if env.get("CI", "").lower() != "true" and not redis_answers(test_url):
             data_dir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="veo-test-")))
-            redis = cleanup.enter_context(EmbeddedRedis(_free_port(), data_dir))
+            redis = cleanup.enter_context(EmbeddedRedis(free_port(), data_dir))
             console.print(f"no Redis at {test_url}: the tests use an embedded one at {redis.url}")
             env["VEO_TEST_REDIS_URL"] = redis.url
         code = subprocess.call(argv, env=env)  # noqa: S603 - our interpreter, the user's args
     raise typer.Exit(code)
-
-
-def _url_answers(url: str) -> bool:
-    import redis
-    from redis.backoff import NoBackoff
-    from redis.retry import Retry
-
-    client = redis.Redis.from_url(
-        url, socket_connect_timeout=1, socket_timeout=1, retry=Retry(NoBackoff(), 0)
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 # What a setting is, for the fields whose line in settings.py carries no comment saying so.

@@ -23,15 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType, TracebackType
 
-import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
-
+from devtools.processes import log_tail, redis_answers
 from shared.settings import get_settings
 
 HOST = "127.0.0.1"
 START_TIMEOUT_S = 20.0  # loading a large AOF is the slow case
 STOP_TIMEOUT_S = 10.0
+PROBE_TIMEOUT_S = 0.5  # each PING while the server starts: short, so a start is seen quickly
 _PR_SET_PDEATHSIG = 1
 
 
@@ -76,27 +74,6 @@ def server_argv(port: int, data_dir: Path) -> list[str]:
         # A broker that evicts keys loses tasks silently.
         "--maxmemory-policy", "noeviction",
     ]  # fmt: skip
-
-
-def answers_ping(port: int, host: str = HOST, timeout_s: float = 0.5) -> bool:
-    """True when a Redis-speaking server on the port answers PING (not while loading its AOF).
-
-    One try, no retries: redis-py's default retry with backoff would turn each probe of a port
-    that is not listening yet into seconds.
-    """
-    client = redis.Redis(
-        host=host,
-        port=port,
-        socket_connect_timeout=timeout_s,
-        socket_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),
-    )
-    try:
-        return bool(client.ping())
-    except redis.RedisError:
-        return False
-    finally:
-        client.close()
 
 
 def port_is_open(port: int, host: str = HOST) -> bool:
@@ -149,7 +126,7 @@ class EmbeddedRedis:
         return self.data_dir / "valkey.log"
 
     def start(self, timeout_s: float = START_TIMEOUT_S) -> "EmbeddedRedis":
-        if answers_ping(self.port):
+        if redis_answers(self.url, PROBE_TIMEOUT_S):
             return self
         if port_is_open(self.port):
             raise EmbeddedRedisError(
@@ -167,7 +144,7 @@ class EmbeddedRedis:
             preexec_fn=_die_with_parent(),  # noqa: PLW1509
         )
         deadline = time.monotonic() + timeout_s
-        while not answers_ping(self.port):
+        while not redis_answers(self.url, PROBE_TIMEOUT_S):
             if self.process.poll() is not None:
                 code, self.process = self.process.returncode, None
                 raise EmbeddedRedisError(f"valkey-server exited with {code}:\n{self._log_tail()}")
@@ -190,10 +167,7 @@ class EmbeddedRedis:
             process.wait()
 
     def _log_tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except FileNotFoundError:
-            return "(no log)"
+        return log_tail(self.log_path, lines) if self.log_path.exists() else "(no log)"
 
     def __enter__(self) -> "EmbeddedRedis":
         return self.start()

@@ -7,6 +7,7 @@ and `vertex` adapters talk to it unchanged (point `gemini_base_url`, `vertex_bas
 `/_sim/*` exposes counters so tests can prove nothing was submitted twice.
 
 Modules: server (process, CLI), protocol_gemini / protocol_vertex / protocol_gcs (wire shapes),
-core (shared state), operations (time-based state machine), directives, faults, validation,
-google_errors, media + render (MP4s), oauth (service accounts and tokens), control (/_sim).
+core (shared state, and the submit and poll steps both protocols share), operations (time-based
+state machine), directives, faults, validation, google_errors, responses (failed operations),
+media + render (MP4s), oauth (service accounts and tokens), control (/_sim).
 """

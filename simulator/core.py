@@ -11,6 +11,7 @@ import os
 import random
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -20,17 +21,20 @@ from simulator import directives as directive_parser
 from simulator.config import SimConfig
 from simulator.directives import DirectiveError, Directives
 from simulator.faults import FaultInjector, Plan, fault_response
-from simulator.google_errors import GoogleApiError, invalid_argument
+from simulator.google_errors import GoogleApiError, invalid_argument, json_response, not_found
 from simulator.media import MediaStore
 from simulator.oauth import OAuthServer, oauth_root
-from simulator.operations import Operation, Registry, pick_latency
+from simulator.operations import FAILED, RUNNING, Operation, Registry, pick_latency
+from simulator.responses import failed_operation
 from simulator.stats import Stats
 from simulator.transport import DropConnection, client_gone
-from simulator.validation import SubmitSpec
+from simulator.validation import SubmitSpec, parse_submit, prompt_of
 
 # GA `-001` ids of Veo 3.1 exist on Vertex only; the Gemini API answers 404 for them.
 _VERTEX_ONLY_MODEL = re.compile(r"^veo-3\.1-(?:[a-z]+-)*generate-001$")
-MODEL_OK, MODEL_RETIRED, MODEL_UNKNOWN = "ok", "retired", "unknown"
+
+# How a protocol renders a finished operation that did not fail (blocked or succeeded).
+DoneBody = Callable[[Request, Operation, str], Awaitable[dict[str, Any]]]
 
 
 class Simulator:
@@ -64,14 +68,14 @@ class Simulator:
         self.faults.reset()
         self.latency_rng = random.Random(self.config.seed)
 
-    def model_status(self, surface: str, model: str) -> str:
+    def check_model(self, surface: str, model: str, *, retired: str, unknown: str) -> None:
+        """404 NOT_FOUND in the surface's own words: a retired model, or one it does not serve."""
         if model in self.config.retired_models:
-            return MODEL_RETIRED
+            raise not_found(retired)
         if not model.startswith("veo-") or (
             surface == "gemini" and _VERTEX_ONLY_MODEL.match(model)
         ):
-            return MODEL_UNKNOWN
-        return MODEL_OK
+            raise not_found(unknown)
 
     # --- submit ----------------------------------------------------------------------------------
     async def accept(
@@ -171,3 +175,78 @@ def gone() -> Response:
 
 def operation_not_found() -> GoogleApiError:
     return GoogleApiError(404, "Requested entity was not found.")
+
+
+async def submit_operation(
+    request: Request,
+    *,
+    surface: str,
+    parent: str,
+    model: str,
+    new_id: Callable[[], str],
+) -> Response:
+    """The submit steps both protocols share once the caller and model are checked.
+
+    Body, directives, the submit fault plan, validation, the input image, then the new
+    operation's name, or a dropped connection if the client left meanwhile.
+    """
+    sim = sim_of(request)
+    body = await read_json(request)
+    prompt = prompt_of(body)
+    directives = parse_directives(prompt)
+    fault = await sim.run_faults("submit", prompt, directives, surface, model)
+    if fault is not None:
+        return fault
+    spec = parse_submit(body, surface)
+    image_data = await _input_image(sim, spec)
+    op = await sim.accept(
+        request,
+        surface=surface,
+        parent=parent,
+        model=model,
+        spec=spec,
+        directives=directives,
+        op_id=new_id(),
+        image_data=image_data,
+    )
+    if op is None:
+        return gone()
+    return json_response({"name": op.name})
+
+
+async def _input_image(sim: Simulator, spec: SubmitSpec) -> bytes | None:
+    """The image of an image-to-video submit: inline bytes, or a `gcsUri` (Vertex only)."""
+    if spec.image is None:
+        return None
+    if spec.image.gcs_uri is None:
+        return spec.image.data
+    bucket, _, name = spec.image.gcs_uri.removeprefix("gs://").partition("/")
+    data = await sim.media.get_object(bucket, name)
+    if data is None:
+        raise invalid_argument(
+            f"Cannot read the input image {spec.image.gcs_uri}: object not found."
+        )
+    return data
+
+
+async def answer_poll(request: Request, op: Operation, done_body: DoneBody) -> Response:
+    """The poll steps both protocols share once the operation is found and is the caller's.
+
+    A running operation is `{"name"}` with no `done` key; a failed one the shared error body;
+    a finished one whatever `done_body` renders for its surface (blocked or succeeded).
+    """
+    op.polls += 1
+    fault = await sim_of(request).run_faults("poll", op.prompt, op.directives, op.surface, op.model)
+    if fault is not None:
+        return fault
+    if op.directives.vanish:
+        raise operation_not_found()
+    now = time.time()
+    state = op.state(now)
+    if state == RUNNING:
+        return json_response({"name": op.name})
+    if op.first_seen_done_at is None:
+        op.first_seen_done_at = now
+    if state == FAILED:
+        return json_response(failed_operation(op))
+    return json_response(await done_body(request, op, state))

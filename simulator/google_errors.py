@@ -146,14 +146,7 @@ def api_key_invalid() -> GoogleApiError:
     return GoogleApiError(
         400,
         "API key not valid. Please pass a valid API key.",
-        details=[
-            {
-                "@type": _TYPE + "ErrorInfo",
-                "reason": "API_KEY_INVALID",
-                "domain": "googleapis.com",
-                "metadata": {"service": "generativelanguage.googleapis.com"},
-            }
-        ],
+        details=[_error_info("API_KEY_INVALID", {"service": "generativelanguage.googleapis.com"})],
     )
 
 
@@ -174,14 +167,20 @@ def insufficient_scopes() -> GoogleApiError:
     return GoogleApiError(
         403,
         "Request had insufficient authentication scopes.",
-        details=[
-            {
-                "@type": _TYPE + "ErrorInfo",
-                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
-                "domain": "googleapis.com",
-            }
-        ],
+        details=[_error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT")],
     )
+
+
+def _error_info(reason: str, metadata: dict[str, str] | None = None) -> dict[str, Any]:
+    """A google.rpc.ErrorInfo detail: the machine-readable reason clients switch on."""
+    info: dict[str, Any] = {
+        "@type": _TYPE + "ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+    }
+    if metadata is not None:
+        info["metadata"] = metadata
+    return info
 
 
 def _quota_failure(surface: str, quota_id: str, metric: str) -> dict[str, Any]:

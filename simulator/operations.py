@@ -68,6 +68,12 @@ class Operation:
             return RUNNING
         return self.outcome
 
+    def record_download(self, now: float) -> None:
+        """Count one delivery of the video (redirect, inline or GCS read); keep the first time."""
+        self.downloads += 1
+        if self.first_download_at is None:
+            self.first_download_at = now
+
     def describe(self, now: float) -> dict[str, Any]:
         return {
             "id": self.id,

@@ -47,9 +47,7 @@ async def get_object(request: Request) -> Response:
         )
         if fault is not None:
             return fault
-        op.downloads += 1
-        if op.first_download_at is None:
-            op.first_download_at = time.time()
+        op.record_download(time.time())
         data: bytes | None = await sim.media.clip(op, sample)
     else:
         data = await sim.media.get_object(bucket, name)

@@ -19,26 +19,15 @@ from starlette.routing import Route
 
 from simulator import google_errors as gerr
 from simulator.core import (
-    MODEL_OK,
-    MODEL_RETIRED,
+    answer_poll,
     base_url,
-    gone,
     operation_not_found,
-    parse_directives,
-    read_json,
     sim_of,
+    submit_operation,
 )
 from simulator.google_errors import GoogleApiError, json_response
-from simulator.operations import (
-    BLOCKED,
-    FAILED,
-    RUNNING,
-    SUCCEEDED,
-    Operation,
-    new_gemini_id,
-)
-from simulator.responses import error_message, rai_reason
-from simulator.validation import parse_submit, prompt_of
+from simulator.operations import BLOCKED, SUCCEEDED, Operation, new_gemini_id
+from simulator.responses import rai_reason
 
 SURFACE = "gemini"
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
@@ -54,44 +43,24 @@ def _require_key(request: Request) -> None:
 
 
 def _check_model(request: Request, model: str) -> None:
-    status = sim_of(request).model_status(SURFACE, model)
-    if status == MODEL_RETIRED:
-        raise gerr.not_found(f"models/{model} is no longer available.")
-    if status != MODEL_OK:
-        raise gerr.not_found(
-            f"models/{model} is not found for API version v1beta, or is not supported for "
-            "predictLongRunning. Call ListModels to see the list of available models and their "
-            "supported methods."
-        )
+    sim_of(request).check_model(
+        SURFACE,
+        model,
+        retired=f"models/{model} is no longer available.",
+        unknown=f"models/{model} is not found for API version v1beta, or is not supported for "
+        "predictLongRunning. Call ListModels to see the list of available models and their "
+        "supported methods.",
+    )
 
 
 async def submit(request: Request) -> Response:
-    sim = sim_of(request)
-    sim.stats.call("gemini.submit")
+    sim_of(request).stats.call("gemini.submit")
     _require_key(request)
     model = request.path_params["model"]
     _check_model(request, model)
-    body = await read_json(request)
-    prompt = prompt_of(body)
-    directives = parse_directives(prompt)
-    fault = await sim.run_faults("submit", prompt, directives, SURFACE, model)
-    if fault is not None:
-        return fault
-    spec = parse_submit(body, SURFACE)
-    image = spec.image.data if spec.image else None
-    op = await sim.accept(
-        request,
-        surface=SURFACE,
-        parent=f"models/{model}",
-        model=model,
-        spec=spec,
-        directives=directives,
-        op_id=new_gemini_id(),
-        image_data=image,
+    return await submit_operation(
+        request, surface=SURFACE, parent=f"models/{model}", model=model, new_id=new_gemini_id
     )
-    if op is None:
-        return gone()
-    return json_response({"name": op.name})
 
 
 async def get_model(request: Request) -> Response:
@@ -118,40 +87,18 @@ async def get_operation(request: Request) -> Response:
     op = sim.registry.get(request.path_params["op_id"])
     if op is None or op.surface != SURFACE or op.model != request.path_params["model"]:
         raise operation_not_found()
-    op.polls += 1
-    fault = await sim.run_faults("poll", op.prompt, op.directives, SURFACE, op.model)
-    if fault is not None:
-        return fault
-    if op.directives.vanish:
-        raise operation_not_found()
-    now = time.time()
-    state = op.state(now)
-    if state == RUNNING:
-        return json_response({"name": op.name})
-    if op.first_seen_done_at is None:
-        op.first_seen_done_at = now
-    return json_response(_done_body(op, state, base_url(request)))
+    return await answer_poll(request, op, _done_body)
 
 
-def _done_body(op: Operation, state: str, base: str) -> dict[str, Any]:
-    if state == FAILED:
-        code = op.directives.error_code or 13
-        return {
-            "name": op.name,
-            "done": True,
-            "error": {"code": code, "message": error_message(code)},
-        }
+async def _done_body(request: Request, op: Operation, state: str) -> dict[str, Any]:
     if state == BLOCKED:
         video_response: dict[str, Any] = {
             "raiMediaFilteredCount": 1,
             "raiMediaFilteredReasons": [rai_reason(op.directives.block)],
         }
     else:
-        video_response = {
-            "generatedSamples": [
-                {"video": {"uri": f"{base}/v1beta/files/{op.id}:download?alt=media"}}
-            ]
-        }
+        uri = f"{base_url(request)}/v1beta/files/{op.id}:download?alt=media"
+        video_response = {"generatedSamples": [{"video": {"uri": uri}}]}
     return {
         "name": op.name,
         "done": True,
@@ -173,9 +120,7 @@ async def download(request: Request) -> Response:
     fault = await sim.run_faults("download", op.prompt, op.directives, SURFACE, op.model)
     if fault is not None:
         return fault
-    op.downloads += 1
-    if op.first_download_at is None:
-        op.first_download_at = now
+    op.record_download(now)
     return RedirectResponse(f"{base_url(request)}/_sim/media/{op.id}/0.mp4", status_code=302)
 
 

@@ -22,21 +22,18 @@ from starlette.routing import Route
 
 from simulator import google_errors as gerr
 from simulator.core import (
-    MODEL_OK,
-    MODEL_RETIRED,
     Simulator,
+    answer_poll,
     base_url,
-    gone,
     operation_not_found,
-    parse_directives,
     read_json,
     sim_of,
+    submit_operation,
 )
 from simulator.google_errors import json_response
 from simulator.oauth import CLOUD_PLATFORM_SCOPE, AccessToken, OAuthError
-from simulator.operations import BLOCKED, FAILED, RUNNING, Operation, new_vertex_id
-from simulator.responses import error_message, rai_reason
-from simulator.validation import parse_submit, prompt_of
+from simulator.operations import BLOCKED, Operation, new_vertex_id
+from simulator.responses import rai_reason
 
 SURFACE = "vertex"
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -65,15 +62,14 @@ def _parent(request: Request) -> tuple[str, str]:
 
 
 def _check_model(sim: Simulator, parent: str, model: str) -> None:
-    status = sim.model_status(SURFACE, model)
-    if status == MODEL_RETIRED:
-        raise gerr.not_found(f"Publisher Model `{parent}` is no longer available.")
-    if status != MODEL_OK:
-        raise gerr.not_found(
-            f"Publisher Model `{parent}` was not found or your project does not have access to it. "
-            "Please ensure you are using a valid model version. For more information, see: "
-            "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions"
-        )
+    sim.check_model(
+        SURFACE,
+        model,
+        retired=f"Publisher Model `{parent}` is no longer available.",
+        unknown=f"Publisher Model `{parent}` was not found or your project does not have access "
+        "to it. Please ensure you are using a valid model version. For more information, see: "
+        "https://cloud.google.com/vertex-ai/generative-ai/docs/learn/model-versions",
+    )
 
 
 async def submit(request: Request) -> Response:
@@ -82,36 +78,9 @@ async def submit(request: Request) -> Response:
     require_bearer(request, (CLOUD_PLATFORM_SCOPE,))
     parent, model = _parent(request)
     _check_model(sim, parent, model)
-    body = await read_json(request)
-    prompt = prompt_of(body)
-    directives = parse_directives(prompt)
-    fault = await sim.run_faults("submit", prompt, directives, SURFACE, model)
-    if fault is not None:
-        return fault
-    spec = parse_submit(body, SURFACE)
-    image_data = None
-    if spec.image is not None:
-        image_data = spec.image.data
-        if spec.image.gcs_uri is not None:
-            bucket, _, name = spec.image.gcs_uri.removeprefix("gs://").partition("/")
-            image_data = await sim.media.get_object(bucket, name)
-            if image_data is None:
-                raise gerr.invalid_argument(
-                    f"Cannot read the input image {spec.image.gcs_uri}: object not found."
-                )
-    op = await sim.accept(
-        request,
-        surface=SURFACE,
-        parent=parent,
-        model=model,
-        spec=spec,
-        directives=directives,
-        op_id=new_vertex_id(),
-        image_data=image_data,
+    return await submit_operation(
+        request, surface=SURFACE, parent=parent, model=model, new_id=new_vertex_id
     )
-    if op is None:
-        return gone()
-    return json_response({"name": op.name})
 
 
 async def fetch_operation(request: Request) -> Response:
@@ -126,29 +95,10 @@ async def fetch_operation(request: Request) -> Response:
     op = sim.registry.find(name)
     if op is None or op.surface != SURFACE or op.name != name or op.parent != parent:
         raise operation_not_found()
-    op.polls += 1
-    fault = await sim.run_faults("poll", op.prompt, op.directives, SURFACE, op.model)
-    if fault is not None:
-        return fault
-    if op.directives.vanish:
-        raise operation_not_found()
-    now = time.time()
-    state = op.state(now)
-    if state == RUNNING:
-        return json_response({"name": op.name})
-    if op.first_seen_done_at is None:
-        op.first_seen_done_at = now
-    return json_response(await _done_body(sim, op, state))
+    return await answer_poll(request, op, _done_body)
 
 
-async def _done_body(sim: Simulator, op: Operation, state: str) -> dict[str, Any]:
-    if state == FAILED:
-        code = op.directives.error_code or 13
-        return {
-            "name": op.name,
-            "done": True,
-            "error": {"code": code, "message": error_message(code)},
-        }
+async def _done_body(request: Request, op: Operation, state: str) -> dict[str, Any]:
     response: dict[str, Any] = {"@type": RESPONSE_TYPE}
     if state == BLOCKED:
         response["raiMediaFilteredCount"] = 1
@@ -164,13 +114,11 @@ async def _done_body(sim: Simulator, op: Operation, state: str) -> dict[str, Any
         videos: list[dict[str, str]] = []
         response["videos"] = videos
         for index in range(op.samples):
-            clip = await sim.media.clip(op, index)
+            clip = await sim_of(request).media.clip(op, index)
             videos.append(
                 {"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"}
             )
-        if op.first_download_at is None:
-            op.first_download_at = time.time()
-        op.downloads += 1
+        op.record_download(time.time())
     return {"name": op.name, "done": True, "response": response}
 
 

@@ -1,6 +1,9 @@
-"""Texts for finished-but-failed operations: `error.message` and RAI filter reasons."""
+"""Finished-but-failed operations: the `error` body, its `error.message` and RAI filter reasons."""
+
+from typing import Any
 
 from simulator.google_errors import RPC_CODE_NAMES
+from simulator.operations import Operation
 
 _ERROR_MESSAGES: dict[int, str] = {
     3: "The request is invalid for video generation (simulated INVALID_ARGUMENT).",
@@ -29,3 +32,9 @@ def error_message(code: int) -> str:
 
 def rai_reason(kind: str | None) -> str:
     return _RAI_REASONS.get(kind or "safety", _RAI_REASONS["safety"])
+
+
+def failed_operation(op: Operation) -> dict[str, Any]:
+    """A done operation that failed, as both protocols answer it (13 INTERNAL unless directed)."""
+    code = op.directives.error_code or 13
+    return {"name": op.name, "done": True, "error": {"code": code, "message": error_message(code)}}

@@ -9,15 +9,15 @@ import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import psycopg
 import pytest
-import redis
 
-from tests.support.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
+from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
 
 CI = os.environ.get("CI", "").lower() == "true"
 TEST_REDIS_URL = os.environ.get("VEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -46,21 +46,6 @@ FAST_PIPELINE = {
 }
 
 
-def _redis_available(url: str) -> bool:
-    try:
-        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
-    except redis.RedisError:
-        return False
-
-
-def _postgres_available() -> bool:
-    try:
-        with psycopg.connect(TEST_PG_URL, connect_timeout=2):
-            return True
-    except psycopg.Error:
-        return False
-
-
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     for message in SKIPPED_SERVICES:
         terminalreporter.write_sep("!", message, red=True, bold=True)
@@ -68,7 +53,7 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 @pytest.fixture(scope="session")
 def redis_url() -> str:
-    if _redis_available(TEST_REDIS_URL):
+    if redis_answers(TEST_REDIS_URL):
         return TEST_REDIS_URL
     if CI:
         pytest.fail(f"CI=true and Redis is not answering at {TEST_REDIS_URL}")
@@ -83,7 +68,7 @@ def database_url(
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path_factory.mktemp('sqlite') / 'veo.db'}"
         return
-    if not _postgres_available():
+    if not postgres_answers(TEST_PG_URL):
         if CI:
             pytest.fail(f"CI=true and PostgreSQL is not answering at {TEST_PG_URL}")
         message = f"PostgreSQL not answering at {TEST_PG_URL}: every [postgres] test was SKIPPED"
@@ -211,12 +196,19 @@ def start_gateway(
             else bool(httpx.get(f"{url}/api/health", timeout=5))
         )
 
+    return proc.wait_ready(answers, timeout_s=30), url
+
+
+@contextmanager
+def running_gateway(
+    stack: Stack, name: str, *, env: dict[str, str] | None = None, healthy: bool = True
+) -> Iterator[str]:
+    """A gateway of the test's own on a free port (see start_gateway), stopped on leaving."""
+    proc, url = start_gateway(stack, name, free_port(), env=env, healthy=healthy)
     try:
-        wait_for(answers, timeout_s=30, what=f"{name} health")
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"{name} did not start:\n{proc.tail()}") from None
-    return proc, url
+        yield url
+    finally:
+        proc.stop()
 
 
 @pytest.fixture(scope="session")
@@ -235,15 +227,7 @@ def client(gateway_url: str) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def simulator_url(stack: Stack) -> Iterator[str]:
     proc = Proc("simulator", [sys.executable, "-m", "simulator"], stack.env, stack.log_dir).start()
-    try:
-        wait_for(
-            lambda: http_ok(f"{stack.simulator_url}/_sim/health"),
-            timeout_s=30,
-            what="simulator health",
-        )
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"simulator did not start:\n{proc.tail()}") from None
+    proc.wait_ready(lambda: http_ok(f"{stack.simulator_url}/_sim/health"), timeout_s=30)
     yield stack.simulator_url
     proc.stop()
 

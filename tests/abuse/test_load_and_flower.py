@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devtools.processes import Proc, free_port, http_ok
 from tests.conftest import AccountInfo, Stack
-from tests.support.processes import Proc, free_port, wait_for
 
 LIMIT_PER_MINUTE = 40
 BURST = 10 * LIMIT_PER_MINUTE
@@ -107,18 +107,7 @@ def flower(stack: Stack) -> Iterator[tuple[str, Proc]]:
     env = {**stack.env, "VEO_FLOWER_PORT": str(port), "VEO_FLOWER_PASSWORD": ""}
     proc = Proc("flower", [sys.executable, "-m", "worker.flower"], env, stack.log_dir).start()
     url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/healthcheck", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        wait_for(up, timeout_s=40, what="flower")
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"flower did not start:\n{proc.tail()}") from None
+    proc.wait_ready(lambda: http_ok(f"{url}/healthcheck"), timeout_s=40)
     yield url, proc
     proc.stop()
 

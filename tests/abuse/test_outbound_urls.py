@@ -9,12 +9,8 @@ non-images end the job `failed` with a reason the user can act on, never sent up
 DESIGN says for the user's own input, not refunded.
 """
 
-import dataclasses
 import secrets
-import threading
-import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -22,9 +18,9 @@ import pytest
 
 from shared.db import read_session
 from shared.models import Account
-from tests.conftest import AccountInfo, Stack, Workers, start_gateway
+from tests.conftest import AccountInfo, Stack, Workers, running_gateway
 from tests.support.api import create_video, submissions, wait_terminal
-from tests.support.processes import free_port
+from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 from tests.uploads.images import image_bytes
 
 LOOPBACK = [
@@ -97,10 +93,8 @@ NOT_HTTP = [
 
 @pytest.fixture(scope="module")
 def production_gateway(stack: Stack) -> Iterator[str]:
-    env = {**stack.env, "VEO_ENVIRONMENT": "production", "VEO_GATEWAY_PORT": str(free_port())}
-    proc, url = start_gateway(dataclasses.replace(stack, env=env), name="gateway-production")
-    yield url
-    proc.stop()
+    with running_gateway(stack, "gateway-production", env={"VEO_ENVIRONMENT": "production"}) as url:
+        yield url
 
 
 def credits_of(account_id: str) -> int:
@@ -167,19 +161,10 @@ def test_development_allows_loopback_only(
 MIB = 1024 * 1024
 
 
-class Hostile(BaseHTTPRequestHandler):
+class Hostile(QuietHandler):
     """The user's image host, misbehaving in every way one route at a time."""
 
     protocol_version = "HTTP/1.1"
-
-    def log_message(self, *_: Any) -> None:
-        return
-
-    def _redirect(self, location: str) -> None:
-        self.send_response(302)
-        self.send_header("Location", location)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
 
     def do_GET(self) -> None:
         route = self.path.split("?")[0]
@@ -192,57 +177,28 @@ class Hostile(BaseHTTPRequestHandler):
             "/loop": "/loop",
         }
         if route in redirects:
-            self._redirect(redirects[route])
+            self.send(302, b"", {"Location": redirects[route]})
         elif route == "/huge":  # no Content-Length: counted while streaming
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            chunk = b"\0" * MIB
-            try:
-                for _ in range(60):
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
-                self.wfile.write(b"0\r\n\r\n")
-            except OSError:
-                return
+            self.send_chunked(b"\0" * MIB, 60, {"Content-Type": "image/png"})
         elif route == "/huge-declared":
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
             self.send_header("Content-Length", str(10 * 1024 * MIB))
             self.end_headers()
         elif route == "/drip":
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", "100000")
-            self.end_headers()
-            try:
-                for _ in range(600):
-                    self.wfile.write(b"\x89")
-                    self.wfile.flush()
-                    time.sleep(0.1)  # deliberate: a slow-drip server
-            except OSError:
-                return
+            self.send_drip(b"\x89", 0.1, 600, {"Content-Type": "image/png"})
         elif route == "/html":
             body = b"<html><script>alert(1)</script></html>"
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")  # lies about its type
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            self.send(200, body, {"Content-Type": "image/png"})  # lies about its type
         else:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
+            self.send(404)
 
 
 @pytest.fixture(scope="module")
 def hostile() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Hostile)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    server = start_server(Hostile)
+    yield base_url(server)
+    stop_server(server)
 
 
 # route -> words the user-facing reason must contain
@@ -304,19 +260,11 @@ def test_a_good_image_url_still_completes(
     """The control: the same path with a real image works (so the refusals above are real)."""
     png = image_bytes("PNG", (64, 36))
 
-    class Good(BaseHTTPRequestHandler):
+    class Good(QuietHandler):
         def do_GET(self) -> None:
-            self.send_response(200)
-            self.send_header("Content-Type", "image/png")
-            self.send_header("Content-Length", str(len(png)))
-            self.end_headers()
-            self.wfile.write(png)
+            self.send(200, png, {"Content-Type": "image/png"})
 
-        def log_message(self, *_: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Good)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_server(Good)
     try:
         user = account(credits=10)
         uuid = create_video(
@@ -324,9 +272,8 @@ def test_a_good_image_url_still_completes(
             user.headers,
             f"good image {secrets.token_hex(3)}",
             generationType="image_to_video",
-            imageUrl=f"http://127.0.0.1:{server.server_address[1]}/a.png",
+            imageUrl=f"{base_url(server)}/a.png",
         )
         assert wait_terminal(client, user.headers, uuid, timeout_s=60)["status"] == "completed"
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)

@@ -12,6 +12,7 @@ from bench import report
 from bench.latency import nominal_interval_s
 from bench.loadgen import LoadSpec, _generate, _wrk_script
 from bench.stats import dist, percentile, summary
+from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -54,32 +55,20 @@ def test_wrk_script_sets_method_body_headers_and_rotates_paths(tmp_path):
 def test_httpx_generator_measures_a_real_server():
     """The fallback generator against a tiny in-process server: counts requests and errors."""
     import asyncio
-    import threading
-    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
-            body = b"{}" if self.path == "/ok" else b"no"
-            self.send_response(200 if self.path == "/ok" else 404)
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            ok = self.path == "/ok"
+            self.send(200 if ok else 404, b"{}" if ok else b"no")
 
-        def log_message(self, *_):
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    server = start_server(Handler)
+    spec = LoadSpec(base_url(server), ["/ok", "/missing"], connections=2, duration_s=0.5)
     try:
-        base = f"http://127.0.0.1:{server.server_address[1]}"
-        result = asyncio.run(
-            _generate(LoadSpec(base, ["/ok", "/missing"], connections=2, duration_s=0.5))
-        )
+        result = asyncio.run(_generate(spec))
     finally:
-        server.shutdown()
-        server.server_close()
+        stop_server(server)
     assert result.requests > 10
     assert 0 < result.errors < result.requests  # the 404s, and only those
     assert result.p99_ms >= result.p50_ms > 0

@@ -33,8 +33,8 @@ import psycopg
 from psycopg import sql
 from standardwebhooks import Webhook
 
+from devtools.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
 from tests.conftest import FAST_PIPELINE, TEST_PG_URL, Stack, Workers, start_gateway
-from tests.support.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
 from tests.support.receiver import Received, Receiver, start_receiver
 
 CREDITS_PER_JOB = 2
@@ -294,9 +294,7 @@ def chaos_stack(
             log_dir,
         ).start()
         started.append(simulator)
-        wait_for(
-            lambda: http_ok(f"{stack.simulator_url}/_sim/health"), timeout_s=30, what="simulator"
-        )
+        simulator.wait_ready(lambda: http_ok(f"{stack.simulator_url}/_sim/health"), timeout_s=30)
         gateway, _ = start_gateway(stack)
         started.append(gateway)
         chaos = ChaosStack(

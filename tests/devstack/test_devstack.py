@@ -12,8 +12,8 @@ from honcho.environ import parse_procfile
 from pydantic import SecretStr
 
 from devtools import devstack, settings_doc
+from devtools.processes import VENV_BIN
 from shared.settings import Settings, get_settings
-from tests.support.processes import VENV_BIN
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,8 +10,8 @@ import psutil
 import pytest
 import redis
 
-from devtools.embedded_redis import EmbeddedRedis, EmbeddedRedisError, answers_ping
-from tests.support.processes import free_port, wait_for
+from devtools.embedded_redis import EmbeddedRedis, EmbeddedRedisError
+from devtools.processes import free_port, redis_answers, wait_for
 
 
 def _launch(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
@@ -27,8 +27,12 @@ def _launch(port: int, data_dir: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def _url(port: int) -> str:
+    return f"redis://127.0.0.1:{port}/0"
+
+
 def _server_of(launcher: subprocess.Popen[bytes], port: int) -> psutil.Process:
-    wait_for(lambda: answers_ping(port), timeout_s=20, what=f"embedded Redis on {port}")
+    wait_for(lambda: redis_answers(_url(port)), timeout_s=20, what=f"embedded Redis on {port}")
     children = psutil.Process(launcher.pid).children()
     assert [child.name() for child in children] == ["valkey-server"]
     return children[0]
@@ -44,7 +48,7 @@ def test_launcher_stops_its_server_on_signal(tmp_path: Path, sig: signal.Signals
         assert launcher.wait(timeout=15) == 0
         _gone, alive = psutil.wait_procs([server], timeout=10)
         assert not alive, "valkey-server outlived its launcher"
-        assert not answers_ping(port)
+        assert not redis_answers(_url(port))
     finally:
         if launcher.poll() is None:
             launcher.kill()
@@ -74,10 +78,10 @@ def test_restart_keeps_data_and_a_running_server_is_reused(tmp_path: Path) -> No
         second = EmbeddedRedis(port, data_dir).start()
         assert not second.owned
         second.stop()  # not ours: a no-op
-        assert answers_ping(port)
+        assert redis_answers(_url(port))
     finally:
         first.stop()
-    assert not answers_ping(port)
+    assert not redis_answers(_url(port))
 
     with EmbeddedRedis(port, data_dir) as again, redis.Redis.from_url(again.url) as client:
         assert client.lrange("queued", 0, -1) == [b"message"]  # replayed from the AOF

@@ -11,12 +11,12 @@ import redis
 from sqlalchemy import select
 from sqlmodel import col
 
+from devtools.processes import wait_for
 from shared.db import read_session
 from shared.models import Job, LedgerEntry
 from tests.conftest import AccountInfo, Stack, Workers, forget_upstream
 from tests.support.api import create_video, status, submissions, wait_terminal
 from tests.support.jobs import balance, insert_paid_job
-from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -237,7 +237,7 @@ def test_image_to_video_from_a_url(client: httpx.Client, user: AccountInfo) -> N
 def test_an_unreachable_image_url_fails_with_a_reason_and_no_refund(
     client: httpx.Client, user: AccountInfo
 ) -> None:
-    from tests.support.processes import free_port
+    from devtools.processes import free_port
 
     url = f"http://127.0.0.1:{free_port()}/gone.png"
     uuid = create_video(

@@ -12,11 +12,11 @@ from standardwebhooks import Webhook
 from typer.testing import CliRunner
 
 from admin.cli import app as admin_cli
+from devtools.processes import free_port, wait_for
 from shared.db import read_session
 from shared.models import Account
 from tests.conftest import AccountInfo, Workers
 from tests.support.api import create_video, wait_terminal
-from tests.support.processes import free_port, wait_for
 from tests.support.receiver import Received, Receiver, start_receiver
 
 pytestmark = pytest.mark.e2e

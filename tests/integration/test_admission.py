@@ -9,11 +9,11 @@ import redis
 import redis.asyncio
 
 from api_gateway.admission import AdmissionCounter
+from devtools.processes import free_port
 from shared import key_cache
 from shared.redis_client import get_redis
 from shared.settings import get_settings
 from tests.conftest import Stack
-from tests.support.processes import free_port
 
 
 class CountingRedis(redis.asyncio.Redis):

@@ -12,6 +12,7 @@ from sqlmodel import col
 from typer.testing import CliRunner
 
 from admin.cli import app as admin_cli
+from devtools.processes import free_port
 from shared import key_cache
 from shared.db import read_session, write_session
 from shared.keys import hash_api_key
@@ -19,10 +20,9 @@ from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
 from shared.redis_client import get_redis
 from shared.settings import get_settings
-from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.api import fresh_rate_window
 from tests.support.jobs import balance, insert_paid_job
-from tests.support.processes import free_port
 
 SEED_TEXT = {
     "generationType": "text_to_video",
@@ -334,15 +334,12 @@ def test_rate_limit_holds_across_two_gateway_processes(
     stack: Stack, gateway_url: str, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=100, rate_limit=6)
-    second, second_url = start_gateway(stack, name="gateway-b", port=free_port())
-    fresh_rate_window()
-    try:
+    with running_gateway(stack, "gateway-b") as second_url:
+        fresh_rate_window()
         codes = [
             httpx.get(f"{url}/api/video-status/unknown", headers=info.headers).json()["code"]
             for url in [gateway_url, second_url] * 5
         ]
-    finally:
-        second.stop()
     assert codes.count(1003) == 4, codes
     assert codes[:6] == [1000] * 6, codes
 
@@ -352,8 +349,7 @@ def test_a_dead_redis_does_not_fail_job_creation(
 ) -> None:
     info = account(credits=10)
     dead = {"VEO_REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    proc, url = start_gateway(stack, "gateway-no-redis", free_port(), env=dead, healthy=False)
-    try:
+    with running_gateway(stack, "gateway-no-redis", env=dead, healthy=False) as url:
         health = httpx.get(f"{url}/api/health", timeout=10)
         assert_envelope(health, 5000, 503)
         assert health.json()["data"]["database"] is True
@@ -362,8 +358,6 @@ def test_a_dead_redis_does_not_fail_job_creation(
             f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=10
         )
         data = assert_envelope(created, 0, 200)["data"]
-    finally:
-        proc.stop()
     with read_session() as session:
         assert session.get(Job, data["uuid"]).status == "pending"  # type: ignore[union-attr]
 
@@ -387,13 +381,10 @@ def test_a_database_outage_answers_5000_in_the_envelope(
 ) -> None:
     info = account(credits=10)
     dead = {"VEO_DATABASE_URL": f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none"}
-    proc, url = start_gateway(stack, "gateway-no-db", free_port(), env=dead, healthy=False)
-    try:
+    with running_gateway(stack, "gateway-no-db", env=dead, healthy=False) as url:
         answer = httpx.post(
             f"{url}/api/generate-video", json=SEED_TEXT, headers=info.headers, timeout=30
         )
-    finally:
-        proc.stop()
     body = assert_envelope(answer, 5000, 500)
     assert body["msg"] == "Server error"
     assert info.api_key not in answer.text

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import col
 
+from devtools.processes import wait_for
 from shared.db import write_session
 from shared.models import Job
 from shared.settings import get_settings
@@ -14,7 +15,6 @@ from shared.states import JobStatus
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
 from tests.support.jobs import insert_paid_job, reload_job
-from tests.support.processes import wait_for
 from worker.tasks.poll import claim_due, early_window_s, next_poll_delay_s
 
 

@@ -6,6 +6,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
+from devtools.processes import wait_for
 from shared import status_cache
 from shared.db import write_session
 from shared.lifecycle import Failure, advance, complete_job, fail_job
@@ -13,9 +14,8 @@ from shared.models import JOBS, Job
 from shared.redis_client import get_redis, rkey
 from shared.states import JobStatus
 from shared.transitions import transition
-from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.jobs import insert_paid_job, reload_job
-from tests.support.processes import free_port, wait_for
 
 
 def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:
@@ -127,14 +127,9 @@ def test_a_lost_mirror_write_is_repaired_by_the_next_sweep(
 
 @pytest.fixture
 def short_mirror_gateway(stack: Stack) -> Iterator[str]:
-    proc, url = start_gateway(
-        stack,
-        "gateway-short-mirror",
-        free_port(),
-        env={"VEO_STATUS_MIRROR_PROCESSING_TTL_S": "1"},
-    )
-    yield url
-    proc.stop()
+    env = {"VEO_STATUS_MIRROR_PROCESSING_TTL_S": "1"}
+    with running_gateway(stack, "gateway-short-mirror", env=env) as url:
+        yield url
 
 
 def test_a_lost_mirror_write_heals_within_its_lifetime(

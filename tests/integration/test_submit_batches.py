@@ -8,12 +8,12 @@ from collections.abc import Callable
 
 import pytest
 
+from devtools.processes import wait_for
 from shared.models import Job
 from shared.queueing import even_chunks
 from tests.conftest import AccountInfo, Workers
 from tests.support.api import submissions
 from tests.support.jobs import insert_paid_job, reload_job
-from tests.support.processes import wait_for
 from worker.tasks import submit
 from worker.tasks.submit import submit_job
 

@@ -11,12 +11,12 @@ from pathlib import Path
 import httpx
 import redis
 
+from devtools.processes import free_port, wait_for
 from shared.constants import QUEUE_SUBMIT
 from shared.redis_client import get_redis
 from tests.chaos.harness import RedisServer
-from tests.conftest import AccountInfo, Stack, start_gateway
+from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.integration.test_gateway_api import SEED_TEXT
-from tests.support.processes import free_port, wait_for
 
 
 def _queued_job_ids(prefix: str) -> list[str]:
@@ -37,21 +37,20 @@ def test_jobs_accepted_just_before_the_gateway_stops_are_all_sent(
 ) -> None:
     info = account(credits=200)
     prefix = f"veotest-publisher-{secrets.token_hex(4)}:"  # a queue no test worker consumes
-    proc, url = start_gateway(
-        stack, "gateway-publisher", free_port(), env={"VEO_REDIS_KEY_PREFIX": prefix}
-    )
-    try:
-        with httpx.Client(base_url=url, headers=info.headers, timeout=10) as client:
+    env = {"VEO_REDIS_KEY_PREFIX": prefix}
+    # Leaving the block stops the gateway: SIGTERM right after the last answer.
+    with (
+        running_gateway(stack, "gateway-publisher", env=env) as url,
+        httpx.Client(base_url=url, headers=info.headers, timeout=10) as client,
+    ):
 
-            def create(_: int) -> str:
-                body = client.post("/api/generate-video", json=SEED_TEXT).json()
-                assert body["code"] == 0, body
-                return str(body["data"]["uuid"])
+        def create(_: int) -> str:
+            body = client.post("/api/generate-video", json=SEED_TEXT).json()
+            assert body["code"] == 0, body
+            return str(body["data"]["uuid"])
 
-            with ThreadPoolExecutor(8) as pool:
-                accepted = list(pool.map(create, range(40)))
-    finally:
-        proc.stop()  # SIGTERM right after the last answer
+        with ThreadPoolExecutor(8) as pool:
+            accepted = list(pool.map(create, range(40)))
     try:
         assert sorted(_queued_job_ids(prefix)) == sorted(accepted)
     finally:
@@ -69,10 +68,12 @@ def test_jobs_accepted_after_redis_restarts_empty_are_sent_at_once(
     broker.start()
     prefix = f"veotest-restart-{secrets.token_hex(4)}:"
     env = {"VEO_REDIS_URL": broker.url, "VEO_REDIS_KEY_PREFIX": prefix}
-    proc, url = start_gateway(stack, "gateway-redis-restart", free_port(), env=env)
     queue = redis.Redis.from_url(broker.url)
     try:
-        with httpx.Client(base_url=url, headers=info.headers, timeout=10) as client:
+        with (
+            running_gateway(stack, "gateway-redis-restart", env=env) as url,
+            httpx.Client(base_url=url, headers=info.headers, timeout=10) as client,
+        ):
 
             def create() -> str:
                 body = client.post("/api/generate-video", json=SEED_TEXT).json()
@@ -90,6 +91,5 @@ def test_jobs_accepted_after_redis_restarts_empty_are_sent_at_once(
                 lambda: after[-1] in queued(), timeout_s=10, what="a message after the restart"
             )
     finally:
-        proc.stop()
         queue.close()
         broker.kill()

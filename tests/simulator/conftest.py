@@ -1,16 +1,15 @@
 """Fixtures: the simulator as a real subprocess on a free loopback port, torn down after use."""
 
-import contextlib
-import socket
-import subprocess
+import os
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+
+from devtools.processes import Proc, free_port, http_ok
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,17 +19,10 @@ class SimProcess:
     url: str
     port: int
     data_dir: Path
-    process: subprocess.Popen[bytes]
-    log: Path
+    proc: Proc
 
     def client(self, **kwargs: object) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def simulator_command(port: int, data_dir: Path, *extra: str) -> list[str]:
@@ -52,35 +44,15 @@ def start_simulator(data_dir: Path, *extra: str) -> SimProcess:
     """Start a simulator and wait until /_sim/health answers (a polled condition, not a sleep)."""
     data_dir.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    log = data_dir / f"simulator-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            simulator_command(port, data_dir, *extra),
-            cwd=REPO_ROOT,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    sim = SimProcess(f"http://127.0.0.1:{port}", port, data_dir, process, log)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"simulator exited early:\n{log.read_text()}")
-        with contextlib.suppress(httpx.TransportError):
-            if httpx.get(f"{sim.url}/_sim/health", timeout=1).status_code == 200:
-                return sim
-        time.sleep(0.02)
-    stop_simulator(sim)
-    raise RuntimeError(f"simulator did not become healthy:\n{log.read_text()}")
+    argv = simulator_command(port, data_dir, *extra)
+    proc = Proc(f"simulator-{port}", argv, dict(os.environ), data_dir, cwd=REPO_ROOT).start()
+    url = f"http://127.0.0.1:{port}"
+    proc.wait_ready(lambda: http_ok(f"{url}/_sim/health"), timeout_s=15, interval_s=0.02)
+    return SimProcess(url, port, data_dir, proc)
 
 
 def stop_simulator(sim: SimProcess) -> None:
-    if sim.process.poll() is None:
-        sim.process.terminate()
-        try:
-            sim.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            sim.process.kill()
-            sim.process.wait(timeout=5)
+    sim.proc.stop(timeout_s=5)
 
 
 @pytest.fixture(scope="session")

@@ -14,6 +14,8 @@ API_KEY = "test-key"
 GEMINI_MODEL = "veo-3.1-generate-preview"
 VERTEX_MODEL = "veo-3.1-generate-001"
 KEY = {"x-goog-api-key": API_KEY}
+# What a client sees when the simulator closes the connection without answering (`drop`).
+DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 def unique(prompt: str) -> str:

@@ -3,6 +3,7 @@
 import httpx
 
 from tests.simulator.helpers import (
+    DROPPED,
     KEY,
     gemini_body,
     gemini_poll,
@@ -10,8 +11,6 @@ from tests.simulator.helpers import (
     unique,
     wait_done,
 )
-
-DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 def test_health(client: httpx.Client) -> None:

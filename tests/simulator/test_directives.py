@@ -7,6 +7,7 @@ import pytest
 
 from simulator.directives import DirectiveError, Step, parse, strip
 from tests.simulator.helpers import (
+    DROPPED,
     KEY,
     error_of,
     gemini_body,
@@ -15,8 +16,6 @@ from tests.simulator.helpers import (
     unique,
     wait_done,
 )
-
-DROPPED = (httpx.RemoteProtocolError, httpx.ReadError)
 
 
 def submitted(client: httpx.Client, prompt: str) -> int:

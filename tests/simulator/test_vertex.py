@@ -227,20 +227,17 @@ def test_token_endpoint_refuses_bad_assertions(client: httpx.Client) -> None:
 
 
 def test_unknown_model_and_operation(client: httpx.Client, token: str) -> None:
-    unknown = client.post(
-        "/v1/projects/demo/locations/us-central1/publishers/google/models/imagen-9:predictLongRunning",
-        json=body("x"),
-        headers=bearer(token),
-    )
-    assert unknown.status_code == 404
-    assert "Publisher Model" in error_of(unknown)["message"]
-    retired = client.post(
-        "/v1/projects/demo/locations/us-central1/publishers/google/models/veo-3.0-generate-001:predictLongRunning",
-        json=body("x"),
-        headers=bearer(token),
-    )
-    assert retired.status_code == 404
-    assert "is no longer available" in error_of(retired)["message"]
+    for model, message in [
+        ("imagen-9", "Publisher Model"),  # unknown
+        ("veo-3.0-generate-001", "is no longer available"),  # retired
+    ]:
+        answer = client.post(
+            f"/v1/projects/demo/locations/us-central1/publishers/google/models/{model}:predictLongRunning",
+            json=body("x"),
+            headers=bearer(token),
+        )
+        assert answer.status_code == 404
+        assert message in error_of(answer)["message"]
     missing = vertex_poll(
         client, token, f"{PARENT}/operations/00000000-0000-0000-0000-000000000000"
     )

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from devtools.processes import VENV_BIN, Proc, free_port, http_ok
 from shared.settings import Settings
 from shared.storage.s3 import S3Storage
-from tests.support.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -20,11 +20,7 @@ def s3_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     argv = [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
     proc = Proc("moto", argv, {"PATH": str(VENV_BIN)}, log_dir).start()
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_ok(f"{url}/moto-api/"), timeout_s=30, what="moto_server")
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"moto_server did not start:\n{proc.tail()}") from None
+    proc.wait_ready(lambda: http_ok(f"{url}/moto-api/"), timeout_s=30)
     yield url
     proc.stop()
 

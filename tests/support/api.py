@@ -5,7 +5,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.processes import wait_for
+from devtools.processes import wait_for
 
 TERMINAL = {"completed", "failed"}
 

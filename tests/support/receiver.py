@@ -3,8 +3,9 @@
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
+
+from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 
 
 @dataclass
@@ -32,8 +33,7 @@ class Receiver:
 
     @property
     def base_url(self) -> str:
-        host, port = self.server.server_address[:2]
-        return f"http://{host}:{port}"
+        return base_url(self.server)
 
     def url(self, path: str) -> str:
         return f"{self.base_url}/{path.lstrip('/')}"
@@ -46,14 +46,13 @@ class Receiver:
             return [r for r in self.received if r.path == "/" + path.lstrip("/")]
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        stop_server(self.server)
 
 
 def start_receiver(port: int = 0) -> Receiver:
     holder: dict[str, Receiver] = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_POST(self) -> None:
             receiver = holder["r"]
             length = int(self.headers.get("content-length", "0"))
@@ -64,18 +63,9 @@ def start_receiver(port: int = 0) -> Receiver:
                 receiver.received.append(Received(self.path, headers, body, time.time()))
             if behaviour.delay_s:
                 time.sleep(behaviour.delay_s)
-            self.send_response(behaviour.status)
-            self.send_header("content-length", "2")
-            self.end_headers()
-            self.wfile.write(b"ok")
+            self.send(behaviour.status, b"ok")
 
-        def log_message(self, *_: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-    server.daemon_threads = True
-    holder["r"] = Receiver(server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    holder["r"] = Receiver(start_server(Handler, port=port))
     return holder["r"]
 
 
@@ -83,20 +73,10 @@ def start_file_server(files: dict[str, bytes]) -> Receiver:
     """Serves fixed bytes at fixed paths on loopback (for imageUrl), via the same Receiver."""
     holder: dict[str, Receiver] = {}
 
-    class Handler(BaseHTTPRequestHandler):
+    class Handler(QuietHandler):
         def do_GET(self) -> None:
             body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("content-type", "image/png")
-            self.send_header("content-length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
+            self.send(200 if body is not None else 404, body or b"", {"content-type": "image/png"})
 
-        def log_message(self, *_: Any) -> None:
-            return
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    holder["r"] = Receiver(server)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    holder["r"] = Receiver(start_server(Handler))
     return holder["r"]

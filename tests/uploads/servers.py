@@ -4,11 +4,10 @@ import datetime as dt
 import ipaddress
 import ssl
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -17,7 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from shared.netguard.addresses import parse_cidrs
+from tests.support.http_server import QuietHandler
+
 PAYLOAD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8
+LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")  # what the guards must allow to reach these servers
 
 
 @dataclass
@@ -29,20 +32,9 @@ class Seen:
     posts: list[tuple[str, dict[str, str], bytes]] = field(default_factory=list)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     seen: Seen
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-    def _send(self, status: int, body: bytes = b"", headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
     def do_GET(self) -> None:
         self.seen.hosts.append(self.headers.get("Host", ""))
@@ -50,7 +42,7 @@ class Handler(BaseHTTPRequestHandler):
         query = {k: v[0] for k, v in parse_qs(url.query).items()}
         route = getattr(self, "route_" + url.path.strip("/").replace("-", "_"), None)
         if route is None:
-            self._send(404, b"no such route")
+            self.send(404, b"no such route")
             return
         route(query)
 
@@ -61,13 +53,13 @@ class Handler(BaseHTTPRequestHandler):
         self.do_GET()
 
     def route_image(self, _: dict[str, str]) -> None:
-        self._send(200, PAYLOAD, {"Content-Type": "image/png"})
+        self.send(200, PAYLOAD, {"Content-Type": "image/png"})
 
     def route_status(self, query: dict[str, str]) -> None:
-        self._send(int(query["code"]), b"nope")
+        self.send(int(query["code"]), b"nope")
 
     def route_redirect(self, query: dict[str, str]) -> None:
-        self._send(int(query.get("code", "302")), headers={"Location": query["to"]})
+        self.send(int(query.get("code", "302")), headers={"Location": query["to"]})
 
     def route_loop(self, query: dict[str, str]) -> None:
         """Redirects to itself `n` more times, then serves the image."""
@@ -75,7 +67,7 @@ class Handler(BaseHTTPRequestHandler):
         if left == 0:
             self.route_image(query)
         else:
-            self._send(302, headers={"Location": f"/loop?n={left - 1}"})
+            self.send(302, headers={"Location": f"/loop?n={left - 1}"})
 
     def route_declared_big(self, query: dict[str, str]) -> None:
         """Announces a big body in Content-Length (and never sends it)."""
@@ -86,29 +78,11 @@ class Handler(BaseHTTPRequestHandler):
 
     def route_chunked_big(self, query: dict[str, str]) -> None:
         """No Content-Length: only counting while streaming can stop it."""
-        self.send_response(200)
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        chunk = b"y" * 16384
-        try:
-            for _ in range(int(query["chunks"])):
-                self.wfile.write(f"{len(chunk):x}\r\n".encode() + chunk + b"\r\n")
-            self.wfile.write(b"0\r\n\r\n")
-        except OSError:
-            pass  # the client hung up, as it should
+        self.send_chunked(b"y" * 16384, int(query["chunks"]))
 
     def route_drip(self, query: dict[str, str]) -> None:
-        """Sends one byte every `every` seconds: each read is quick, the whole never ends."""
-        self.send_response(200)
-        self.send_header("Content-Length", "100000")
-        self.end_headers()
-        try:
-            for _ in range(100000):
-                self.wfile.write(b"z")
-                self.wfile.flush()
-                time.sleep(float(query.get("every", "0.05")))
-        except OSError:
-            pass
+        """One byte every `every` seconds: each read is quick, the whole never ends."""
+        self.send_drip(b"z", float(query.get("every", "0.05")), 100000)
 
 
 @contextmanager

@@ -2,7 +2,7 @@
 
 import ssl
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -12,15 +12,7 @@ import pytest
 from shared.errors import FetchFailed, NetguardError, UnsafeUrl
 from shared.netguard.addresses import IPNetwork, parse_cidrs
 from shared.netguard.fetch import FetchedBody, fetch_limited
-from tests.uploads.servers import PAYLOAD, Pki, Seen, serve
-
-LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, Seen]]:
-    with serve() as (port, seen):
-        yield f"http://127.0.0.1:{port}", seen
+from tests.uploads.servers import LOOPBACK, PAYLOAD, Pki, Seen, serve
 
 
 def fetch(

@@ -1,23 +1,15 @@
 """PinnedPoster (webhook delivery) against a real HTTP server: guard refusals vs retryable ones."""
 
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
 import httpx
 import pytest
 
 from shared.errors import UnsafeUrl
-from shared.netguard.addresses import IPNetwork, parse_cidrs
+from shared.netguard.addresses import IPNetwork
 from shared.netguard.post import PinnedPoster
-from tests.uploads.servers import Seen, serve
-
-LOOPBACK = parse_cidrs("127.0.0.0/8,::1/128")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[str, Seen]]:
-    with serve() as (port, seen):
-        yield f"http://127.0.0.1:{port}", seen
+from tests.uploads.servers import LOOPBACK, Seen, serve
 
 
 def post(

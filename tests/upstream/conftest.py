@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from tests.support.processes import Proc, free_port, http_ok, wait_for
+from devtools.processes import Proc, free_port, http_ok
 from tests.upstream.fake_server import FakeServer
 
 RETIRED_MODEL = "veo-3.1-fast-generate-preview"  # the simulator answers 404 "no longer available"
@@ -90,10 +90,6 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}
     proc = Proc("simulator", argv, env, tmp_path_factory.mktemp("sim-logs")).start()
     url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_ok(f"{url}/_sim/health"), timeout_s=30, what="simulator health")
-    except TimeoutError:
-        proc.kill()
-        raise AssertionError(f"simulator did not start:\n{proc.tail()}") from None
+    proc.wait_ready(lambda: http_ok(f"{url}/_sim/health"), timeout_s=30)
     yield Sim(url, port, data_dir)
     proc.stop()

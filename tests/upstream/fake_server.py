@@ -8,9 +8,11 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
+
+from tests.support.http_server import QuietHandler, base_url
 
 
 @dataclass
@@ -28,12 +30,9 @@ class Seen:
 Route = Callable[["Handler"], None]
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(QuietHandler):
     protocol_version = "HTTP/1.1"
     server: "_Server"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        """Quiet: tests read `FakeServer.seen` instead."""
 
     def _handle(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -49,15 +48,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         route(self)
 
-    do_GET = do_POST = _handle  # noqa: N815 - BaseHTTPRequestHandler's naming
-
-    def send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+    do_GET = do_POST = _handle
 
     def send_json(self, status: int, payload: Any, headers: dict[str, str] | None = None) -> None:
         self.send(
@@ -102,8 +93,7 @@ class FakeServer:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return base_url(self._server)
 
     def start(self) -> "FakeServer":
         self._thread.start()

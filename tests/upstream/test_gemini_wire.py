@@ -12,7 +12,7 @@ import pytest
 
 from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
 from tests.upstream.conftest import run
-from tests.upstream.fake_server import FakeServer, Handler
+from tests.upstream.fake_server import FakeServer, Handler, Route
 from worker.upstream.base import ImageInput, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.gemini import GeminiUpstream
 
@@ -201,26 +201,24 @@ def test_download_gives_up_after_five_redirects(fake: FakeServer, tmp_path: Path
     assert list(tmp_path.iterdir()) == []
 
 
-def test_download_refuses_a_declared_size_over_the_cap(fake: FakeServer, tmp_path: Path) -> None:
-    fake.routes["/big"] = lambda h: h.send(200, MP4)
+@pytest.mark.parametrize(
+    ("route", "max_bytes"),
+    [
+        # a declared size over the cap is refused before the body is read
+        pytest.param(lambda h: h.send(200, MP4), 100, id="declared"),
+        # a body without Content-Length is stopped once it passes the cap
+        pytest.param(lambda h: h.send_until_close(iter([b"a" * 600] * 5)), 1000, id="undeclared"),
+    ],
+)
+def test_download_over_the_cap_is_refused_and_leaves_no_file(
+    fake: FakeServer, tmp_path: Path, route: Route, max_bytes: int
+) -> None:
+    fake.routes["/video"] = route
     with pytest.raises(UpstreamPermanentError) as caught:
         run(
             gemini(fake.url),
             lambda a: a.download(
-                VideoRef(uri=f"{fake.url}/big"), tmp_path / "v.mp4", max_bytes=100
-            ),
-        )
-    assert caught.value.code == "video_too_large"
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_download_stops_an_undeclared_body_at_the_cap(fake: FakeServer, tmp_path: Path) -> None:
-    fake.routes["/stream"] = lambda h: h.send_until_close(iter([b"a" * 600] * 5))
-    with pytest.raises(UpstreamPermanentError) as caught:
-        run(
-            gemini(fake.url),
-            lambda a: a.download(
-                VideoRef(uri=f"{fake.url}/stream"), tmp_path / "v.mp4", max_bytes=1000
+                VideoRef(uri=f"{fake.url}/video"), tmp_path / "v.mp4", max_bytes=max_bytes
             ),
         )
     assert caught.value.code == "video_too_large"
@@ -253,7 +251,7 @@ def test_stalled_answer_times_out_as_transient(fake: FakeServer) -> None:
 
 
 def test_refused_connection_is_transient(tmp_path: Path) -> None:
-    from tests.support.processes import free_port
+    from devtools.processes import free_port
 
     adapter = gemini(f"http://127.0.0.1:{free_port()}")
     with pytest.raises(UpstreamTransientError, match="ConnectError"):
