@@ -4,6 +4,7 @@ Kept apart from `shared.settings` on purpose: tests and benchmarks flip latency 
 a running simulator, and `POST /_sim/reset` restores the values it was started with.
 """
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -35,29 +36,10 @@ class SimConfig:
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a JSON patch from POST /_sim/config; raises ValueError on a bad field or value."""
         for key, value in changes.items():
-            if key in ("latency_s", "latency"):
-                self.latency_s = _non_negative(key, value)
-            elif key in ("jitter_s", "jitter"):
-                self.jitter_s = _non_negative(key, value)
-            elif key == "fault_rate":
-                rate = float(value)
-                if not 0.0 <= rate <= 1.0:
-                    raise ValueError("fault_rate must be between 0 and 1")
-                self.fault_rate = rate
-            elif key == "render":
-                if value not in RENDER_MODES:
-                    raise ValueError("render must be 'full' or 'fast'")
-                self.render = str(value)
-            elif key == "retired_models":
-                self.retired_models = parse_model_list(value)
-            elif key == "seed":
-                self.seed = None if value is None else int(value)
-            elif key == "slow_s":
-                self.slow_s = _non_negative(key, value)
-            elif key == "retry_after_s":
-                self.retry_after_s = int(_non_negative(key, value))
-            else:
+            if key not in _FIELDS:
                 raise ValueError(f"unknown config field {key!r}")
+            name, parse = _FIELDS[key]
+            setattr(self, name, parse(key, value))
 
 
 def parse_model_list(value: str | list[str] | tuple[str, ...] | frozenset[str]) -> frozenset[str]:
@@ -70,3 +52,32 @@ def _non_negative(key: str, value: Any) -> float:
     if number < 0:
         raise ValueError(f"{key} must not be negative")
     return number
+
+
+def _fraction(key: str, value: Any) -> float:
+    number = float(value)
+    if not 0.0 <= number <= 1.0:
+        raise ValueError(f"{key} must be between 0 and 1")
+    return number
+
+
+def _render_mode(key: str, value: Any) -> str:
+    if value not in RENDER_MODES:
+        raise ValueError(f"{key} must be 'full' or 'fast'")
+    return str(value)
+
+
+# What POST /_sim/config may change: each key (with its short alias) names the field it sets and
+# the parser that checks the value.
+_FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
+    "latency_s": ("latency_s", _non_negative),
+    "latency": ("latency_s", _non_negative),
+    "jitter_s": ("jitter_s", _non_negative),
+    "jitter": ("jitter_s", _non_negative),
+    "fault_rate": ("fault_rate", _fraction),
+    "render": ("render", _render_mode),
+    "retired_models": ("retired_models", lambda _, value: parse_model_list(value)),
+    "seed": ("seed", lambda _, value: None if value is None else int(value)),
+    "slow_s": ("slow_s", _non_negative),
+    "retry_after_s": ("retry_after_s", lambda key, value: int(_non_negative(key, value))),
+}

@@ -8,6 +8,7 @@ Google's wording where it is known ("`inlineData` isn't supported by this model.
 
 import base64
 import binascii
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -127,9 +128,7 @@ def _envelope(body: Any, vertex: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     """The single instance and the parameters, after refusing unknown field names."""
     if not isinstance(body, dict):
         raise invalid_argument("Invalid JSON payload received. Expected an object.")
-    for key in body:
-        if key not in (_VERTEX_TOP if vertex else _GEMINI_TOP):
-            raise unknown_name(key)
+    _refuse_unknown(body, _VERTEX_TOP if vertex else _GEMINI_TOP, unknown_name)
     instances = body.get("instances")
     if not isinstance(instances, list) or len(instances) != 1 or not isinstance(instances[0], dict):
         raise invalid_argument("Exactly one instance is required in `instances`.")
@@ -137,17 +136,26 @@ def _envelope(body: Any, vertex: bool) -> tuple[dict[str, Any], dict[str, Any]]:
     parameters = body.get("parameters") or {}
     if not isinstance(parameters, dict):
         raise invalid_argument("Invalid value at 'parameters': expected an object.")
-    for key in instance:
-        if key not in (_VERTEX_INSTANCE if vertex else _GEMINI_INSTANCE):
-            raise unknown_name(key, "instances[0]")
-    for key in parameters:
-        if key not in (_VERTEX_PARAMS if vertex else _GEMINI_PARAMS):
-            raise unsupported(key)
+    _refuse_unknown(
+        instance,
+        _VERTEX_INSTANCE if vertex else _GEMINI_INSTANCE,
+        lambda key: unknown_name(key, "instances[0]"),
+    )
+    _refuse_unknown(parameters, _VERTEX_PARAMS if vertex else _GEMINI_PARAMS, unsupported)
     if "video" in instance or "mask" in instance:
         raise invalid_argument(
             "Video extension and masks are not simulated (instances[0].video/mask)."
         )
     return instance, parameters
+
+
+def _refuse_unknown(
+    fields: dict[str, Any], known: Collection[str], refusal: Callable[[str], Exception]
+) -> None:
+    """Google answers the first field it does not know, by name."""
+    for key in fields:
+        if key not in known:
+            raise refusal(key)
 
 
 def _images(instance: dict[str, Any], prompt: str, vertex: bool) -> tuple[ImageSource | None, bool]:
