@@ -55,7 +55,7 @@ class _TimeoutRequest(google.auth.transport.requests.Request):
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["timeout"] = self._timeout_s
-        return super().__call__(*args, **kwargs)
+        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]  # google-auth
 
 
 class TokenSource:
