@@ -71,15 +71,13 @@ def test_each_answer_decides_the_submits_next_move(
     decision: Accepted | RetryLater | Failure,
     no_jitter: random.Random,
 ) -> None:
-    assert decide_submit(answer, attempt=attempt, settings=SETTINGS, rng=no_jitter) == decision
+    assert decide_submit(answer, attempt, SETTINGS, no_jitter) == decision
 
 
 def test_a_retry_is_jittered_within_a_fifth_of_its_step() -> None:
     """A herd refused together does not come back together."""
     rng = random.Random(3)
-    decisions = [
-        decide_submit(quota_exceeded(), attempt=2, settings=SETTINGS, rng=rng) for _ in range(200)
-    ]
+    decisions = [decide_submit(quota_exceeded(), 2, SETTINGS, rng) for _ in range(200)]
     delays = [decision.delay_s for decision in decisions if isinstance(decision, RetryLater)]
     assert len(delays) == len(decisions)
     assert all(8 <= delay <= 12 for delay in delays)

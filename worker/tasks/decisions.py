@@ -41,6 +41,7 @@ DEADLINE_EXCEEDED = Failure(
 # Decision classes are slotted but not frozen: a frozen dataclass's __init__ sets each field
 # through object.__setattr__, several times the cost, and the poller makes one per look.
 
+
 # --- submit ------------------------------------------------------------------------------------
 
 
@@ -71,7 +72,6 @@ def defer_delay_s(settings: Settings, rng: random.Random | None = None) -> float
 
 def decide_submit(
     answer: str | UpstreamTransientError | UpstreamPermanentError,
-    *,
     attempt: int,
     settings: Settings,
     rng: random.Random | None = None,
@@ -159,8 +159,8 @@ def decide_poll(
     settings: Settings,
     rng: random.Random | None = None,
 ) -> PollAgain | Fetch | Failure:
-    """What one look at an operation (its `poll_count`-th) decides, from the poll's result or
-    the error the adapter classified (also a failed download's)."""
+    """What one look at an operation (after `poll_count` earlier ones) decides, from the poll's
+    result or the error the adapter classified (also a failed download's)."""
     if isinstance(answer, PollResult):  # first: most looks find the operation still running
         if not answer.done:
             delay_s = next_poll_delay_s(poll_count, None, settings, rng)

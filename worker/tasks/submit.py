@@ -169,7 +169,7 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
         answer = run(get_upstream().submit(request))
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
-    decision = decide_submit(answer, attempt=attempt, settings=get_settings())
+    decision = decide_submit(answer, attempt, get_settings())
     if isinstance(decision, Accepted):
         if not _store_operation(job, attempt, decision.operation):
             log.error(
