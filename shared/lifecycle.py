@@ -116,7 +116,7 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     fresh = {row.id: row for row in rows if row is not None}
     done = [step for step, ok in zip(steps, moved, strict=True) if ok]
     for step in done:
-        if _refunds(step):
+        if refund_due(step.to, step.failure):
             refund_job(session, step.job.account_id, step.job.id, step.job.credits_charged)
     events = {step.job.id: EVENTS[step.to] for step in done if _wants_its_event(step)}
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
@@ -133,7 +133,7 @@ def advance_alone(
     no event wanted: a submit's move to processing, usually) is its one statement, autocommitted
     on PostgreSQL: no ORM session, no BEGIN and COMMIT round trips."""
     step = Step(job, to, values, guard)
-    if _refunds(step) or _wants_its_event(step):
+    if refund_due(step.to, step.failure) or _wants_its_event(step):
         with write_session() as session:
             return advance_all(session, [step])[0]
     with statement_connection() as connection:
@@ -152,8 +152,10 @@ def _move(session: Session | Connection, step: Step) -> Row[Any] | None:
     )
 
 
-def _refunds(step: Step) -> bool:
-    return step.to is JobStatus.FAILED and (step.failure is None or step.failure.refund)
+def refund_due(to: JobStatus, failure: Failure | None) -> bool:
+    """Whether a move gives the job's credits back: a job pays its `credits_charged` once, when
+    accepted, and gets them back when it fails, unless the failure was the user's own fault."""
+    return to is JobStatus.FAILED and (failure is None or failure.refund)
 
 
 def _wants_its_event(step: Step) -> bool:

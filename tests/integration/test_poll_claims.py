@@ -15,7 +15,8 @@ from shared.states import JobStatus
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
 from tests.support.jobs import insert_paid_job, reload_job
-from worker.tasks.poll import claim_due, early_window_s, next_poll_delay_s
+from worker.tasks.decisions import early_window_s, next_poll_delay_s
+from worker.tasks.poll import claim_due
 
 
 def _processing(account_id: str, due_in_s: float) -> Job:
@@ -41,7 +42,7 @@ def _next_poll_at(job: Job) -> object:
 def test_a_tick_claims_jobs_due_within_half_a_tick_and_no_later_ones(
     account: Callable[..., AccountInfo],
 ) -> None:
-    assert early_window_s() == get_settings().poll_tick_s / 2 > 0.1
+    assert early_window_s(get_settings()) == get_settings().poll_tick_s / 2 > 0.1
     info = account(credits=10)
     soon, later = _processing(info.account_id, 0.1), _processing(info.account_id, 5.0)
     scheduled = {job.id: _next_poll_at(job) for job in (soon, later)}
@@ -60,5 +61,8 @@ def test_a_tick_claims_jobs_due_within_half_a_tick_and_no_later_ones(
 
 
 def test_a_retry_after_is_never_cut_short_by_an_early_claim() -> None:
+    settings = get_settings()
     for retry_after_s in (0.0, 3.0, 40.0):
-        assert next_poll_delay_s(0, retry_after_s) >= retry_after_s + early_window_s()
+        assert next_poll_delay_s(0, retry_after_s, settings) >= retry_after_s + early_window_s(
+            settings
+        )

@@ -25,15 +25,22 @@ from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 from shared.states import JobStatus
 from shared.storage import get_storage
 from shared.timeutil import utcnow
 from worker.app import app
-from worker.backoff import backoff_s
 from worker.runloop import run
+from worker.tasks.decisions import (
+    DEADLINE_EXCEEDED,
+    Fetch,
+    PollAgain,
+    decide_poll,
+    early_window_s,
+    past_deadline,
+)
 from worker.upstream import get_upstream
-from worker.upstream.base import PollResult
+from worker.upstream.base import PollResult, VideoRef
 
 log = logging.getLogger(__name__)
 _jobs = JOBS
@@ -47,22 +54,16 @@ class Claimed:
     deadline_at: datetime | None
 
 
-@dataclass(frozen=True)
-class Outcome:
-    """What one check decided: poll again at `next_poll_at`, or finish with a video or a failure."""
+@dataclass(slots=True)
+class Stored:
+    """A finished video, now in our storage: the job completes."""
 
-    claimed: Claimed
-    next_poll_at: datetime | None = None
-    video_key: str | None = None
-    video_bytes: int = 0
-    failure: Failure | None = None
+    video_key: str
+    video_bytes: int
 
 
-def early_window_s() -> float:
-    """How early a poll may be claimed: half a tick, so a tick's polls fall within half a tick
-    either side of their due times instead of up to a whole tick after them (on average on time,
-    not half a tick late: the detection lag's median drops by a quarter of a second at 0.5 s)."""
-    return get_settings().poll_tick_s / 2
+# What one look at a claimed job came to: poll again, fail, or complete (its video stored).
+Outcome = PollAgain | Failure | Stored
 
 
 def claim_due(session: Session, limit: int) -> list[Claimed]:
@@ -75,7 +76,7 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     """
     settings = get_settings()
     now = utcnow()
-    due_by = now + timedelta(seconds=early_window_s())
+    due_by = now + timedelta(seconds=early_window_s(settings))
     rows = session.execute(
         select(
             col(Job.id),
@@ -101,77 +102,70 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
 
 
-def next_poll_delay_s(poll_count: int, retry_after_s: float | None = None) -> float:
-    """The backoff step; a Retry-After is padded by the early window, so that a poll claimed
-    early still comes no sooner than the upstream asked."""
-    settings = get_settings()
-    return backoff_s(
-        poll_count,
-        base_s=settings.poll_first_delay_s,
-        factor=settings.poll_backoff_factor,
-        cap_s=settings.poll_max_interval_s,
-        retry_after_s=None if retry_after_s is None else retry_after_s + early_window_s(),
-        jitter=0.1,
-    )
-
-
-async def _store_video(claimed: Claimed, result: PollResult) -> Outcome:
+async def _store_video(claimed: Claimed, video: VideoRef, settings: Settings) -> Stored:
     """Download to a file of its own in the temporary directory, then hand it to storage (a
     rename, locally). Not a temporary directory per video: creating and removing one cost
     about a tenth of a poll batch's time on a busy host."""
-    settings = get_settings()
-    assert result.video is not None
     key = f"videos/{claimed.job_id}.mp4"
     path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
     try:
-        size = await get_upstream().download(result.video, path, max_bytes=settings.video_max_bytes)
+        size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
         await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     finally:
         path.unlink(missing_ok=True)  # gone already once moved
-    return Outcome(claimed, video_key=key, video_bytes=size)
+    return Stored(key, size)
 
 
-async def check_once(claimed: Claimed) -> Outcome:
-    """One look at one operation; every error is turned into a decision here."""
+async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
+    """One look at one operation, decided by `decide_poll` and carried out here."""
     now = utcnow()
-    if claimed.deadline_at is not None and now >= claimed.deadline_at:
-        message = "The video was not ready before the deadline; credits refunded."
-        return Outcome(claimed, failure=Failure("deadline_exceeded", message))
+    if past_deadline(claimed.deadline_at, now):
+        return DEADLINE_EXCEEDED
+    answer: PollResult | UpstreamTransientError | UpstreamPermanentError
     try:
-        result = await get_upstream().poll(claimed.operation)
-        if not result.done:
-            return Outcome(
-                claimed, next_poll_at=now + timedelta(seconds=next_poll_delay_s(claimed.poll_count))
-            )
-        if result.failure is not None:
-            failure = result.failure
-            return Outcome(
-                claimed, failure=Failure(failure.code, failure.message, refund=failure.refund)
-            )
-        return await _store_video(claimed, result)
-    except UpstreamTransientError as exc:
-        delay = next_poll_delay_s(claimed.poll_count, exc.retry_after_s)
-        log.info("poll of %s will retry in %.1fs: %s", claimed.job_id, delay, exc.message)
-        return Outcome(claimed, next_poll_at=now + timedelta(seconds=delay))
-    except UpstreamPermanentError as exc:
-        return Outcome(claimed, failure=Failure(exc.code, exc.message, refund=exc.refund))
+        answer = await get_upstream().poll(claimed.operation)
+    except (UpstreamTransientError, UpstreamPermanentError) as exc:
+        answer = exc
+    decision = decide_poll(answer, claimed.poll_count, now, settings)
+    if isinstance(decision, Fetch):
+        try:
+            return await _store_video(claimed, decision.video, settings)
+        except (UpstreamTransientError, UpstreamPermanentError) as exc:  # a failed download
+            decision = decide_poll(exc, claimed.poll_count, now, settings)
+    if isinstance(decision, PollAgain) and decision.reason is not None:
+        log.info(
+            "poll of %s will retry in %.1fs: %s", claimed.job_id, decision.delay_s, decision.reason
+        )
+    assert not isinstance(decision, Fetch)  # an error never decides Fetch
+    return decision
 
 
 async def check_all(batch: list[Claimed]) -> list[Outcome]:
-    limit = asyncio.Semaphore(get_settings().poll_concurrency)
+    """Look at each claimed job once, concurrently (at most `poll_concurrency` at a time); the
+    outcomes come back in the batch's order."""
+    settings = get_settings()
+    limit = asyncio.Semaphore(settings.poll_concurrency)
 
     async def bounded(claimed: Claimed) -> Outcome:
         async with limit:
-            return await check_once(claimed)
+            return await check_once(claimed, settings)
 
     return await asyncio.gather(*(bounded(c) for c in batch))
 
 
-def persist(outcomes: list[Outcome]) -> None:
+def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
     """Write a checked batch in one transaction: next poll times in one executemany, finished
     jobs through `advance_all` (one reload, one commit and one publish for all of them)."""
-    again = [o for o in outcomes if o.next_poll_at is not None]
-    finished = [o for o in outcomes if o.next_poll_at is None]
+    again = [
+        {"job_id": claimed.job_id, "next_at": outcome.at}
+        for claimed, outcome in zip(batch, outcomes, strict=True)
+        if isinstance(outcome, PollAgain)
+    ]
+    finished = [
+        (claimed, outcome)
+        for claimed, outcome in zip(batch, outcomes, strict=True)
+        if not isinstance(outcome, PollAgain)
+    ]
     with write_session() as session:
         if again:
             session.connection().execute(  # one executemany
@@ -180,7 +174,7 @@ def persist(outcomes: list[Outcome]) -> None:
                     _jobs.c.id == bindparam("job_id"), _jobs.c.status == JobStatus.PROCESSING.value
                 )
                 .values(next_poll_at=bindparam("next_at"), poll_count=_jobs.c.poll_count + 1),
-                [{"job_id": o.claimed.job_id, "next_at": o.next_poll_at} for o in again],
+                again,
             )
         steps = _finishing_steps(session, finished)
         moved = advance_all(session, steps)  # commits the reschedules too
@@ -192,28 +186,28 @@ def persist(outcomes: list[Outcome]) -> None:
             if ok and step.to is JobStatus.COMPLETED
         ]
     )
-    release_capacity(*(o.claimed.job_id for o in finished))
+    release_capacity(*(claimed.job_id for claimed, _ in finished))
 
 
-def _finishing_steps(session: Session, finished: list[Outcome]) -> list[Step]:
+def _finishing_steps(
+    session: Session, finished: list[tuple[Claimed, Failure | Stored]]
+) -> list[Step]:
     """The move of each finished job (the columns its move and `persist` use, read with the
     others' in one query: Core rows, not Jobs)."""
     if not finished:
         return []
-    ids = [o.claimed.job_id for o in finished]
+    ids = [claimed.job_id for claimed, _ in finished]
     columns = (*STEP_FIELDS, "processing_at", "created_at")
     rows = session.execute(select(*(_jobs.c[name] for name in columns)).where(_jobs.c.id.in_(ids)))
     jobs = {job.id: job for job in rows}
     steps = []
-    for outcome in finished:
-        job = jobs.get(outcome.claimed.job_id)
+    for claimed, outcome in finished:
+        job = jobs.get(claimed.job_id)
         if job is None:
             continue
-        if outcome.failure is not None:
-            steps.append(
-                Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome.failure)
-            )
-        elif outcome.video_key is not None:
+        if isinstance(outcome, Failure):
+            steps.append(Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome))
+        else:
             values = {
                 "video_key": outcome.video_key,
                 "video_bytes": outcome.video_bytes,
@@ -243,7 +237,7 @@ def poll_due() -> int:
         return_tokens(get_redis(), rkey(KEY_POLL_BUCKET), tokens - len(batch))
     if not batch:
         return 0
-    persist(run(check_all(batch)))
+    persist(batch, run(check_all(batch)))
     if len(batch) == wanted:
         poll_due.apply_async()  # a backlog: keep going rather than wait for the next tick
     return len(batch)

@@ -9,7 +9,6 @@ import itertools
 import logging
 import time
 from collections import Counter
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Row, bindparam, select, update
@@ -19,7 +18,7 @@ from sqlmodel import col
 from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
-from shared.lifecycle import STEP_FIELDS, Failure, JobRef, advance_alone, fail_job
+from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
 from shared.models import JOBS, Job
 from shared.queueing import enqueue_submit
 from shared.quotas import acquire_slot_and_token, release_capacity
@@ -31,6 +30,15 @@ from shared.transitions import transition
 from worker.app import app
 from worker.backoff import backoff_s
 from worker.runloop import run
+from worker.tasks.decisions import (
+    GAVE_UP_REFUSED,
+    Accepted,
+    RetryLater,
+    attempts_exhausted,
+    decide_submit,
+    defer_delay_s,
+    processing_values,
+)
 from worker.tasks.inputs import REQUEST_FIELDS, build_request
 from worker.upstream import get_upstream
 from worker.upstream.base import SubmitRequest
@@ -65,7 +73,6 @@ def reserve_capacity(job_id: str) -> bool:
 
 def _defer(job_id: str) -> None:
     """Over quota: stay pending and look again shortly (the sweeper resends a lost message)."""
-    settings = get_settings()
     with write_session() as session:
         session.execute(  # bookkeeping only: tells the sweeper this job's message is fresh
             update(Job)
@@ -73,7 +80,7 @@ def _defer(job_id: str) -> None:
             .values(updated_at=utcnow())
         )
         session.commit()
-    enqueue_submit(job_id, countdown_s=backoff_s(0, base_s=settings.submit_retry_delay_s, cap_s=60))
+    enqueue_submit(job_id, countdown_s=defer_delay_s(get_settings()))
 
 
 @app.task(name=TASK_SUBMIT, soft_time_limit=90, time_limit=120)
@@ -107,21 +114,13 @@ def _summary(outcomes: list[str]) -> str:
 def _submit(job: Row[Any] | None) -> str:
     """One job, from its row as the batch read it: every move below is guarded by the attempt
     count read, so a row another worker has moved since is left alone."""
-    settings = get_settings()
     if job is None or job.status != JobStatus.PENDING:
         return "skipped"  # duplicate message, or another worker owns this step
 
-    if job.submit_attempts >= settings.submit_max_attempts:
+    if attempts_exhausted(job.submit_attempts, get_settings()):
         with write_session() as session:
-            fail_job(
-                session,
-                job,
-                Failure(
-                    "upstream_unavailable",
-                    "The video service kept refusing the request; credits refunded.",
-                ),
-                submit_attempts=job.submit_attempts,  # as read: no step since then
-            )
+            # guarded by the attempts as read: no step since then
+            fail_job(session, job, GAVE_UP_REFUSED, submit_attempts=job.submit_attempts)
         return "failed"
 
     try:
@@ -151,39 +150,35 @@ def _submit(job: Row[Any] | None) -> str:
 
 
 def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
-    settings = get_settings()
+    """The paid call, then its decision carried out: store the operation, or give the slot
+    back and retry later or fail."""
+    answer: str | UpstreamTransientError | UpstreamPermanentError
     try:
-        operation = run(get_upstream().submit(request))
-    except UpstreamTransientError as exc:
-        release_capacity(job.id)
+        answer = run(get_upstream().submit(request))
+    except (UpstreamTransientError, UpstreamPermanentError) as exc:
+        answer = exc
+    decision = decide_submit(answer, attempt, get_settings())
+    if isinstance(decision, Accepted):
+        if not _store_operation(job, attempt, decision.operation):
+            log.error(
+                "job %s left submitting while operation %s was being created",
+                job.id,
+                decision.operation,
+            )
+            return "orphaned"
+        return "processing"
+    release_capacity(job.id)
+    if isinstance(decision, RetryLater):
         with write_session() as session:
             transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": attempt})
             session.commit()
-        delay = backoff_s(
-            attempt - 1,
-            base_s=settings.submit_retry_delay_s,
-            cap_s=60,
-            retry_after_s=exc.retry_after_s,
-        )
-        log.info("submit of %s deferred %.1fs: %s", job.id, delay, exc.message)
-        enqueue_submit(job.id, countdown_s=delay)
+        log.info("submit of %s deferred %.1fs: %s", job.id, decision.delay_s, decision.reason)
+        enqueue_submit(job.id, countdown_s=decision.delay_s)
         return "retrying"
-    except UpstreamPermanentError as exc:
-        release_capacity(job.id)
-        with write_session() as session:
-            fail_job(
-                session,
-                job,
-                Failure(exc.code, exc.message, refund=exc.refund),
-                submit_attempts=attempt,
-            )
-        log.warning("submit of %s failed permanently: %s", job.id, exc.message)
-        return "failed"
-
-    if not _store_operation(job, attempt, operation):
-        log.error("job %s left submitting while operation %s was being created", job.id, operation)
-        return "orphaned"
-    return "processing"
+    with write_session() as session:
+        fail_job(session, job, decision, submit_attempts=attempt)
+    log.warning("submit of %s failed permanently: %s", job.id, decision.message)
+    return "failed"
 
 
 def _store_operation(job: JobRef, attempt: int, operation: str) -> bool:
@@ -203,10 +198,7 @@ def _store_operation(job: JobRef, attempt: int, operation: str) -> bool:
                 job,
                 JobStatus.PROCESSING,
                 guard={"submit_attempts": attempt},
-                upstream_operation=operation,
-                next_poll_at=now + timedelta(seconds=settings.poll_first_delay_s),
-                deadline_at=now + timedelta(seconds=settings.job_deadline_s),
-                poll_count=0,
+                **processing_values(operation, now, settings),
             ):
                 return True
             with read_connection() as connection:

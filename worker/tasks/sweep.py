@@ -17,7 +17,7 @@ from shared import status_cache
 from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
 from shared.db import read_connection, write_session
 from shared.job_view import STATUS_FIELDS
-from shared.lifecycle import Failure, fail_job
+from shared.lifecycle import fail_job
 from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery, enqueue_submit
 from shared.quotas import acquire_slot
@@ -27,6 +27,7 @@ from shared.states import DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
 from shared.transitions import transition
 from worker.app import app
+from worker.tasks.decisions import GAVE_UP_SILENT, attempts_exhausted
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -91,11 +92,8 @@ def recover_stuck_submits() -> int:
     retried = 0
     for job in stuck:
         with write_session() as session:
-            if job.submit_attempts >= settings.submit_max_attempts:
-                failure = Failure(
-                    "upstream_unavailable", "The video service did not answer; credits refunded."
-                )
-                fail_job(session, job, failure, submit_attempts=job.submit_attempts)
+            if attempts_exhausted(job.submit_attempts, settings):
+                fail_job(session, job, GAVE_UP_SILENT, submit_attempts=job.submit_attempts)
                 continue
             moved = transition(
                 session, job.id, JobStatus.PENDING, guard={"submit_attempts": job.submit_attempts}
