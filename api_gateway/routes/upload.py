@@ -7,8 +7,8 @@ import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api_gateway.envelope import ok
-from api_gateway.ratelimit import LimitedCaller
+from api_gateway.deps import LimitedCaller
+from api_gateway.errors import ok
 from api_gateway.schemas import Envelope, ErrorEnvelope, UploadData
 from api_gateway.uploads import (
     ImageInfo,
