@@ -1,12 +1,10 @@
 """The gateway: validates, authenticates, debits, writes the job row, enqueues. Nothing slow.
 
 `create_app` assembles the routers, the error rendering and the ASGI classes; `lifespan` builds
-the per-process submit pipeline; `tune_process` sets the garbage collector and glibc's malloc
-for a long-running server, once, when the module is imported.
+the per-process submit pipeline. The process's own settings (garbage collector, malloc) are in
+api_gateway/tuning.py.
 """
 
-import ctypes
-import gc
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +16,7 @@ from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, Submit
 from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.routes import files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
+from api_gateway.tuning import tune_garbage_collector
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -76,41 +75,5 @@ def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
-MMAP_THRESHOLD_BYTES = 1024 * 1024  # buffers this big get their own mmap, freed at once
-
-
-def _tune_garbage_collector() -> None:
-    """Fewer, cheaper collections: a request allocates a few hundred objects, so the default
-    gen-0 threshold (700) started a collection every few requests, and each older-generation
-    pass walked every object built at import (SQLAlchemy and pydantic models). Freezing those
-    and raising the threshold cut status CPU per request by about a fifth (bench/README.md)."""
-    gc.freeze()
-    gc.set_threshold(20_000, 50, 100)
-
-
-def _pin_mmap_threshold() -> None:
-    """Make glibc give every buffer of 1 MiB or more (Pillow's 16 MB pixel blocks) its own mmap.
-
-    By default glibc raises its mmap threshold to the size of each big block freed, so after
-    the first image decode (api_gateway/uploads.py) Pillow's blocks come from per-thread malloc
-    arenas: calloc must then zero, so make resident, all 144 MB of a 36 MP image even when a
-    truncated file fills one row, and freed blocks linger in up to 8 arenas per core. 24
-    truncated 36 MP PNGs, 2 decoding at once, grew the gateway by ~0.9 GB; pinned, by a few MB.
-    A no-op without glibc's mallopt().
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
-def tune_process() -> None:
-    """The process-wide settings of a gateway process, in one place (after its imports)."""
-    _tune_garbage_collector()
-    _pin_mmap_threshold()
-
-
 app = create_app()
-tune_process()
+tune_garbage_collector()

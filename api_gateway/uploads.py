@@ -26,6 +26,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
 from api_gateway.errors import payload_too_large
+from api_gateway.tuning import pin_mmap_threshold
 from shared.errors import PayloadTooLarge, invalid
 
 FIELD = "file"
@@ -242,7 +243,7 @@ def inspect_image(path: Path, max_pixels: int) -> ImageInfo:
 
 @cache
 def _decode_limiter() -> anyio.CapacityLimiter:
-    # Memory per decode is bounded by glibc's pinned mmap threshold (api_gateway/app.py).
+    pin_mmap_threshold()  # once per process, before the first decode
     return anyio.CapacityLimiter(DECODE_CONCURRENCY)
 
 
