@@ -1,4 +1,4 @@
-"""Receiving an image upload: the body is streamed to a temp file, then judged by its bytes.
+"""Receiving an image upload: the body is streamed to a temp file, judged by its bytes, stored.
 
 Nothing trusts the client: not Content-Length (the stream is counted), not the filename, not
 the part's Content-Type. The type comes from the magic number, Pillow must agree, the header's
@@ -12,6 +12,7 @@ nosniff` and a sandboxing Content-Security-Policy, so no browser renders it as a
 """
 
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -27,7 +28,10 @@ from starlette.requests import ClientDisconnect, Request
 
 from api_gateway.errors import payload_too_large
 from api_gateway.tuning import pin_mmap_threshold
+from shared.db import write_session
 from shared.errors import PayloadTooLarge, invalid
+from shared.models import UPLOAD_KEY_PREFIX, Upload
+from shared.storage import get_storage
 
 FIELD = "file"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small extra fields
@@ -251,3 +255,20 @@ async def inspect_image_async(path: Path, max_pixels: int) -> ImageInfo:
     """`inspect_image` off the event loop, with few decodes at once so memory stays bounded."""
     limiter = _decode_limiter()
     return await anyio.to_thread.run_sync(inspect_image, path, max_pixels, limiter=limiter)
+
+
+def store(account_id: str, received: ReceivedFile, image: ImageInfo) -> Upload:
+    """Write the bytes, then the row (a row never points at a missing file). Blocking."""
+    upload = Upload(
+        key=f"{UPLOAD_KEY_PREFIX}{secrets.token_urlsafe(18)}",
+        account_id=account_id,
+        mime_type=image.mime_type,
+        size_bytes=received.size_bytes,
+        width=image.width,
+        height=image.height,
+    )
+    get_storage().put_file(upload.storage_key, received.path, image.mime_type)
+    with write_session() as session:
+        session.add(upload)
+        session.commit()
+    return upload
