@@ -1,5 +1,7 @@
 """Turning a validated request into a paid, committed job row; its message leaves after the
-commit, in a batch (api_gateway/publisher.py).
+commit, in a batch (api_gateway/batching/). `create_video` is the whole work of
+POST /api/generate-video once the caller is admitted, behind both of its doors (the route in
+routes/generate.py and SubmitFastPath in api_gateway/asgi.py).
 
 The debit and the insert are one unit (shared.credits.insert_paid_jobs); the debit is a
 conditional UPDATE, so concurrent requests can never take a balance below zero. An
@@ -12,17 +14,22 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from fastapi.responses import JSONResponse
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from api_gateway.batching.pipeline import SubmitPipeline
 from api_gateway.db_threads import in_db_thread
-from api_gateway.schemas import GenerateVideoRequest
+from api_gateway.errors import ok
+from api_gateway.schemas import GenerateVideoData, GenerateVideoRequest
 from shared.db import read_session
 from shared.errors import UnsafeUrl, invalid
 from shared.models import Job, Upload, new_job_row
 from shared.netguard.addresses import check_url
 from shared.settings import get_settings
+from shared.states import PUBLIC_STATUS, JobStatus
+from shared.timeutil import iso_z
 
 IDEMPOTENCY_KEY_MAX = 255
 
@@ -124,7 +131,7 @@ async def submit(
     insert: PaidInsert,
 ) -> Submitted:
     """Validate, then insert the paid job with `insert` (concurrent requests' rows go to the
-    database together: api_gateway/app.py)."""
+    database together: api_gateway/batching/pipeline.py)."""
     if needs_lookups(request, idempotency_key):
         prepared = await in_db_thread(prepare, request, account_id, idempotency_key)
     else:
@@ -149,3 +156,26 @@ def _replay(account_id: str, key: str, fingerprint: str) -> Submitted | None:
     with read_session() as session:
         existing = _find_replay(session, account_id, key, fingerprint)
     return None if existing is None else Submitted(existing.model_dump(), replayed=True)
+
+
+async def create_video(
+    pipeline: SubmitPipeline,
+    body: GenerateVideoRequest,
+    account_id: str,
+    idempotency_key: str | None,
+) -> JSONResponse:
+    """The new (or replayed) job's answer; a new job's message leaves once it is committed."""
+    result = await submit(body, account_id, idempotency_key, pipeline.paid_inserts)
+    job = result.job
+    if not result.replayed:  # committed: its message may leave
+        pipeline.publisher.add(job["id"])
+    data = GenerateVideoData(
+        uuid=job["id"],
+        status=PUBLIC_STATUS[JobStatus(job["status"])],  # type: ignore[arg-type]
+        generationType=job["generation_type"],
+        prompt=job["prompt"],
+        aspectRatio=job["aspect_ratio"],
+        createdAt=iso_z(job["created_at"]),
+    ).model_dump()
+    headers = {"Idempotent-Replayed": "true"} if result.replayed else None
+    return ok(data, headers=headers)

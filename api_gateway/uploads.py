@@ -1,4 +1,4 @@
-"""Receiving an image upload: the body is streamed to a temp file, then judged by its bytes.
+"""Receiving an image upload: the body is streamed to a temp file, judged by its bytes, stored.
 
 Nothing trusts the client: not Content-Length (the stream is counted), not the filename, not
 the part's Content-Type. The type comes from the magic number, Pillow must agree, the header's
@@ -11,8 +11,8 @@ of the sniffed type, and /api/files serves it with that exact type, `X-Content-T
 nosniff` and a sandboxing Content-Security-Policy, so no browser renders it as anything else.
 """
 
-import ctypes
 import os
+import secrets
 import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -26,7 +26,12 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import ClientDisconnect, Request
 
-from shared.errors import InvalidParameters, invalid
+from api_gateway.errors import payload_too_large
+from api_gateway.tuning import pin_mmap_threshold
+from shared.db import write_session
+from shared.errors import PayloadTooLarge, invalid
+from shared.models import UPLOAD_KEY_PREFIX, Upload
+from shared.storage import get_storage
 
 FIELD = "file"
 MULTIPART_OVERHEAD_BYTES = 64 * 1024  # boundaries, part headers and small extra fields
@@ -34,8 +39,6 @@ FLUSH_BYTES = 1024 * 1024  # bytes held in memory per upload before a (threaded)
 MAX_PARTS = 8
 MAX_SIDE_PX = 16_384  # far beyond any model input; refuses 1 x 40,000,000 "images"
 DECODE_CONCURRENCY = 2  # full decodes at once per process: a 40 MP RGBA decode holds 160 MB
-M_MMAP_THRESHOLD = -3  # glibc's mallopt() parameter number
-MMAP_THRESHOLD_BYTES = 1024 * 1024  # buffers this big get their own mmap, freed at once
 
 # Pillow format name -> (MIME type, file extension). The keys are the formats Pillow may open.
 IMAGE_TYPES = {
@@ -67,12 +70,10 @@ class ImageInfo:
         return IMAGE_TYPES[self.format][1]
 
 
-def too_large(max_bytes: int) -> InvalidParameters:
+def too_large(max_bytes: int) -> PayloadTooLarge:
     """The 1000 error for an oversized file, with HTTP 413 and the limit in `data`."""
-    error = invalid(FIELD, f"larger than the {max_bytes // (1024 * 1024)} MB limit")
-    error.http_status = 413
-    error.data = {**error.data, "maxBytes": max_bytes}
-    return error
+    reason = f"larger than the {max_bytes // (1024 * 1024)} MB limit"
+    return payload_too_large(FIELD, reason, maxBytes=max_bytes)
 
 
 def refuse_declared_length(request: Request, max_bytes: int) -> None:
@@ -244,22 +245,6 @@ def inspect_image(path: Path, max_pixels: int) -> ImageInfo:
     return ImageInfo(expected, width, height)
 
 
-def pin_mmap_threshold() -> None:
-    """Make glibc give every buffer of 1 MiB or more (Pillow's 16 MB pixel blocks) its own mmap.
-
-    By default glibc raises its mmap threshold to the size of each big block freed, so after
-    the first decode Pillow's blocks come from per-thread malloc arenas: calloc must then zero,
-    so make resident, all 144 MB of a 36 MP image even when a truncated file fills one row, and
-    freed blocks linger in up to 8 arenas per core. 24 truncated 36 MP PNGs, 2 decoding at once,
-    grew the gateway by ~0.9 GB; pinned, by a few MB. A no-op without glibc's mallopt().
-    """
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return
-    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
-
-
 @cache
 def _decode_limiter() -> anyio.CapacityLimiter:
     pin_mmap_threshold()  # once per process, before the first decode
@@ -270,3 +255,20 @@ async def inspect_image_async(path: Path, max_pixels: int) -> ImageInfo:
     """`inspect_image` off the event loop, with few decodes at once so memory stays bounded."""
     limiter = _decode_limiter()
     return await anyio.to_thread.run_sync(inspect_image, path, max_pixels, limiter=limiter)
+
+
+def store(account_id: str, received: ReceivedFile, image: ImageInfo) -> Upload:
+    """Write the bytes, then the row (a row never points at a missing file). Blocking."""
+    upload = Upload(
+        key=f"{UPLOAD_KEY_PREFIX}{secrets.token_urlsafe(18)}",
+        account_id=account_id,
+        mime_type=image.mime_type,
+        size_bytes=received.size_bytes,
+        width=image.width,
+        height=image.height,
+    )
+    get_storage().put_file(upload.storage_key, received.path, image.mime_type)
+    with write_session() as session:
+        session.add(upload)
+        session.commit()
+    return upload

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api_gateway.app import app
-from api_gateway.ratelimit import admit
+from api_gateway.deps import admit
 
 
 @app.get("/floor")

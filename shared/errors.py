@@ -124,6 +124,18 @@ class NotFound(InvalidParameters):
     http_status, msg = 404, "Not found"
 
 
+class PayloadTooLarge(InvalidParameters):
+    """A body or file over its cap answers 1000 with HTTP 413."""
+
+    http_status = 413
+
+
+class MethodNotAllowed(InvalidParameters):
+    """A known path asked with a method it does not serve answers 1000 with HTTP 405."""
+
+    http_status, msg = 405, "Method not allowed for this endpoint"
+
+
 class InsufficientCredits(ApiError):
     code, http_status, msg = 1001, 402, "Insufficient credits"
 

@@ -12,10 +12,11 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
-from api_gateway.envelope import ok
+from api_gateway.errors import error_response, ok
 from api_gateway.schemas import Envelope, HealthData
 from shared.constants import HEARTBEAT_SWEEPER
 from shared.db import read_connection
+from shared.errors import ServiceUnavailable
 from shared.models import HEARTBEATS
 from shared.redis_client import get_async_redis
 from shared.timeutil import iso_z
@@ -54,6 +55,4 @@ async def health() -> JSONResponse:
     if database and redis_ok:
         return ok(data)
     down = ", ".join(name for name, up in (("database", database), ("redis", redis_ok)) if not up)
-    return JSONResponse(
-        {"code": 5000, "msg": f"Unhealthy: {down} not answering", "data": data}, status_code=503
-    )
+    return error_response(ServiceUnavailable(f"Unhealthy: {down} not answering", data))

@@ -1,24 +1,15 @@
 """POST /api/upload-video-image: an image for image-to-video, answered with its imageKey."""
 
-import secrets
 from typing import Any
 
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
-from api_gateway.envelope import ok
-from api_gateway.ratelimit import LimitedCaller
+from api_gateway.deps import LimitedCaller
+from api_gateway.errors import ok
 from api_gateway.schemas import Envelope, ErrorEnvelope, UploadData
-from api_gateway.uploads import (
-    ImageInfo,
-    ReceivedFile,
-    inspect_image_async,
-    receive_file,
-    refuse_declared_length,
-)
-from shared.db import write_session
-from shared.models import UPLOAD_KEY_PREFIX, Upload
+from api_gateway.uploads import inspect_image_async, receive_file, refuse_declared_length, store
 from shared.settings import get_settings
 from shared.storage import get_storage
 
@@ -47,23 +38,6 @@ MULTIPART_BODY: dict[str, Any] = {
 }
 
 
-def _store(account_id: str, received: ReceivedFile, image: ImageInfo) -> Upload:
-    """Write the bytes, then the row (a row never points at a missing file). Blocking."""
-    upload = Upload(
-        key=f"{UPLOAD_KEY_PREFIX}{secrets.token_urlsafe(18)}",
-        account_id=account_id,
-        mime_type=image.mime_type,
-        size_bytes=received.size_bytes,
-        width=image.width,
-        height=image.height,
-    )
-    get_storage().put_file(upload.storage_key, received.path, image.mime_type)
-    with write_session() as session:
-        session.add(upload)
-        session.commit()
-    return upload
-
-
 @router.post(
     "/upload-video-image",
     response_model=Envelope[UploadData],
@@ -76,6 +50,6 @@ async def upload_video_image(request: Request, caller: LimitedCaller) -> JSONRes
     refuse_declared_length(request, settings.upload_max_bytes)
     async with receive_file(request, settings.upload_max_bytes) as received:
         image = await inspect_image_async(received.path, settings.image_max_pixels)
-        upload = await anyio.to_thread.run_sync(_store, caller.account_id, received, image)
+        upload = await anyio.to_thread.run_sync(store, caller.account_id, received, image)
     data = UploadData(imageUrl=get_storage().url(upload.storage_key), imageKey=upload.key)
     return ok(data.model_dump(), "Upload successful")

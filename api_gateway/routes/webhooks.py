@@ -10,8 +10,8 @@ from sqlalchemy import select, update
 from sqlmodel import col
 
 from api_gateway.db_threads import in_db_thread
-from api_gateway.envelope import ok
-from api_gateway.ratelimit import LimitedCaller
+from api_gateway.deps import LimitedCaller
+from api_gateway.errors import ok
 from api_gateway.schemas import Envelope, Text
 from shared.db import read_session, write_session
 from shared.errors import NotFound, UnsafeUrl, invalid

@@ -150,7 +150,7 @@ def test_parallel_decompression_bombs_keep_the_gateways_memory_flat(
     """24 truncated PNGs declaring 36 MP (under the limit) at once: each decode allocates 144 MB.
 
     Regression: glibc's dynamic mmap threshold once put those buffers in per-thread arenas,
-    where calloc touched every page (+0.7-1.2 GB); uploads.pin_mmap_threshold keeps them mmaps.
+    where calloc touched every page (+0.7-1.2 GB); tuning.pin_mmap_threshold keeps them mmaps.
     """
     heavy = account(credits=10, rate_limit=10_000)
     grown, codes = _parallel_peak_growth_mib(

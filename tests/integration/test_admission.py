@@ -1,5 +1,6 @@
-"""The gateway's admission counter (api_gateway/admission.py), against a real Redis: requests
-admitted together share one script call, and each gets its own answer or the shared error."""
+"""The gateway's admission counter (api_gateway/batching/admission.py), against a real Redis:
+requests admitted together share one script call, and each gets its own answer or the shared
+error."""
 
 import asyncio
 import secrets
@@ -8,7 +9,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from api_gateway.admission import AdmissionCounter
+from api_gateway.batching.admission import AdmissionCounter
 from devtools.processes import free_port
 from shared import key_cache
 from shared.redis_client import get_redis

@@ -75,7 +75,7 @@ def test_status_of_own_job(client: httpx.Client, account: Callable[..., AccountI
 def test_status_answers_head_like_get(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    """GET is served past the router (routes/status.StatusFastPath), HEAD through the route:
+    """GET is served past the router (api_gateway.asgi.StatusFastPath), HEAD through the route:
     the same status, headers and rate-limit counting either way."""
     info = account(credits=10)
     job = insert_paid_job(info.account_id)  # no message: no worker moves it meanwhile

@@ -1,5 +1,5 @@
-"""Submit messages leave the gateway in batches after the answer (api_gateway/publisher.py):
-none may be left behind when the gateway stops."""
+"""Submit messages leave the gateway in batches after the answer
+(api_gateway/batching/publisher.py): none may be left behind when the gateway stops."""
 
 import base64
 import json

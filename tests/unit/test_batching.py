@@ -1,9 +1,9 @@
-"""TurnBatcher (api_gateway/batching.py): one turn's calls form one batch; with a limit on
+"""TurnBatcher (api_gateway/batching/turn.py): one turn's calls form one batch; with a limit on
 batches in flight, calls made meanwhile wait and then go together (a group commit)."""
 
 import asyncio
 
-from api_gateway.batching import TurnBatcher
+from api_gateway.batching.turn import TurnBatcher
 
 
 def test_calls_of_one_turn_form_one_batch_and_get_their_own_replies() -> None:

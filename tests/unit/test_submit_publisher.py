@@ -4,7 +4,7 @@ gateway stops before the loop got to it."""
 import asyncio
 import threading
 
-from api_gateway.publisher import BATCH_MAX, SubmitPublisher
+from api_gateway.batching.publisher import BATCH_MAX, SubmitPublisher
 
 
 class Recorder:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import redis.asyncio
 
-from api_gateway.batching import TurnBatcher
+from api_gateway.batching.turn import TurnBatcher
 from shared import key_cache
 from shared.redis_client import get_async_redis
 from shared.settings import get_settings

@@ -1,24 +1,29 @@
-"""Bearer API-key authentication and the per-key rate limit, in one Redis round trip (shared
-with concurrent requests: api_gateway/admission.py).
+"""What a route is given besides its input: the authenticated, rate-limited caller and the
+process's submit pipeline, as `Annotated` dependencies (`LimitedCaller`, `SubmitPipelineDep`).
 
-The key's hash is looked up in the Redis key cache (shared.key_cache), which also counts the
-request; only a cache miss reads the database. Unknown, malformed and revoked keys all get the
-same answer. A dead Redis never blocks a request: the database answers and the limit fails open.
+Authentication and the per-key rate limit are one Redis round trip, shared with the requests
+of the same event-loop turn (api_gateway/batching/admission.py). The key's hash is looked up in
+the Redis key cache (shared.key_cache), which also counts the request; only a cache miss reads
+the database. Unknown, malformed and revoked keys all get the same answer. A dead Redis never
+blocks a request: the database answers and the limit fails open (logged).
 """
 
 import logging
 from dataclasses import dataclass
+from typing import Annotated
 
 import redis
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import select
 from sqlmodel import col
+from starlette.applications import Starlette
 
-from api_gateway.admission import get_admission_counter
+from api_gateway.batching.admission import get_admission_counter
+from api_gateway.batching.pipeline import SubmitPipeline
 from api_gateway.db_threads import in_db_thread
 from shared import key_cache
 from shared.db import read_session
-from shared.errors import AuthenticationFailed
+from shared.errors import AuthenticationFailed, RateLimitExceeded
 from shared.keys import hash_api_key
 from shared.models import Account, ApiKey
 from shared.quotas import WindowResult
@@ -88,3 +93,45 @@ async def authenticate(request: Request, fetch: str | None = None) -> Admission:
     limit, count = int(str(limit)), int(str(count))
     window = WindowResult(count <= limit, limit, max(0, limit - count), max(1, int(str(reset_s))))
     return Admission(caller, window, str(fetched) or None)
+
+
+async def admit(request: Request, fetch: str | None = None) -> Admission:
+    """Authenticate and count this request (and read the Redis key `fetch` on the way). Its
+    rate-limit headers go on whatever answer leaves (api_gateway.asgi.RateLimitHeaders)."""
+    admission = await authenticate(request, fetch)
+    window = admission.window
+    if window is None:
+        return admission
+    headers = {
+        "X-RateLimit-Limit": str(window.limit),
+        "X-RateLimit-Remaining": str(window.remaining),
+        "X-RateLimit-Reset": str(window.reset_s),
+    }
+    request.state.rate_limit_headers = headers
+    if not window.allowed:
+        raise RateLimitExceeded(
+            f"Rate limit exceeded: {window.limit} requests per minute; retry in {window.reset_s} s",
+            {"limit": window.limit, "retryAfter": window.reset_s},
+            headers={**headers, "Retry-After": str(window.reset_s)},
+        )
+    return admission
+
+
+async def rate_limited(request: Request) -> Caller:
+    return (await admit(request)).caller
+
+
+LimitedCaller = Annotated[Caller, Depends(rate_limited)]
+
+
+def submit_pipeline(app: Starlette) -> SubmitPipeline:
+    """The process's submit pipeline, which api_gateway.app.lifespan builds and stores."""
+    pipeline: SubmitPipeline = app.state.submit_pipeline
+    return pipeline
+
+
+async def _request_submit_pipeline(request: Request) -> SubmitPipeline:
+    return submit_pipeline(request.app)
+
+
+SubmitPipelineDep = Annotated[SubmitPipeline, Depends(_request_submit_pipeline)]

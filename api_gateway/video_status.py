@@ -1,0 +1,55 @@
+"""Where a job is, for its owner: the work of GET /api/video-status/{uuid}, behind both of its
+doors (the route in routes/status.py and StatusFastPath in api_gateway/asgi.py)."""
+
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import bindparam, select
+
+from api_gateway.db_threads import in_db_thread
+from api_gateway.deps import admit
+from api_gateway.errors import ok
+from api_gateway.schemas import storable
+from shared import status_cache
+from shared.db import read_connection
+from shared.errors import NotFound, invalid
+from shared.job_view import STATUS_FIELDS, status_data
+from shared.models import JOBS
+
+_jobs = JOBS
+# Built once: building a statement per request cost as much as running it.
+_SELECT_OWN_JOB = select(*(_jobs.c[name] for name in STATUS_FIELDS)).where(
+    _jobs.c.id == bindparam("job"), _jobs.c.account_id == bindparam("account")
+)
+
+
+def _load(job_id: str, account_id: str) -> dict[str, Any]:
+    """One Core query (no ORM session), and the answer mirrored for the next poll."""
+    with read_connection() as connection:
+        job = connection.execute(_SELECT_OWN_JOB, {"job": job_id, "account": account_id}).first()
+        if job is None:
+            raise NotFound("Video not found")
+        data = status_data(connection, job)
+    status_cache.store([job])
+    return data
+
+
+async def answer(request: Request, uuid: str) -> JSONResponse:
+    """The whole endpoint: checks the id, admits the caller, answers from the Redis mirror read
+    in that same round trip, else from the database."""
+    try:
+        storable(uuid)
+    except ValueError as error:
+        raise invalid("uuid", str(error)) from None
+    valid = len(uuid) <= 36
+    admission = await admit(request, fetch=status_cache.entry_key(uuid) if valid else None)
+    account_id = admission.caller.account_id
+    if admission.fetched is not None:  # the polled endpoint's usual case: no database at all
+        job = status_cache.decode(admission.fetched)
+        if job.account_id == account_id:
+            return ok(status_data(None, job))
+    # Another account's job answers exactly like an unknown one: ids cannot be probed.
+    if not valid or admission.fetched is not None:
+        raise NotFound("Video not found")
+    return ok(await in_db_thread(_load, uuid, account_id))
