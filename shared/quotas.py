@@ -9,8 +9,9 @@ from dataclasses import dataclass
 
 import redis
 
-from shared.constants import KEY_IN_FLIGHT
+from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET
 from shared.redis_client import get_redis, rkey
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,21 @@ def acquire_slot_and_token(
 
 def release_slot(client: redis.Redis, key: str, holder: str) -> None:
     client.zrem(key, holder)
+
+
+def reserve_capacity(job_id: str) -> bool:
+    """One in-flight slot and one submit token, both global; the slot is returned if no token."""
+    settings = get_settings()
+    return acquire_slot_and_token(
+        get_redis(),
+        rkey(KEY_IN_FLIGHT),
+        rkey(KEY_SUBMIT_BUCKET),
+        job_id,
+        limit=settings.upstream_max_in_flight,
+        ttl_s=int(settings.job_deadline_s + 600),
+        per_second=settings.upstream_submits_per_minute / 60,
+        burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
+    )
 
 
 def release_capacity(*job_ids: str) -> None:

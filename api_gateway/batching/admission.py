@@ -47,6 +47,7 @@ class AdmissionCounter:
             get_settings().default_rate_limit_per_minute,
             *owned,
         ]
+        answers: Sequence[list[object]]  # the script's reply: one list per request
         try:
             answers = await self._client.evalsha(key_cache.AUTH_AND_COUNT_SHA1, len(keys), *args)
         except redis.exceptions.NoScriptError:  # Redis lost its script cache: send the body

@@ -18,7 +18,7 @@ from shared.errors import NotFound, UnsafeUrl, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
 from shared.netguard.addresses import check_url
 from shared.queueing import enqueue_delivery
-from shared.states import DeliveryMove
+from shared.states import DeliveryMove, DeliveryStatus
 from shared.timeutil import iso_z, utcnow
 from shared.transitions import transition_deliveries
 
@@ -60,6 +60,7 @@ def _iso(value: Any) -> str | None:
 
 
 def delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
+    pending = delivery.status == DeliveryStatus.PENDING
     return DeliveryData(
         id=delivery.id,
         eventType=delivery.event_type,
@@ -69,7 +70,7 @@ def delivery_data(delivery: WebhookDelivery) -> dict[str, Any]:
         attempts=delivery.attempts,
         lastStatusCode=delivery.last_status_code,
         lastError=delivery.last_error,
-        nextAttemptAt=_iso(delivery.next_attempt_at) if delivery.status == "pending" else None,
+        nextAttemptAt=_iso(delivery.next_attempt_at) if pending else None,
         deliveredAt=_iso(delivery.delivered_at),
         createdAt=iso_z(delivery.created_at),
     ).model_dump()

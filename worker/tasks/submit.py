@@ -15,14 +15,13 @@ from sqlalchemy import Row, bindparam, select, update
 from sqlalchemy.exc import OperationalError
 from sqlmodel import col
 
-from shared.constants import KEY_IN_FLIGHT, KEY_SUBMIT_BUCKET, TASK_SUBMIT
+from shared.constants import TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
 from shared.models import JOBS, Job
 from shared.queueing import enqueue_submit
-from shared.quotas import acquire_slot_and_token, release_capacity
-from shared.redis_client import get_redis, rkey
+from shared.quotas import release_capacity, reserve_capacity
 from shared.settings import get_settings
 from shared.states import JobStatus
 from shared.timeutil import utcnow
@@ -54,21 +53,6 @@ _READ_JOBS = select(
 # A batch starts no further job after this long: one job may take its upstream timeout plus
 # STORE_OPERATION_FOR_S (60 s by default), which must still end inside the 90 s soft time limit.
 BATCH_BUDGET_S = 20.0
-
-
-def reserve_capacity(job_id: str) -> bool:
-    """One in-flight slot and one submit token, both global; the slot is returned if no token."""
-    settings = get_settings()
-    return acquire_slot_and_token(
-        get_redis(),
-        rkey(KEY_IN_FLIGHT),
-        rkey(KEY_SUBMIT_BUCKET),
-        job_id,
-        limit=settings.upstream_max_in_flight,
-        ttl_s=int(settings.job_deadline_s + 600),
-        per_second=settings.upstream_submits_per_minute / 60,
-        burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
-    )
 
 
 def _defer(job_id: str) -> None:
