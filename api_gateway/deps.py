@@ -4,10 +4,13 @@ process's submit pipeline, as `Annotated` dependencies (`LimitedCaller`, `Submit
 Authentication and the per-key rate limit are one Redis round trip, shared with the requests
 of the same event-loop turn (api_gateway/batching/admission.py). The key's hash is looked up in
 the Redis key cache (shared.key_cache), which also counts the request; only a cache miss reads
-the database. Unknown, malformed and revoked keys all get the same answer. A dead Redis never
-blocks a request: the database answers and the limit fails open (logged).
+the database (and remembers an unknown key as such, briefly). Unknown, malformed and revoked
+keys all get the same answer, and each refused key counts against the client's address: past
+`auth_failures_per_minute`, it is answered 1003 and its keys are no longer looked up. A dead
+Redis never blocks a request: the database answers and the limits fail open (logged).
 """
 
+import ipaddress
 import logging
 from dataclasses import dataclass
 from typing import Annotated
@@ -28,6 +31,7 @@ from shared.keys import hash_api_key
 from shared.models import Account, ApiKey
 from shared.quotas import WindowResult
 from shared.redis_client import get_async_redis
+from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 INVALID_KEY = "Authentication failed: invalid or revoked API key"
@@ -71,21 +75,49 @@ async def _from_database(key_hash: str) -> key_cache.KeyRecord:
     return record
 
 
+def client_address(request: Request) -> str:
+    """What a client's refused keys count against: its address (uvicorn has already applied
+    trusted proxies' X-Forwarded-For), an IPv6 client's /64; '' when that limit is off."""
+    if get_settings().auth_failures_per_minute <= 0:
+        return ""
+    host = request.client.host if request.client else "-"
+    if ":" not in host:
+        return host
+    try:
+        address = ipaddress.IPv6Address(host)
+    except ValueError:
+        return host
+    if address.ipv4_mapped:  # an IPv4 client of a dual-stack socket
+        return str(address.ipv4_mapped)
+    return str(ipaddress.IPv6Network((address, 64), strict=False))  # one host holds a /64
+
+
+def _too_many_refusals(reset_s: int) -> RateLimitExceeded:
+    return RateLimitExceeded(
+        f"Too many refused API keys from this address; retry in {reset_s} s",
+        {"retryAfter": reset_s},
+        headers={"Retry-After": str(reset_s)},
+    )
+
+
 async def authenticate(request: Request, fetch: str | None = None) -> Admission:
     """The caller, its rate-limit window, and the value of the Redis key `fetch` if given."""
     key_hash = hash_api_key(bearer_token(request))
+    client = client_address(request)
     counter = get_admission_counter()
     try:
-        answer = await counter.count(key_hash, fetch)
+        answer = await counter.count(key_hash, fetch, client)
         if answer[0] == "miss":
-            record = await _from_database(key_hash)
-            entry, ttl_s = key_cache.encode(record), key_cache.CACHE_TTL_S
-            await get_async_redis().set(key_cache.cache_key(key_hash), entry, ex=ttl_s, nx=True)
-            answer = await counter.count(key_hash, fetch)
+            record = await in_db_thread(_lookup, key_hash)
+            ttl_s = get_settings().auth_unknown_key_ttl_s
+            await key_cache.fill(get_async_redis(), key_hash, record, unknown_ttl_s=ttl_s)
+            answer = await counter.count(key_hash, fetch, client)  # counts a refusal, too
     except redis.RedisError as error:
         log.warning("API key cache and rate limiter unavailable (%r)", error)
         record = await _from_database(key_hash)
         return Admission(Caller(record.account_id, record.key_id), None, None)
+    if answer[0] == "blocked":
+        raise _too_many_refusals(max(1, int(str(answer[1]))))
     if answer[0] != "ok":
         raise AuthenticationFailed(INVALID_KEY)
     _, key_id, account_id, limit, count, reset_s, fetched = answer
@@ -118,7 +150,11 @@ async def admit(request: Request, fetch: str | None = None) -> Admission:
 
 
 async def rate_limited(request: Request) -> Caller:
-    return (await admit(request)).caller
+    """The caller its route class admitted (api_gateway.routing.AuthenticatedRoute), else now."""
+    admission: Admission | None = getattr(request.state, "admission", None)
+    if admission is None:
+        admission = await admit(request)
+    return admission.caller
 
 
 LimitedCaller = Annotated[Caller, Depends(rate_limited)]

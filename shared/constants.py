@@ -18,6 +18,7 @@ TASK_DELIVER: Final = "veo.deliver_webhook"
 # Redis key names, all under settings.redis_key_prefix.
 KEY_RATE_LIMIT: Final = "rl"
 KEY_API_KEY_CACHE: Final = "auth"
+KEY_AUTH_FAILURES: Final = "auth-failures"
 KEY_JOB_STATUS: Final = "job-status"
 KEY_SUBMIT_BUCKET: Final = "upstream:submit-bucket"
 KEY_POLL_BUCKET: Final = "upstream:poll-bucket"

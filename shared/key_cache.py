@@ -4,34 +4,57 @@ An entry holds what the database said about a key hash ("<key id> <account id> <
 for CACHE_TTL_S. Revoking writes a tombstone that a racing fill (SET NX) cannot overwrite, so a
 revoked key is refused at once wherever Redis is reachable; if it is not, the gateway asks the
 database instead, and a stale entry outlives the revocation by CACHE_TTL_S at most.
+
+A key the database does not know is remembered as unknown for `auth_unknown_key_ttl_s`, so a
+client repeating it costs no database read. A key created later cannot have been remembered so:
+keys are 256 random bits, nobody sends one before it exists. Every refused key (revoked or
+unknown) counts against its client's address; past `auth_failures_per_minute`, that address is
+answered 1003 for the rest of the minute, and its cache misses no longer reach the database.
 """
 
 import hashlib
 from dataclasses import dataclass
 
 import redis
+import redis.asyncio
 
-from shared.constants import KEY_API_KEY_CACHE, KEY_RATE_LIMIT
+from shared.constants import KEY_API_KEY_CACHE, KEY_AUTH_FAILURES, KEY_RATE_LIMIT
 from shared.redis_client import get_redis, rkey
 
 CACHE_TTL_S = 60
 TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before the revocation
 RATE_WINDOW_S = 60
 _REVOKED = "revoked"
+_UNKNOWN = "unknown"
 
 # Every request of one event-loop turn in one call. ARGV: rate-limit key prefix, window (s),
-# default limit, then per request how many KEYS are its own (1 or 2): its cache entry, and
-# optionally a key to read in the same trip (a job's status). Returns, per request in order,
-# {'miss'} | {'revoked'} | {'ok', key id, account id, limit, count, seconds to reset, the second
-# key's value or ''}.
+# default limit, failed-authentication key prefix, failures allowed per window, then per request
+# how many KEYS are its own (1 or 2) and its client's address ('' counts nothing): its cache
+# entry, and optionally a key to read in the same trip (a job's status). Returns, per request in
+# order, {'miss'} | {'revoked'} | {'unknown'} | {'blocked', seconds to reset} | {'ok', key id,
+# account id, limit, count, seconds to reset, the second key's value or ''}. A refused key
+# counts against its client; a miss only reads that count ('blocked': do not ask the database).
 AUTH_AND_COUNT = """
 local now = tonumber(redis.call('TIME')[1])
 local window = tonumber(ARGV[2])
 local start = math.floor(now / window) * window
-local function admit(entry_key, extra_key)
+local function refused(answer, client, counts)
+    if client == '' then return {answer} end
+    local counter = ARGV[4] .. client .. ':' .. start
+    local failures
+    if counts then
+        failures = redis.call('INCR', counter)
+        if failures == 1 then redis.call('EXPIRE', counter, window + 1) end
+    else
+        failures = tonumber(redis.call('GET', counter) or '0') + 1
+    end
+    if failures > tonumber(ARGV[5]) then return {'blocked', start + window - now} end
+    return {answer}
+end
+local function admit(entry_key, extra_key, client)
     local entry = redis.call('GET', entry_key)
-    if not entry then return {'miss'} end
-    if entry == 'revoked' then return {'revoked'} end
+    if not entry then return refused('miss', client, false) end
+    if entry == 'revoked' or entry == 'unknown' then return refused(entry, client, true) end
     local key_id, account_id, limit = string.match(entry, '^(%S+) (%S+) (%S+)$')
     if limit == '-' then limit = ARGV[3] end
     local counter = ARGV[1] .. key_id .. ':' .. start
@@ -43,11 +66,11 @@ local function admit(entry_key, extra_key)
 end
 local answers = {}
 local k = 1
-for i = 4, #ARGV do
+for i = 6, #ARGV, 2 do
     local own = tonumber(ARGV[i])
     local extra_key = nil
     if own > 1 then extra_key = KEYS[k + 1] end
-    answers[#answers + 1] = admit(KEYS[k], extra_key)
+    answers[#answers + 1] = admit(KEYS[k], extra_key, ARGV[i + 1])
     k = k + own
 end
 return answers
@@ -72,9 +95,24 @@ def rate_limit_prefix() -> str:
     return rkey(KEY_RATE_LIMIT, "")
 
 
+def auth_failures_prefix() -> str:
+    return rkey(KEY_AUTH_FAILURES, "")
+
+
 def encode(record: KeyRecord) -> str:
     limit = "-" if record.rate_limit_per_minute is None else str(record.rate_limit_per_minute)
     return f"{record.key_id} {record.account_id} {limit}"
+
+
+async def fill(
+    client: "redis.asyncio.Redis", key_hash: str, record: KeyRecord | None, *, unknown_ttl_s: int
+) -> None:
+    """Cache what the database said about a key: its record, or that it is unknown (briefly).
+    NX: a tombstone or another fill written meanwhile is kept."""
+    if record is None:
+        await client.set(cache_key(key_hash), _UNKNOWN, ex=unknown_ttl_s, nx=True)
+    else:
+        await client.set(cache_key(key_hash), encode(record), ex=CACHE_TTL_S, nx=True)
 
 
 def forget_keys(key_hashes: list[str]) -> bool:

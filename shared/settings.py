@@ -31,6 +31,14 @@ class Settings(BaseSettings):
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
     credits_per_generation: int = 2
     default_rate_limit_per_minute: int = 60
+    # Refused API keys (unknown or revoked) one client address may send per minute; past that,
+    # the address is answered 1003 with Retry-After until the minute ends, and its unknown keys
+    # are no longer looked up in the database. IPv6 clients count per /64. 0: no limit. Behind a
+    # reverse proxy, start uvicorn with --forwarded-allow-ips so the address is the client's.
+    auth_failures_per_minute: int = 30
+    # How long a key the database does not know is remembered as unknown in Redis, so a client
+    # repeating it costs no database read (new keys are random: none was ever remembered).
+    auth_unknown_key_ttl_s: int = 30
     # How long a `processing` status mirrored in Redis is served before the database is read
     # again. A finish whose Redis write was lost is mirrored again by the next sweep; this bounds
     # how long a finished job can show as processing if Redis stays unreachable from workers.

@@ -16,8 +16,9 @@ from shared import key_cache
 from shared.redis_client import get_async_redis
 from shared.settings import get_settings
 
-# A request: its API key's hash, and the Redis key to read on the way (or None).
-Ask = tuple[str, str | None]
+# A request: its API key's hash, the Redis key to read on the way (or None), and the client
+# address its refusals count against ('': none).
+Ask = tuple[str, str | None, str]
 
 
 class AdmissionCounter:
@@ -27,24 +28,30 @@ class AdmissionCounter:
         self._client = client
         self._batcher: TurnBatcher[Ask, list[object]] = TurnBatcher(self._send)
 
-    async def count(self, key_hash: str, fetch: str | None = None) -> list[object]:
-        """{'miss'} | {'revoked'} | {'ok', key id, account id, limit, count, reset s, fetched}.
-        A connection failure or an error reply is raised to every request of the call."""
-        return await self._batcher((key_hash, fetch))
+    async def count(
+        self, key_hash: str, fetch: str | None = None, client: str | None = None
+    ) -> list[object]:
+        """{'miss'} | {'revoked'} | {'unknown'} | {'blocked', reset s} | {'ok', key id, account
+        id, limit, count, reset s, fetched}; see shared.key_cache.AUTH_AND_COUNT. A connection
+        failure or an error reply is raised to every request of the call."""
+        return await self._batcher((key_hash, fetch, client or ""))
 
     async def _send(self, asks: list[Ask]) -> Sequence[list[object]]:
+        settings = get_settings()
         keys: list[str] = []
-        owned: list[int] = []
-        for key_hash, fetch in asks:
+        owned: list[str | int] = []
+        for key_hash, fetch, client in asks:
             keys.append(key_cache.cache_key(key_hash))
             if fetch:
                 keys.append(fetch)
-            owned.append(2 if fetch else 1)
+            owned += [2 if fetch else 1, client]
         args: list[str | int] = [
             *keys,
             key_cache.rate_limit_prefix(),
             key_cache.RATE_WINDOW_S,
-            get_settings().default_rate_limit_per_minute,
+            settings.default_rate_limit_per_minute,
+            key_cache.auth_failures_prefix(),
+            settings.auth_failures_per_minute,
             *owned,
         ]
         answers: Sequence[list[object]]  # the script's reply: one list per request
