@@ -18,8 +18,15 @@ def storable(value: str) -> str:
     return value
 
 
+def lowercase_id(value: str) -> str:
+    """An id as stored: UUIDs (and hex) are case-insensitive, and ours are written in lowercase."""
+    return value.lower() if value.isascii() else value
+
+
 # Every client-supplied string that reaches a query or a row; a violation is the 1000 answer.
 Text = Annotated[str, AfterValidator(storable)]
+# A job's uuid or a delivery's id, as a client may write it (in any case).
+IdText = Annotated[str, AfterValidator(storable), AfterValidator(lowercase_id)]
 
 GenerationType = Literal["text_to_video", "image_to_video"]
 AspectRatio = Literal["auto", "16:9", "9:16"]

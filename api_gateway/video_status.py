@@ -10,7 +10,7 @@ from sqlalchemy import bindparam, select
 from api_gateway.db_threads import in_db_thread
 from api_gateway.deps import admit
 from api_gateway.errors import ok
-from api_gateway.schemas import storable
+from api_gateway.schemas import lowercase_id, storable
 from shared import status_cache
 from shared.db import read_connection
 from shared.errors import NotFound, invalid
@@ -35,15 +35,24 @@ def _load(job_id: str, account_id: str) -> dict[str, Any]:
     return data
 
 
-async def answer(request: Request, uuid: str) -> JSONResponse:
-    """The whole endpoint: checks the id, admits the caller, answers from the Redis mirror read
-    in that same round trip, else from the database."""
+def _unstorable(value: str) -> str | None:
+    """Why a database could not even be asked for this id, if it could not."""
     try:
-        storable(uuid)
+        storable(value)
     except ValueError as error:
-        raise invalid("uuid", str(error)) from None
-    valid = len(uuid) <= 36
+        return str(error)
+    return None
+
+
+async def answer(request: Request, uuid: str) -> JSONResponse:
+    """The whole endpoint: admits the caller (before anything about the id is said), checks the
+    id, answers from the Redis mirror read in that same round trip, else from the database."""
+    uuid = lowercase_id(uuid)
+    problem = _unstorable(uuid)
+    valid = problem is None and len(uuid) <= 36
     admission = await admit(request, fetch=status_cache.entry_key(uuid) if valid else None)
+    if problem is not None:
+        raise invalid("uuid", problem)
     account_id = admission.caller.account_id
     if admission.fetched is not None:  # the polled endpoint's usual case: no database at all
         job = status_cache.decode(admission.fetched)

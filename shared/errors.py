@@ -10,6 +10,7 @@
     │   ├── InvalidParameters ........ 1000, HTTP 400
     │   │   ├── NotFound ............. 1000, HTTP 404 (unknown ids and other accounts' ids alike)
     │   │   ├── PayloadTooLarge ...... 1000, HTTP 413
+    │   │   ├── RangeNotSatisfiable .. 1000, HTTP 416
     │   │   └── MethodNotAllowed ..... 1000, HTTP 405
     │   ├── InsufficientCredits ...... 1001, HTTP 402
     │   ├── AuthenticationFailed ..... 1002, HTTP 401
@@ -128,6 +129,12 @@ class PayloadTooLarge(InvalidParameters):
     """A body or file over its cap answers 1000 with HTTP 413."""
 
     http_status = 413
+
+
+class RangeNotSatisfiable(InvalidParameters):
+    """A `Range` that starts past the end of a file answers 1000 with HTTP 416."""
+
+    http_status = 416
 
 
 class MethodNotAllowed(InvalidParameters):

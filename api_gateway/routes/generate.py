@@ -7,10 +7,11 @@ from fastapi import APIRouter, Header
 from fastapi.responses import JSONResponse
 
 from api_gateway.deps import LimitedCaller, SubmitPipelineDep
+from api_gateway.routing import AuthenticatedRoute
 from api_gateway.schemas import Envelope, GenerateVideoData, GenerateVideoRequest
 from api_gateway.submission import create_video
 
-router = APIRouter(tags=["videos"])
+router = APIRouter(tags=["videos"], route_class=AuthenticatedRoute)
 
 
 @router.post("/generate-video", response_model=Envelope[GenerateVideoData])

@@ -8,12 +8,13 @@ from fastapi.responses import JSONResponse
 
 from api_gateway.deps import LimitedCaller
 from api_gateway.errors import ok
+from api_gateway.routing import AuthenticatedRoute
 from api_gateway.schemas import Envelope, ErrorEnvelope, UploadData
 from api_gateway.uploads import inspect_image_async, receive_file, refuse_declared_length, store
 from shared.settings import get_settings
 from shared.storage import get_storage
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(tags=["uploads"], route_class=AuthenticatedRoute)
 
 # The body is parsed by hand (streamed, capped), so FastAPI cannot describe it; say it here.
 MULTIPART_BODY: dict[str, Any] = {

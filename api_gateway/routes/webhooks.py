@@ -12,7 +12,8 @@ from sqlmodel import col
 from api_gateway.db_threads import in_db_thread
 from api_gateway.deps import LimitedCaller
 from api_gateway.errors import ok
-from api_gateway.schemas import Envelope, Text
+from api_gateway.routing import AuthenticatedRoute
+from api_gateway.schemas import Envelope, IdText, Text
 from shared.db import read_session, write_session
 from shared.errors import NotFound, UnsafeUrl, invalid
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
@@ -22,7 +23,7 @@ from shared.states import DeliveryMove, DeliveryStatus
 from shared.timeutil import iso_z, utcnow
 from shared.transitions import transition_deliveries
 
-router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/webhooks", tags=["webhooks"], route_class=AuthenticatedRoute)
 PAGE_MAX = 100
 
 
@@ -165,7 +166,7 @@ def _endpoints(account_id: str) -> list[dict[str, Any]]:
 async def list_deliveries(
     caller: LimitedCaller,
     uuid: Annotated[
-        Text | None, Query(max_length=36, description="Only this video's deliveries")
+        IdText | None, Query(max_length=36, description="Only this video's deliveries")
     ] = None,
     limit: int = Query(default=50, ge=1, le=PAGE_MAX),
 ) -> JSONResponse:
@@ -174,7 +175,7 @@ async def list_deliveries(
 
 
 @router.post("/deliveries/{delivery_id}/replay", response_model=Envelope[DeliveryData])
-async def replay_delivery(delivery_id: Text, caller: LimitedCaller) -> JSONResponse:
+async def replay_delivery(delivery_id: IdText, caller: LimitedCaller) -> JSONResponse:
     """Send a delivery again, with the same webhook-id (receivers dedupe on it)."""
     return ok(await in_db_thread(_replay, caller.account_id, delivery_id))
 

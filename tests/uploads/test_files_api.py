@@ -40,6 +40,40 @@ def test_range_request_answers_206(client: httpx.Client, stored_video: str) -> N
     assert tail.content == VIDEO[-10:]
 
 
+@pytest.mark.parametrize(
+    "range_header",
+    [
+        "items=0-99",  # a unit this server does not know: RFC 9110 says ignore it
+        "bytes=abc",  # no usable range
+        "bytes=50-10",  # last before first: an invalid range-spec
+        "0-99",  # no unit at all
+    ],
+)
+def test_a_range_the_server_cannot_use_is_ignored(
+    client: httpx.Client, stored_video: str, range_header: str
+) -> None:
+    """A Range header that names no usable byte range answers the whole file, never a refusal."""
+    response = client.get(f"/api/files/{stored_video}", headers={"Range": range_header})
+    assert response.status_code == 200
+    assert response.content == VIDEO
+
+
+def test_a_range_past_the_end_is_416_in_the_envelope(
+    client: httpx.Client, stored_video: str
+) -> None:
+    """A byte range starting past the end is the 1000 envelope with HTTP 416 and the size."""
+    for method in ("GET", "HEAD"):
+        response = client.request(
+            method, f"/api/files/{stored_video}", headers={"Range": f"bytes={len(VIDEO)}-"}
+        )
+        assert response.status_code == 416
+        assert response.headers["content-range"] == f"bytes */{len(VIDEO)}"
+        assert response.headers["content-type"] == "application/json"
+    body = client.get(f"/api/files/{stored_video}", headers={"Range": "bytes=999999-"}).json()
+    assert body["code"] == 1000
+    assert body["data"]["field"] == "Range"
+
+
 def test_head_has_no_body(client: httpx.Client, stored_video: str) -> None:
     response = client.head(f"/api/files/{stored_video}")
     assert response.status_code == 200
