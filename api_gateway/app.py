@@ -17,6 +17,7 @@ from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.routes import files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
+from shared import log_redaction
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -75,5 +76,6 @@ def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
     return openapi
 
 
+log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs
 app = create_app()
 tune_garbage_collector()

@@ -5,6 +5,7 @@ import logging
 from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
 from sqlalchemy.orm import configure_mappers
 
+from shared import log_redaction
 from shared.celery_app import get_celery
 from shared.constants import TASK_POLL_DUE
 from shared.db import dispose_engines, engine
@@ -21,6 +22,7 @@ class QuietPollTicks(logging.Filter):
         return not ("Sending due task" in text or " received" in text or text.endswith(": 0"))
 
 
+log_redaction.install()  # workers, beat and Flower (which loads this app): no secret in the logs
 for _name in ("celery.app.trace", "celery.worker.strategy", "celery.beat"):
     logging.getLogger(_name).addFilter(QuietPollTicks())
 # httpx logs every request at INFO: four lines per job (submit, poll, download, webhook) that
