@@ -57,10 +57,11 @@ def test_a_key_sent_anywhere_never_reaches_the_gateways_log(
     proc.stop()  # every line written
     log = proc.log_path.read_text(errors="replace")
 
-    assert '"GET /api/video-status/x?[redacted] HTTP/1.1" 401' in log  # the access log is on
+    assert '"GET /api/health?' in log  # the access log is on
     assert key not in log
     assert secret_part not in log
     assert secret_part[:16] not in log
+    assert '"GET /api/video-status/x?[redacted] HTTP/1.1" 401' in log
 
 
 def test_worker_processes_redact_their_log_lines(stack: Stack, tmp_path: Path) -> None:

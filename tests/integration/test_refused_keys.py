@@ -63,7 +63,7 @@ def _authenticate_all(attempts: list[tuple[str, str]]) -> list[object]:
         finally:  # this loop's client and counter must not outlive it
             loop_id = id(asyncio.get_running_loop())
             admission._counters.pop(loop_id, None)
-            await redis_client._async_clients.pop(loop_id).aclose()
+            await redis_client._async_clients.pop(loop_id).aclose(close_connection_pool=True)
         return outcomes
 
     return asyncio.run(scenario())
