@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import redis
 
 from shared.constants import KEY_API_KEY_CACHE, KEY_RATE_LIMIT
-from shared.redis_client import get_redis, rkey
+from shared.redis_client import delete_keys, get_redis, rkey
 
 CACHE_TTL_S = 60
 TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before the revocation
@@ -75,6 +75,12 @@ def rate_limit_prefix() -> str:
 def encode(record: KeyRecord) -> str:
     limit = "-" if record.rate_limit_per_minute is None else str(record.rate_limit_per_minute)
     return f"{record.key_id} {record.account_id} {limit}"
+
+
+def clear_keys(key_hashes: list[str]) -> bool:
+    """Drop these keys' entries and tombstones (an account enabled again), so the next request
+    reads the database; False (nothing raised) when Redis is unreachable."""
+    return delete_keys([cache_key(key_hash) for key_hash in key_hashes])
 
 
 def forget_keys(key_hashes: list[str]) -> bool:
