@@ -2,7 +2,6 @@
 the running dev stack recorded in its data dir, unless VEO_REDIS_URL says otherwise; and says so
 loudly, exiting 3, when that Redis does not answer."""
 
-import subprocess
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -11,26 +10,16 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from devtools.embedded_redis import EmbeddedRedis
-from devtools.processes import VENV_BIN, free_port
+from devtools.processes import free_port
 from shared.db import read_session
 from shared.models import ApiKey
 from shared.stack_record import remove_record, write_record
 from tests.conftest import AccountInfo, Stack, running_gateway
+from tests.support.admin import veo_admin
 from tests.support.jobs import balance
 
 UNKNOWN_JOB = "/api/video-status/00000000-0000-0000-0000-000000000000"
 TEXT_JOB = {"generationType": "text_to_video", "prompt": "after the revocation"}
-
-
-def veo_admin(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(VENV_BIN / "veo-admin"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def without_redis_url(stack: Stack) -> dict[str, str]:
