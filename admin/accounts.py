@@ -130,16 +130,22 @@ def list_accounts(as_json: JsonFlag = False) -> None:
     report(as_json, rows, table)
 
 
-def disable_account(account_id: str, as_json: JsonFlag = False) -> None:
-    """Refuse the account's keys at once (1002, as unknown keys); jobs it has already finish."""
+def disable(account_id: str, *, deleted_ok: bool = False) -> bool:
+    """Disable the account (if it is not yet) and tombstone its keys in the gateways' cache;
+    False when Redis did not answer."""
     with write_session() as session:
-        account = account_or_fail(session, account_id)
+        account = account_or_fail(session, account_id, deleted_ok=deleted_ok)
         if account.disabled_at is None:
             account.disabled_at = utcnow()
             session.add(account)
             session.commit()
         hashes = account_key_hashes(session, account_id, active_only=False)
-    told = refuse_at_once(hashes)
+    return refuse_at_once(hashes)
+
+
+def disable_account(account_id: str, as_json: JsonFlag = False) -> None:
+    """Refuse the account's keys at once (1002, as unknown keys); jobs it has already finish."""
+    told = disable(account_id)
     report(
         as_json,
         {"account_id": account_id, "state": "disabled"},

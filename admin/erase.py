@@ -19,9 +19,10 @@ import typer
 from sqlalchemy import delete, func, select, update
 from sqlmodel import col
 
-from admin.keys import ACCOUNT_KEYS_STILL_CACHED, refuse_at_once
+from admin.accounts import disable
+from admin.keys import ACCOUNT_KEYS_STILL_CACHED
 from admin.output import JsonFlag, cache_not_told, fail, report, warn_cache_not_told
-from admin.records import account_key_hashes, account_or_fail
+from admin.records import account_or_fail
 from shared import status_cache
 from shared.db import read_session, write_session
 from shared.models import (
@@ -49,18 +50,6 @@ ERASED_JOB_COLUMNS: dict[str, object] = {
     "error_message": None,
     "video_key": None,
 }
-
-
-def _disable(account_id: str) -> bool:
-    """Disable the account (if it is not yet) and refuse its keys; False if Redis was not told."""
-    with write_session() as session:
-        account = account_or_fail(session, account_id, deleted_ok=True)
-        if account.disabled_at is None:
-            account.disabled_at = utcnow()
-            session.add(account)
-            session.commit()
-        hashes = account_key_hashes(session, account_id, active_only=False)
-    return refuse_at_once(hashes)
 
 
 def _in_flight(account_id: str) -> int:
@@ -114,7 +103,7 @@ def delete_account(
     """Refuse the account's keys at once and erase its data; its ledger rows stay."""
     if not yes:
         typer.confirm(f"Erase account {account_id}'s keys, files and prompts?", abort=True)
-    told = _disable(account_id)
+    told = disable(account_id, deleted_ok=True)
     waiting = _in_flight(account_id)
     if waiting:
         if not told:
