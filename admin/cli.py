@@ -7,6 +7,8 @@ key cache in the Redis of VEO_REDIS_URL, else of the dev stack running on the da
 exits with 3 (admin/output.py).
 """
 
+from collections.abc import Callable
+
 import typer
 
 from admin import accounts, erase, keys, webhooks
@@ -27,7 +29,7 @@ def migrate_command() -> None:
     console.print("database is up to date")
 
 
-for name, command in {
+COMMANDS: dict[str, Callable[..., None]] = {
     "create-account": accounts.create_account,
     "create-key": keys.create_key,
     "revoke-key": keys.revoke_key,
@@ -41,5 +43,6 @@ for name, command in {
     "rotate-webhook-secret": webhooks.rotate_webhook_secret,
     "list-endpoints": webhooks.list_endpoints,
     "enable-endpoint": webhooks.enable_endpoint,
-}.items():
+}
+for name, command in COMMANDS.items():
     app.command(name)(command)
