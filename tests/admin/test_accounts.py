@@ -15,7 +15,9 @@ from typer.testing import CliRunner, Result
 
 from admin.cli import app as admin_cli
 from devtools.processes import wait_for
+from shared import key_cache
 from shared.db import read_session
+from shared.keys import hash_api_key
 from shared.models import (
     Account,
     ApiKey,
@@ -25,6 +27,7 @@ from shared.models import (
     WebhookDelivery,
     WebhookEndpoint,
 )
+from shared.redis_client import get_redis
 from shared.states import JobStatus
 from tests.conftest import AccountInfo, Stack, Workers
 from tests.support.api import create_video
@@ -60,6 +63,8 @@ def test_a_disabled_accounts_keys_are_refused_at_once_until_it_is_enabled(
     disabled = admin("disable-account", user.account_id)
     assert disabled.exit_code == 0, disabled.output
     refused_as_unknown(client, user)
+    get_redis().delete(key_cache.cache_key(hash_api_key(user.api_key)))  # tombstone gone:
+    refused_as_unknown(client, user)  # the database refuses too
     assert balance(user.account_id) == 10
     assert client.get(UNKNOWN_JOB, headers=neighbour.headers).json()["code"] == 1000
     listed = {row["account_id"]: row for row in json.loads(admin("list-accounts", "--json").output)}
