@@ -37,7 +37,7 @@ from devtools.processes import free_port, http_ok, redis_answers
 from devtools.settings_doc import settings_markdown, with_table
 from shared.constants import ALL_QUEUES
 from shared.settings import RedisUrlOrigin, Settings, get_settings, without_password
-from shared.stack_record import read_record, remove_record, write_record
+from shared.stack_record import read_record, record_path, remove_record, write_record
 
 app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one line
@@ -311,7 +311,7 @@ def run() -> None:
     if running is not None:
         console.print(
             f"[red]a stack already runs on {data_dir} (pid {running.pid}):[/red] stop it, or set"
-            " VEO_DATA_DIR to another directory"
+            f" VEO_DATA_DIR to another directory (if none runs, remove {record_path(data_dir)})"
         )
         raise typer.Exit(1)
     code = 0
