@@ -15,11 +15,8 @@ from shared.db import read_session
 from shared.models import ApiKey
 from shared.stack_record import remove_record, write_record
 from tests.conftest import AccountInfo, Stack, running_gateway
-from tests.support.admin import veo_admin
+from tests.support.admin import TEXT_JOB, UNKNOWN_JOB, veo_admin
 from tests.support.jobs import balance
-
-UNKNOWN_JOB = "/api/video-status/00000000-0000-0000-0000-000000000000"
-TEXT_JOB = {"generationType": "text_to_video", "prompt": "after the revocation"}
 
 
 def without_redis_url(stack: Stack) -> dict[str, str]:
