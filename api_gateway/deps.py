@@ -63,7 +63,11 @@ def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
         row = session.execute(
             select(col(ApiKey.id), col(ApiKey.account_id), col(Account.rate_limit_per_minute))
             .join(Account, col(Account.id) == col(ApiKey.account_id))
-            .where(col(ApiKey.key_hash) == key_hash, col(ApiKey.revoked_at).is_(None))
+            .where(
+                col(ApiKey.key_hash) == key_hash,
+                col(ApiKey.revoked_at).is_(None),
+                col(Account.disabled_at).is_(None),  # a disabled account's keys: as unknown ones
+            )
         ).first()
     return None if row is None else key_cache.KeyRecord(row[0], row[1], row[2])
 

@@ -3,6 +3,7 @@
 `run` is the quickstart: data dir, an embedded Redis (unless VEO_REDIS_URL says where yours is),
 migrations, a demo account, then the Procfile's processes under honcho, and a banner once the
 gateway and the simulator answer. A second run reuses everything (SQLite file, key, Redis AOF).
+While it runs, `<data_dir>/stack.json` says which Redis it serves (shared/stack_record.py).
 
 Nothing here is used in production; docker-compose.yml runs the same commands without it.
 The database layer and the admin CLI are imported inside the functions that use them, so
@@ -23,7 +24,6 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit, urlunsplit
 
 import typer
 from honcho import manager as honcho_manager
@@ -36,7 +36,8 @@ from devtools.embedded_redis import EmbeddedRedis
 from devtools.processes import free_port, http_ok, redis_answers
 from devtools.settings_doc import settings_markdown, with_table
 from shared.constants import ALL_QUEUES
-from shared.settings import Settings, get_settings
+from shared.settings import RedisUrlOrigin, Settings, get_settings, without_password
+from shared.stack_record import read_record, record_path, remove_record, write_record
 
 app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
 console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one line
@@ -58,11 +59,7 @@ TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
 
 def uses_embedded_redis(settings: Settings) -> bool:
     """True unless VEO_REDIS_URL was given (environment or .env): then that Redis is used as is."""
-    return "redis_url" not in settings.model_fields_set
-
-
-def embedded_redis_url(settings: Settings) -> str:
-    return f"redis://127.0.0.1:{settings.embedded_redis_port}/0"
+    return settings.redis_url_origin is not RedisUrlOrigin.GIVEN
 
 
 def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
@@ -107,12 +104,16 @@ def _key_is_active(key: str) -> bool:
 
     from shared.db import read_session
     from shared.keys import hash_api_key
-    from shared.models import ApiKey
+    from shared.models import Account, ApiKey
 
     with read_session() as session:
         found = session.exec(
-            select(ApiKey.id).where(
-                col(ApiKey.key_hash) == hash_api_key(key), col(ApiKey.revoked_at).is_(None)
+            select(ApiKey.id)
+            .join(Account, col(Account.id) == col(ApiKey.account_id))
+            .where(
+                col(ApiKey.key_hash) == hash_api_key(key),
+                col(ApiKey.revoked_at).is_(None),
+                col(Account.disabled_at).is_(None),
             )
         ).first()
     return found is not None
@@ -195,14 +196,6 @@ def busy_ports(settings: Settings) -> str:
     return ", ".join(taken)
 
 
-def hide_password(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
 @dataclass
 class Banner:
     settings: Settings
@@ -228,8 +221,8 @@ class Banner:
                 f"{local_url(s.flower_host, s.flower_port)}  "
                 f"user {s.flower_user}  password {self.flower_password}",
             ),
-            ("Redis", f"{hide_password(s.redis_url)}  {self.redis_note}"),
-            ("Database", hide_password(s.database_url)),
+            ("Redis", f"{without_password(s.redis_url)}  {self.redis_note}"),
+            ("Database", without_password(s.database_url)),
             ("Simulator", self.simulator),
         ]
         console.rule("[bold green]Veo API is running")
@@ -314,6 +307,13 @@ def run() -> None:
     settings = get_settings()
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    running = read_record(data_dir)
+    if running is not None:
+        console.print(
+            f"[red]a stack already runs on {data_dir} (pid {running.pid}):[/red] stop it, or set"
+            f" VEO_DATA_DIR to another directory (if none runs, remove {record_path(data_dir)})"
+        )
+        raise typer.Exit(1)
     code = 0
     try:
         with ExitStack() as cleanup:
@@ -357,7 +357,7 @@ def _run_stack(settings: Settings, env: dict[str, str], redis_note: str) -> int:
             f"[red]already in use:[/red] {taken}; stop what holds them or change the ports"
         )
         return 1
-    console.print(f"migrating {hide_password(settings.database_url)}")
+    console.print(f"migrating {without_password(settings.database_url)}")
     migrate.upgrade()
     api_key, created = ensure_demo_key(settings)
     console.print(
@@ -366,7 +366,13 @@ def _run_stack(settings: Settings, env: dict[str, str], redis_note: str) -> int:
     password = flower_password(settings)
     dispose_engines()  # honcho forks next; children must not share our connections
     banner = Banner(settings, api_key, password, redis_note)
-    return run_procfile(env, banner)
+    # From here until the stack stops, `veo-admin` and `veo-dev worker` on this data dir
+    # reach this Redis without being told (shared.stack_record).
+    write_record(settings.data_dir, settings.redis_url)
+    try:
+        return run_procfile(env, banner)
+    finally:
+        remove_record(settings.data_dir)
 
 
 @app.command()
@@ -378,7 +384,7 @@ def worker(
     settings = get_settings()
     env = dict(os.environ)
     if uses_embedded_redis(settings):
-        env["VEO_REDIS_URL"] = embedded_redis_url(settings)
+        env["VEO_REDIS_URL"] = settings.redis_url  # the running stack's (its record), if any
         if not redis_answers(env["VEO_REDIS_URL"]):
             console.print(
                 f"[yellow]no Redis answers on {env['VEO_REDIS_URL']}: is `make run` running?"

@@ -28,7 +28,7 @@ MEANINGS: dict[str, str] = {
     "database_url": "SQLAlchemy URL of the database of record "
     "(`postgresql+psycopg://user:pass@host/db` for PostgreSQL)",
     "db_pool_size": "Connections per process on PostgreSQL (as many again may overflow)",
-    "redis_url": "Celery broker and quota store; unset under `make run`: the embedded Redis",
+    "redis_url": "Celery broker, quota store and key cache",
     "redis_key_prefix": "Prefix of every Redis key and Celery queue, so stacks can share a Redis",
     "redis_socket_timeout_s": "Redis connect timeout; a dead Redis fails a publish this fast",
     "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",

@@ -19,7 +19,7 @@ import redis
 import redis.asyncio
 
 from shared.constants import KEY_API_KEY_CACHE, KEY_AUTH_FAILURES, KEY_RATE_LIMIT
-from shared.redis_client import get_redis, rkey
+from shared.redis_client import delete_keys, get_redis, rkey
 
 CACHE_TTL_S = 60
 TOMBSTONE_TTL_S = 3600  # far longer than any fill that read the database before the revocation
@@ -113,6 +113,12 @@ async def fill(
         await client.set(cache_key(key_hash), _UNKNOWN, ex=unknown_ttl_s, nx=True)
     else:
         await client.set(cache_key(key_hash), encode(record), ex=CACHE_TTL_S, nx=True)
+
+
+def clear_keys(key_hashes: list[str]) -> bool:
+    """Drop these keys' entries and tombstones (an account enabled again), so the next request
+    reads the database; False (nothing raised) when Redis is unreachable."""
+    return delete_keys([cache_key(key_hash) for key_hash in key_hashes])
 
 
 def forget_keys(key_hashes: list[str]) -> bool:

@@ -112,6 +112,10 @@ class Account(SQLModel, table=True):
     webhook_secret_previous: str | None = Field(default=None, max_length=100)
     webhook_secret_previous_until: datetime | None = _ts()
     created_at: datetime = _created()
+    # Set: its keys are refused like unknown ones; jobs it already has still finish.
+    disabled_at: datetime | None = _ts()
+    # Set: its keys, files and prompts are erased; the row stays for the ledger (admin/erase.py).
+    deleted_at: datetime | None = _ts()
 
 
 class ApiKey(SQLModel, table=True):

@@ -30,6 +30,16 @@ def get_redis() -> "redis.Redis":
     return _client(settings.redis_url, settings.redis_socket_timeout_s)
 
 
+def delete_keys(keys: list[str]) -> bool:
+    """Delete these keys (best effort, for cache entries); False when Redis is unreachable."""
+    try:
+        if keys:
+            get_redis().delete(*keys)
+    except redis.RedisError:
+        return False
+    return True
+
+
 def rkey(*parts: str) -> str:
     """A key under this deployment's prefix, so tests and tenants of one Redis never collide."""
     return get_settings().redis_key_prefix + ":".join(parts)

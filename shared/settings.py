@@ -1,15 +1,27 @@
 """The one settings object. Every tunable is a `VEO_*` environment variable (or `.env` line)."""
 
 import ipaddress
+from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.stack_record import read_record
 
 MIB = 1024 * 1024
 DEV_OUTBOUND_ALLOW_CIDRS = "127.0.0.0/8,::1/128"
+
+
+class RedisUrlOrigin(StrEnum):
+    """Where `redis_url` came from, as operators are told when that Redis does not answer."""
+
+    GIVEN = "VEO_REDIS_URL"
+    RUNNING_STACK = "the record of the dev stack running on the data dir (stack.json)"
+    EMBEDDED = "VEO_EMBEDDED_REDIS_PORT (no VEO_REDIS_URL, and no running stack recorded one)"
 
 
 class Settings(BaseSettings):
@@ -21,7 +33,9 @@ class Settings(BaseSettings):
     # --- storage of record and transport -------------------------------------------------------
     database_url: str = ""  # empty: SQLite file in data_dir (the embedded default)
     db_pool_size: int = 10
-    redis_url: str = "redis://127.0.0.1:6390/0"
+    # Empty: the Redis of the dev stack running on data_dir (its stack.json), else the embedded
+    # Redis's address (embedded_redis_port): the same Redis as `make run` on that data dir.
+    redis_url: str = ""
     redis_key_prefix: str = "veo:"
     redis_socket_timeout_s: float = 2.0
 
@@ -147,8 +161,18 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
         return value
 
+    _redis_url_origin: RedisUrlOrigin = PrivateAttr(default=RedisUrlOrigin.GIVEN)
+
     @model_validator(mode="after")
     def _derive(self) -> "Settings":
+        if not self.redis_url:
+            running = read_record(self.data_dir)
+            if running is not None:
+                self.redis_url = running.redis_url
+                self._redis_url_origin = RedisUrlOrigin.RUNNING_STACK
+            else:
+                self.redis_url = f"redis://127.0.0.1:{self.embedded_redis_port}/0"
+                self._redis_url_origin = RedisUrlOrigin.EMBEDDED
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'veo.db').resolve()}"
         if not self.public_base_url:
@@ -170,6 +194,10 @@ class Settings(BaseSettings):
         return [float(part) for part in self.webhook_retry_schedule_s.split(",") if part.strip()]
 
     @property
+    def redis_url_origin(self) -> RedisUrlOrigin:
+        return self._redis_url_origin
+
+    @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
 
@@ -177,6 +205,15 @@ class Settings(BaseSettings):
     def local_storage_dir(self) -> Path:
         assert self.storage_dir is not None
         return self.storage_dir
+
+
+def without_password(url: str) -> str:
+    """A service URL as it may be printed: its password, if any, masked."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 @lru_cache

@@ -21,6 +21,9 @@ class Storage(Protocol):
     def url(self, key: str) -> str:
         """A URL a browser can fetch without our API key (served by us, or presigned)."""
 
+    def delete(self, key: str) -> None:
+        """Remove the object; nothing happens if it is already gone."""
+
 
 @cache
 def get_storage() -> Storage:

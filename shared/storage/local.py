@@ -49,3 +49,6 @@ class LocalStorage:
 
     def url(self, key: str) -> str:
         return f"{self.public_base_url}{FILES_ROUTE}{key}"
+
+    def delete(self, key: str) -> None:
+        self.path(key).unlink(missing_ok=True)

@@ -133,6 +133,13 @@ class S3Storage:
         )
         return url
 
+    def delete(self, key: str) -> None:
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key)  # S3 answers 204 if absent
+        except ClientError as exc:
+            if _code(exc) not in _MISSING:  # a missing bucket: nothing to delete either
+                raise
+
 
 def _code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))

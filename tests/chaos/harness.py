@@ -14,7 +14,6 @@ import secrets
 import shutil
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -33,8 +32,9 @@ import psycopg
 from psycopg import sql
 from standardwebhooks import Webhook
 
-from devtools.processes import VENV_BIN, Proc, free_port, http_ok, wait_for
+from devtools.processes import Proc, free_port, http_ok, wait_for
 from tests.conftest import FAST_PIPELINE, TEST_PG_URL, Stack, Workers, start_gateway
+from tests.support.admin import veo_admin
 from tests.support.receiver import Received, Receiver, start_receiver
 
 CREDITS_PER_JOB = 2
@@ -232,14 +232,7 @@ def _admin() -> psycopg.Connection[Any]:
 
 
 def _veo_admin(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [str(VENV_BIN / "veo-admin"), *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = veo_admin(env, *args)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -1,6 +1,7 @@
 """veo-dev: the settings table, the demo key, the Flower wrapper, and the Procfile."""
 
 import os
+import secrets
 import stat
 import subprocess
 import sys
@@ -12,8 +13,9 @@ from honcho.environ import parse_procfile
 from pydantic import SecretStr
 
 from devtools import devstack, settings_doc
-from devtools.processes import VENV_BIN
+from devtools.processes import VENV_BIN, free_port
 from shared.settings import Settings, get_settings
+from shared.stack_record import StackRecord, read_record, write_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -56,19 +58,24 @@ def test_procfile_runs_the_five_processes_each_replacing_its_shell() -> None:
 
 
 @pytest.fixture
-def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Settings pointing at a fresh SQLite file, restored afterwards."""
-    from shared import db, migrate
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) -> Iterator[Path]:
+    """Settings pointing at a fresh SQLite file and the suite's Redis (under a prefix of its
+    own: never whatever answers on the embedded default port), restored afterwards."""
+    from shared import db, migrate, redis_client
 
     for name in [key for key in os.environ if key.startswith("VEO_")]:
         monkeypatch.delenv(name)
     monkeypatch.setenv("VEO_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("VEO_REDIS_URL", redis_url)
+    monkeypatch.setenv("VEO_REDIS_KEY_PREFIX", f"veotest-{secrets.token_hex(4)}:")
     get_settings.cache_clear()
+    redis_client._client.cache_clear()
     db.forget_engines()
     migrate.upgrade()
     yield tmp_path
     db.dispose_engines()
     get_settings.cache_clear()
+    redis_client._client.cache_clear()
     db.forget_engines()
 
 
@@ -127,3 +134,38 @@ def test_embedded_redis_is_used_only_without_veo_redis_url(monkeypatch: pytest.M
     monkeypatch.delenv("VEO_REDIS_URL", raising=False)
     assert devstack.uses_embedded_redis(Settings())
     assert not devstack.uses_embedded_redis(Settings(redis_url="redis://elsewhere:6379/0"))
+
+
+def test_the_running_stack_records_its_redis_in_the_data_dir_until_it_stops(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """While the Procfile runs, `<data_dir>/stack.json` names the stack's Redis; then it is gone."""
+    for variable in ("VEO_GATEWAY_PORT", "VEO_FLOWER_PORT", "VEO_SIMULATOR_PORT"):
+        monkeypatch.setenv(variable, str(free_port()))
+    get_settings.cache_clear()
+    seen: list[StackRecord | None] = []
+
+    def procfile(_env: dict[str, str], _banner: devstack.Banner) -> int:
+        seen.append(read_record(data_dir))
+        return 0
+
+    monkeypatch.setattr(devstack, "run_procfile", procfile)
+    settings = get_settings()
+    assert devstack._run_stack(settings, {}, "(test)") == 0
+    assert seen == [StackRecord(os.getpid(), settings.redis_url)]
+    assert read_record(data_dir) is None
+
+
+def test_a_second_stack_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    write_record(tmp_path, "redis://127.0.0.1:1/0")  # this test's process is the live stack
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}
+    result = subprocess.run(
+        [str(VENV_BIN / "veo-dev"), "run"],
+        env={**env, "VEO_DATA_DIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert f"a stack already runs on {tmp_path.resolve()} (pid {os.getpid()})" in result.stdout

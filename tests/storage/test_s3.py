@@ -96,3 +96,14 @@ def test_missing_objects_are_file_not_found(storage: S3Storage, video_file: Path
         storage.read_bytes("nothing.mp4", max_bytes=10)
     with pytest.raises(FileNotFoundError):
         storage.open("nothing.mp4")
+
+
+def test_delete_removes_the_object_and_may_be_repeated(
+    storage: S3Storage, video_file: Path
+) -> None:
+    storage.delete("never-written.mp4")  # the bucket does not even exist yet
+    storage.put_file("videos/gone.mp4", video_file, "video/mp4")
+    storage.delete("videos/gone.mp4")
+    with pytest.raises(FileNotFoundError):
+        storage.read_bytes("videos/gone.mp4", max_bytes=10**6)
+    storage.delete("videos/gone.mp4")

@@ -17,6 +17,16 @@ def create_video(client: httpx.Client, headers: dict[str, str], prompt: str, **f
     return str(answer["data"]["uuid"])
 
 
+def upload_image(client: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
+    """A small PNG uploaded for image_to_video: its `imageKey` and `imageUrl`."""
+    from tests.uploads.images import image_bytes
+
+    files = {"file": ("a.png", image_bytes("PNG"), "image/png")}
+    answer = client.post("/api/upload-video-image", headers=headers, files=files).json()
+    assert answer["code"] == 0, answer
+    return dict(answer["data"])
+
+
 def status(client: httpx.Client, headers: dict[str, str], uuid: str) -> dict[str, Any]:
     answer = client.get(f"/api/video-status/{uuid}", headers=headers).json()
     assert answer["code"] == 0, answer
