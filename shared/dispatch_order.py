@@ -89,7 +89,7 @@ def next_candidates(
     )
     active = _active_by_account()
     in_use = func.coalesce(active.c.active, 0)
-    held_back = []
+    held_back = [waiting.c.rank > limit]  # a later round than any job this call may return
     if account_max_generating > 0:
         held_back.append(in_use + waiting.c.rank > account_max_generating)
     fetching = func.coalesce(active.c.fetching, 0)
