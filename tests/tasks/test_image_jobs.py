@@ -25,7 +25,7 @@ from worker.tasks.submit import submit_job
 
 def png() -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (64, 36), (10, 120, 200)).save(buffer, format="PNG")
+    Image.new("RGB", (128, 72), (10, 120, 200)).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
