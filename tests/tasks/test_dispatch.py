@@ -14,7 +14,8 @@ from sqlalchemy import Engine, event, update
 from sqlmodel import col
 
 from shared.constants import KEY_SUBMIT_BUCKET, QUEUE_INPUTS, QUEUE_POLL, QUEUE_SUBMIT
-from shared.db import write_session
+from shared.db import read_session, write_session
+from shared.job_view import status_data
 from shared.models import JOBS, Account, Job
 from shared.quotas import return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -220,3 +221,25 @@ def test_a_job_no_longer_waiting_is_never_admitted_again(settings: Settings, sta
         session.execute(update(Job).where(col(Job.id) == job).values(status=status))
         session.commit()
     assert admit_waiting() == []
+
+
+def test_a_waiting_jobs_queue_position_is_its_place_in_the_admission_order(
+    configure: Callable[..., Settings],
+) -> None:
+    """What a waiting job's status says (queuePosition, and an estimate that grows with it, a
+    quota token per job ahead) is where the dispatcher then takes it: every waiting job, three
+    accounts, one of them with a job upstream already."""
+    configure(upstream_submits_per_minute=60)  # a token a second; 10 at once
+    a, b, c = new_account(), new_account(), new_account()
+    jobs = waiting_jobs(a, 5) + waiting_jobs(b, 3) + waiting_jobs(c, 1)
+    assert admit_waiting(limit=1) == [jobs[0]]
+    waiting = jobs[1:]
+    with read_session() as session:
+        views = {job_id: status_data(session, session.get(Job, job_id)) for job_id in waiting}
+
+    order = admit_waiting()
+
+    assert sorted(waiting, key=lambda job_id: views[job_id]["queuePosition"]) == order
+    assert [views[job_id]["queuePosition"] for job_id in order] == list(range(len(order)))
+    estimates = [views[job_id]["estimatedTime"] for job_id in order]
+    assert [later - estimates[0] for later in estimates] == list(range(len(order)))
