@@ -63,6 +63,8 @@ def test_a_slow_image_host_delays_no_other_account_and_is_asked_once_per_image(
     (the sweeper's resends find the jobs claimed)."""
     slow, other = account(credits=100), account(credits=100)
     tag = secrets.token_hex(3)
+    warm_up = create_video(client, other.headers, f"warm-up {tag} [sim latency=0.1]")
+    assert wait_terminal(client, other.headers, warm_up, timeout_s=60)["status"] == "completed"
     images = [
         create_video(
             client,
