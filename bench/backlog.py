@@ -6,7 +6,7 @@ measures the worker's and beat's CPU while the backlog waits, how many jobs the 
 admitted (against the quota), how many submit tasks ran (the worker's log), and how long a
 second account's job, accepted in the middle, waited for admission.
 
-    .venv/bin/python -m bench.backlog [--backend sqlite|postgres] [--window-s 60]
+    .venv/bin/python -m bench.backlog [--backend sqlite|postgres] [--window-s 60] [--warm-s 15]
 """
 
 import argparse
@@ -70,7 +70,7 @@ def submit_tasks(log_text: str) -> int:
     return len(re.findall(r"Task veo\.submit_job\[[^\]]+\] received", log_text))
 
 
-def measure(backend: str, window_s: float) -> dict[str, Any]:
+def measure(backend: str, window_s: float, warm_s: float) -> dict[str, Any]:
     ctx = RunContext(Path(tempfile.mkdtemp(prefix="veo-backlog-")), REDIS_URL, 1)
     overrides = {"VEO_UPSTREAM_SUBMITS_PER_MINUTE": str(SUBMITS_PER_MINUTE)}
     with Stack(ctx, backend, "backlog", overrides) as stack:
@@ -80,7 +80,7 @@ def measure(backend: str, window_s: float) -> dict[str, Any]:
         other, _ = stack.create_account(credits=100, rate_limit=10**6)
         insert_pending(stack, busy, BACKLOG, secrets.token_hex(3))
         beat = stack.start_beat()
-        time.sleep(15)  # the quota's first burst (10 s worth) goes out; measure the steady state
+        time.sleep(warm_s)  # the quota's first burst (10 s worth) goes out: the steady state
         before_admitted = admitted_count(stack)
         before_tasks = submit_tasks(worker.log_text())
         cpu_before = worker.tree_cpu_s() + beat.tree_cpu_s()
@@ -119,8 +119,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--backend", choices=["sqlite", "postgres"], default="sqlite")
     parser.add_argument("--window-s", type=float, default=60.0)
+    parser.add_argument("--warm-s", type=float, default=15.0, help="before the window starts")
     args = parser.parse_args()
-    print(json.dumps(measure(args.backend, args.window_s), indent=2))
+    print(json.dumps(measure(args.backend, args.window_s, args.warm_s), indent=2))
 
 
 if __name__ == "__main__":
