@@ -79,6 +79,7 @@ def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
         "VEO_GATEWAY_HOST": settings.gateway_host,
         "VEO_GATEWAY_PORT": str(settings.gateway_port),
         "VEO_WORKER_CONCURRENCY": str(settings.worker_concurrency),
+        "VEO_INPUTS_CONCURRENCY": str(settings.inputs_concurrency),
         "VEO_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
         "VEO_LOG_LEVEL": settings.log_level,
     }

@@ -83,7 +83,7 @@ MEANINGS: dict[str, str] = {
     "submit_max_attempts": "Submit attempts before a job fails (and is refunded)",
     "submit_retry_delay_s": "Base delay of the submit retry backoff",
     "submit_batch_max": (
-        "Most jobs accepted together that share one submit message; a worker slot submits them"
+        "Most text jobs admitted together that share one submit message; a worker slot submits them"
         " one after another (1: a message per job, which spreads a burst over more slots)"
     ),
     "sweep_interval_s": "How often the sweeper re-sends what should be moving",

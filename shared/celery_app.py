@@ -19,6 +19,7 @@ from shared.constants import (
     QUEUE_SUBMIT,
     QUEUE_WEBHOOKS,
     TASK_DELIVER,
+    TASK_DISPATCH,
     TASK_POLL_DUE,
     TASK_SUBMIT,
     TASK_SWEEP,
@@ -83,6 +84,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_routes": {
             TASK_SUBMIT: {"queue": QUEUE_SUBMIT},
             TASK_POLL_DUE: {"queue": QUEUE_POLL},
+            # The short database-driven ticks share a queue: neither ever waits on the upstream.
+            TASK_DISPATCH: {"queue": QUEUE_POLL},
             TASK_DELIVER: {"queue": QUEUE_WEBHOOKS},
             TASK_SWEEP: {"queue": QUEUE_MAINTENANCE},
         },
@@ -93,6 +96,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": TASK_POLL_DUE,
                 "schedule": settings.poll_tick_s,
                 "options": {"expires": max(5.0, settings.poll_tick_s * 5)},
+            },
+            "dispatch": {
+                "task": TASK_DISPATCH,
+                "schedule": settings.dispatch_tick_s,
+                "options": {"expires": max(5.0, settings.dispatch_tick_s * 5)},
             },
             "sweep": {
                 "task": TASK_SWEEP,

@@ -7,11 +7,15 @@ QUEUE_SUBMIT: Final = "veo.submit"
 QUEUE_POLL: Final = "veo.poll"
 QUEUE_WEBHOOKS: Final = "veo.webhooks"
 QUEUE_MAINTENANCE: Final = "veo.maintenance"
-ALL_QUEUES: Final = (QUEUE_SUBMIT, QUEUE_POLL, QUEUE_WEBHOOKS, QUEUE_MAINTENANCE)
+# Image jobs: fetching the user's image, then their submit. Its own worker processes, so a slow
+# image host never holds a submit slot (the dispatcher caps each account's share of them).
+QUEUE_INPUTS: Final = "veo.inputs"
+ALL_QUEUES: Final = (QUEUE_SUBMIT, QUEUE_POLL, QUEUE_WEBHOOKS, QUEUE_MAINTENANCE, QUEUE_INPUTS)
 
 # Task names are sent by name from the gateway, which never imports worker code.
 TASK_SUBMIT: Final = "veo.submit_job"
 TASK_POLL_DUE: Final = "veo.poll_due"
+TASK_DISPATCH: Final = "veo.dispatch"
 TASK_SWEEP: Final = "veo.sweep"
 TASK_DELIVER: Final = "veo.deliver_webhook"
 

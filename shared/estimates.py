@@ -84,7 +84,11 @@ def processing_estimate(elapsed_s: float, typical_s: float) -> Estimate:
     return Estimate(progress=max(1, min(progress, 99)), remaining_s=max(1, round(remaining)))
 
 
-def pending_estimate(position: int, typical_s: float, parallel: int) -> Estimate:
-    """A queued job: its wait is the jobs ahead of it divided among the upstream slots."""
-    waves = 1 + position // max(parallel, 1)
-    return Estimate(progress=0, remaining_s=max(1, round(waves * typical_s)))
+def pending_estimate(
+    position: int, typical_s: float, *, parallel: int, submits_per_s: float
+) -> Estimate:
+    """A waiting job: each of the `position` jobs admitted before it spends one quota token
+    (one every 1 / `submits_per_s` seconds) and, once the in-flight cap binds, waits for a slot
+    (one frees every `typical_s / parallel` seconds on average); then its own generation."""
+    per_job_s = max(1 / max(submits_per_s, 1e-9), max(typical_s, 1.0) / max(parallel, 1))
+    return Estimate(progress=0, remaining_s=max(1, round(position * per_job_s + typical_s)))

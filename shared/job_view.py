@@ -3,9 +3,10 @@
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import Connection, Row, func, select
-from sqlmodel import Session, col
+from sqlalchemy import Connection, Row
+from sqlmodel import Session
 
+from shared.dispatch_order import queue_position
 from shared.estimates import pending_estimate, processing_estimate, typical_duration_s
 from shared.models import Job
 from shared.settings import get_settings
@@ -37,18 +38,6 @@ STATUS_FIELDS = StatusRow._fields
 JobView = Job | Row[Any] | StatusRow
 
 
-def queue_position(session: Session | Connection, job: JobView) -> int:
-    """Jobs waiting ahead of this one (created earlier and still not sent upstream)."""
-    waiting = [JobStatus.PENDING.value, JobStatus.SUBMITTING.value]
-    return int(
-        session.execute(
-            select(func.count())
-            .select_from(Job)
-            .where(col(Job.status).in_(waiting), col(Job.created_at) < job.created_at)
-        ).scalar_one()
-    )
-
-
 def status_data(session: Session | Connection | None, job: JobView) -> dict[str, Any]:
     """The status answer; `session` may be None for jobs past pending (no query needed)."""
     status = JobStatus(job.status)
@@ -72,13 +61,29 @@ def status_data(session: Session | Connection | None, job: JobView) -> dict[str,
         estimate = processing_estimate((utcnow() - started).total_seconds(), typical_duration_s())
         data.update(progress=estimate.progress, estimatedTime=estimate.remaining_s)
     else:
+        data.update(_waiting(session, job, status))
+    return data
+
+
+def _waiting(
+    session: Session | Connection | None, job: JobView, status: JobStatus
+) -> dict[str, Any]:
+    """A job not yet upstream: the waiting jobs the dispatcher admits before it (none once it
+    is admitted), and the time that takes at the quota's rate, plus its own generation."""
+    position = 0
+    if status is JobStatus.PENDING:
         if session is None:
             raise ValueError("a pending job's queue position needs the database")
         position = queue_position(session, job)
-        estimate = pending_estimate(
-            position, typical_duration_s(), get_settings().upstream_max_in_flight
-        )
-        data.update(
-            progress=estimate.progress, estimatedTime=estimate.remaining_s, queuePosition=position
-        )
-    return data
+    settings = get_settings()
+    estimate = pending_estimate(
+        position,
+        typical_duration_s(),
+        parallel=settings.upstream_max_in_flight,
+        submits_per_s=settings.upstream_submits_per_minute / 60,
+    )
+    return {
+        "progress": estimate.progress,
+        "estimatedTime": estimate.remaining_s,
+        "queuePosition": position,
+    }

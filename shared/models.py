@@ -184,6 +184,8 @@ class Job(SQLModel, table=True):
 
     upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
     submit_attempts: int = 0
+    # A job the upstream sent back (429, 5xx) is not admitted again before this time.
+    next_submit_at: datetime | None = _ts()
     poll_count: int = 0
     next_poll_at: datetime | None = _ts()
     deadline_at: datetime | None = _ts()
@@ -194,6 +196,7 @@ class Job(SQLModel, table=True):
 
     created_at: datetime = _created()
     updated_at: datetime = _created()
+    admitted_at: datetime | None = _ts()
     submitted_at: datetime | None = _ts()
     processing_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()

@@ -8,13 +8,27 @@ from contextlib import nullcontext
 from itertools import pairwise
 
 from shared.celery_app import get_celery
-from shared.constants import QUEUE_SUBMIT, QUEUE_WEBHOOKS, TASK_DELIVER, TASK_SUBMIT
+from shared.constants import (
+    QUEUE_INPUTS,
+    QUEUE_POLL,
+    QUEUE_SUBMIT,
+    QUEUE_WEBHOOKS,
+    TASK_DELIVER,
+    TASK_DISPATCH,
+    TASK_SUBMIT,
+)
 from shared.settings import get_settings
 
 log = logging.getLogger(__name__)
 
 
-def _publish(task: str, queue: str, messages: list[list[str]], countdown_s: float | None) -> bool:
+def _publish(
+    task: str,
+    queue: str,
+    messages: list[list[str]],
+    countdown_s: float | None,
+    expires_s: float | None = None,
+) -> bool:
     """Publish one message per argument list, pipelined; False (logged) if Redis is unreachable.
 
     Every message stands for committed rows, and the sweeper resends what the rows say is
@@ -32,6 +46,7 @@ def _publish(task: str, queue: str, messages: list[list[str]], countdown_s: floa
                     task,
                     args=args,
                     countdown=countdown_s,
+                    expires=expires_s,
                     retry=False,
                     queue=queue,
                     producer=producer,
@@ -56,7 +71,7 @@ def enqueue_submit(*job_ids: str, countdown_s: float | None = None) -> bool:
 
 
 def enqueue_submits(job_ids: list[str]) -> bool:
-    """Publish the submit messages of committed jobs accepted together, pipelined.
+    """Publish the submit messages of admitted jobs (worker/tasks/dispatch.py), pipelined.
 
     Up to `submit_batch_max` jobs share a message: each message costs the broker, the worker
     and Flower about as much as a submit's own work, while a shared one only delays its later
@@ -65,6 +80,19 @@ def enqueue_submits(job_ids: list[str]) -> bool:
     return not job_ids or _publish(
         TASK_SUBMIT, QUEUE_SUBMIT, even_chunks(job_ids, get_settings().submit_batch_max), None
     )
+
+
+def enqueue_inputs(job_ids: list[str]) -> bool:
+    """Publish the messages of admitted image jobs, one each, to the inputs queue: their image
+    is fetched there, then they are submitted, so a slow image host never holds a submit slot."""
+    return not job_ids or _publish(TASK_SUBMIT, QUEUE_INPUTS, [[i] for i in job_ids], None)
+
+
+def enqueue_dispatch() -> bool:
+    """Ask the dispatcher to admit waiting jobs now (after new ones were committed). A stale
+    request is useless, so it expires: beat's next tick admits them anyway."""
+    expires_s = max(5.0, get_settings().dispatch_tick_s * 5)
+    return _publish(TASK_DISPATCH, QUEUE_POLL, [[]], None, expires_s)
 
 
 def even_chunks(items: list[str], most: int) -> list[list[str]]:

@@ -18,13 +18,16 @@ log = logging.getLogger(__name__)
 # Each limit is a Lua function of its key and arguments, so a script can check several in
 # one round trip (a submit's in-flight slot and submit token: `acquire_slot_and_token`).
 _TAKE_TOKENS = """
-local function take_tokens(key, capacity, rate, wanted)
+local function refilled(key, capacity, rate)
   local now_parts = redis.call('TIME')
   local now = tonumber(now_parts[1]) + tonumber(now_parts[2]) / 1e6
   local state = redis.call('HMGET', key, 'tokens', 'ts')
   local tokens = tonumber(state[1]) or capacity
   local ts = tonumber(state[2]) or now
-  tokens = math.min(capacity, tokens + math.max(0, now - ts) * rate)
+  return math.min(capacity, tokens + math.max(0, now - ts) * rate), now
+end
+local function take_tokens(key, capacity, rate, wanted)
+  local tokens, now = refilled(key, capacity, rate)
   local taken = math.min(wanted, math.floor(tokens))
   tokens = tokens - taken
   redis.call('HSET', key, 'tokens', tostring(tokens), 'ts', tostring(now))
@@ -61,6 +64,34 @@ if acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) == 0 the
 if take_tokens(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 1) == 1 then return 1 end
 redis.call('ZREM', KEYS[1], ARGV[1])
 return 0
+"""
+)
+
+# Read only: how many submits the quota would admit now (whole tokens, free in-flight slots).
+_CAPACITY = (
+    _TAKE_TOKENS
+    + """
+local t = tonumber(redis.call('TIME')[1])
+local free = tonumber(ARGV[3]) - redis.call('ZCOUNT', KEYS[1], '(' .. t, '+inf')
+local tokens = refilled(KEYS[2], tonumber(ARGV[1]), tonumber(ARGV[2]))
+return math.max(0, math.min(free, math.floor(tokens)))
+"""
+)
+# A slot and a token for each holder in turn, until one is refused; returns how many got both.
+_SLOTS_AND_TOKENS = (
+    _ACQUIRE_SLOT
+    + _TAKE_TOKENS
+    + """
+local reserved = 0
+for i = 5, #ARGV do
+  if acquire_slot(KEYS[1], ARGV[i], tonumber(ARGV[1]), tonumber(ARGV[2])) == 0 then break end
+  if take_tokens(KEYS[2], tonumber(ARGV[3]), tonumber(ARGV[4]), 1) == 0 then
+    redis.call('ZREM', KEYS[1], ARGV[i])
+    break
+  end
+  reserved = reserved + 1
+end
+return reserved
 """
 )
 
@@ -115,19 +146,65 @@ def release_slot(client: redis.Redis, key: str, holder: str) -> None:
     client.zrem(key, holder)
 
 
+@dataclass(frozen=True)
+class SubmitQuota:
+    """The global submit limits, as the scripts take them."""
+
+    in_flight: int  # most jobs between admission and their end, upstream
+    ttl_s: int  # a slot whose holder vanished frees itself after this
+    per_second: float
+    burst: float  # at most 10 s of quota at once
+
+    @classmethod
+    def from_settings(cls) -> "SubmitQuota":
+        settings = get_settings()
+        per_minute = settings.upstream_submits_per_minute
+        return cls(
+            in_flight=settings.upstream_max_in_flight,
+            ttl_s=int(settings.job_deadline_s + 600),
+            per_second=per_minute / 60,
+            burst=max(1.0, per_minute / 6),
+        )
+
+
 def reserve_capacity(job_id: str) -> bool:
     """One in-flight slot and one submit token, both global; the slot is returned if no token."""
-    settings = get_settings()
+    quota = SubmitQuota.from_settings()
     return acquire_slot_and_token(
         get_redis(),
         rkey(KEY_IN_FLIGHT),
         rkey(KEY_SUBMIT_BUCKET),
         job_id,
-        limit=settings.upstream_max_in_flight,
-        ttl_s=int(settings.job_deadline_s + 600),
-        per_second=settings.upstream_submits_per_minute / 60,
-        burst=max(1.0, settings.upstream_submits_per_minute / 6),  # at most 10 s of quota at once
+        limit=quota.in_flight,
+        ttl_s=quota.ttl_s,
+        per_second=quota.per_second,
+        burst=quota.burst,
     )
+
+
+def available_capacity() -> int:
+    """How many submits the quota would admit now (free slots and whole tokens); takes nothing,
+    so a dispatcher with nothing to admit costs one round trip."""
+    quota = SubmitQuota.from_settings()
+    keys = (rkey(KEY_IN_FLIGHT), rkey(KEY_SUBMIT_BUCKET))
+    limits = (quota.burst, quota.per_second, quota.in_flight)
+    return int(get_redis().eval(_CAPACITY, 2, *keys, *limits))
+
+
+def reserve_capacity_for(job_ids: list[str]) -> int:
+    """`reserve_capacity` for each job in order until one is refused, in one round trip; how
+    many (the first ones) now hold a slot and have spent a token."""
+    if not job_ids:
+        return 0
+    quota = SubmitQuota.from_settings()
+    keys = (rkey(KEY_IN_FLIGHT), rkey(KEY_SUBMIT_BUCKET))
+    limits = (quota.in_flight, quota.ttl_s, quota.burst, quota.per_second)
+    return int(get_redis().eval(_SLOTS_AND_TOKENS, 2, *keys, *limits, *job_ids))
+
+
+def return_submit_tokens(count: int) -> None:
+    """Give back submit tokens reserved for jobs that were then not admitted."""
+    return_tokens(get_redis(), rkey(KEY_SUBMIT_BUCKET), count)
 
 
 def release_capacity(*job_ids: str) -> None:

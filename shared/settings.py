@@ -115,10 +115,21 @@ class Settings(BaseSettings):
     submit_max_attempts: int = 5
     submit_retry_delay_s: float = 5.0
     submit_batch_max: int = 8
+    # Waiting jobs are rows; a dispatcher admits the next ones the quota allows, fairly across
+    # accounts (worker/tasks/dispatch.py). Beat sends a tick this often, and the gateway one
+    # right after it commits new jobs.
+    dispatch_tick_s: float = 0.5
+    dispatch_batch_max: int = 500  # most jobs one tick admits (a full tick runs again at once)
+    # Most jobs of one account admitted, submitting or generating at once; 0: no cap.
+    account_max_generating: int = 0
+    # Most image jobs of one account fetching their image (or submitting) at once, so that one
+    # account's slow image host holds at most this many of the inputs worker's processes.
+    inputs_per_account: int = 2
+    inputs_concurrency: int = 4  # processes of the inputs worker (image fetches, then submits)
     sweep_interval_s: float = 15.0
     sweep_stale_after_s: float = 30.0
     # A submit still `submitting` this long after its last update died mid-call (its hard time
-    # limit is 120 s); the sweeper retries it, bounded by submit_max_attempts.
+    # limit is 150 s); the sweeper retries it, bounded by submit_max_attempts.
     submit_stale_s: float = 300.0
     worker_concurrency: int = 2
     webhook_concurrency: int = 16  # threads of the webhook worker (deliveries wait on receivers)

@@ -12,8 +12,12 @@ from typing import NamedTuple
 class JobStatus(StrEnum):
     """Where a job stands; the public API shows it through PUBLIC_STATUS."""
 
-    #: Paid for and queued; not yet sent upstream (or waiting for quota).
+    #: Paid for and waiting as a row: the dispatcher admits it when the quota allows
+    #: (worker/tasks/dispatch.py). No message exists for it.
     PENDING = "pending"
+    #: The dispatcher gave it a submit token and an in-flight slot and sent its message; no
+    #: task has started on it yet (the one that does moves it to `submitting`).
+    ADMITTED = "admitted"
     #: The paid upstream call is under way; its attempt number is recorded.
     SUBMITTING = "submitting"
     #: The upstream accepted it; its operation name is stored.
@@ -29,14 +33,20 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
 # Which states a job may enter each state from. Terminal states appear on no right-hand side.
 ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.PENDING: frozenset({JobStatus.SUBMITTING}),  # upstream refused for now; retry later
-    JobStatus.SUBMITTING: frozenset({JobStatus.PENDING, JobStatus.SUBMITTING}),
+    JobStatus.ADMITTED: frozenset({JobStatus.PENDING}),  # the dispatcher's claim
+    # The task's own claim, its attempt counted (guarded by the attempt number, so only one
+    # claimant wins, also from SUBMITTING).
+    JobStatus.SUBMITTING: frozenset({JobStatus.ADMITTED, JobStatus.SUBMITTING}),
     JobStatus.PROCESSING: frozenset({JobStatus.SUBMITTING}),
     JobStatus.COMPLETED: frozenset({JobStatus.PROCESSING}),
-    JobStatus.FAILED: frozenset({JobStatus.PENDING, JobStatus.SUBMITTING, JobStatus.PROCESSING}),
+    JobStatus.FAILED: frozenset(
+        {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.SUBMITTING, JobStatus.PROCESSING}
+    ),
 }
 
 # The timestamp column each state stamps on entry.
 STAMPS: dict[JobStatus, str] = {
+    JobStatus.ADMITTED: "admitted_at",
     JobStatus.SUBMITTING: "submitted_at",
     JobStatus.PROCESSING: "processing_at",
     JobStatus.COMPLETED: "completed_at",
@@ -46,6 +56,7 @@ STAMPS: dict[JobStatus, str] = {
 # What the public API shows: the seed knows four statuses.
 PUBLIC_STATUS: dict[JobStatus, str] = {
     JobStatus.PENDING: "pending",
+    JobStatus.ADMITTED: "pending",
     JobStatus.SUBMITTING: "pending",
     JobStatus.PROCESSING: "processing",
     JobStatus.COMPLETED: "completed",

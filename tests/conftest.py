@@ -260,6 +260,10 @@ class Workers:
         self.procs.append(proc)
         return proc
 
+    def start_inputs_worker(self) -> Proc:
+        """As in the Procfile: image jobs (fetch, then submit) in processes of their own."""
+        return self.start_worker(queues="veo.inputs", concurrency=4)
+
     def start_webhook_worker(self) -> Proc:
         """As in the Procfile: webhooks on a thread pool, so a slow receiver holds one thread."""
         return self.start_worker(queues="veo.webhooks", concurrency=8, pool="threads")
@@ -286,10 +290,12 @@ class Workers:
 
 @pytest.fixture(scope="session")
 def workers(stack: Stack, simulator_url: str) -> Iterator[Workers]:
-    """Two generation workers, a webhook worker and beat, shared by one session's e2e tests."""
+    """Two generation workers, an inputs worker, a webhook worker and beat, shared by one
+    session's e2e tests."""
     pool = Workers(stack)
     pool.start_worker()
     pool.start_worker()
+    pool.start_inputs_worker()
     pool.start_webhook_worker()
     pool.start_beat()
     yield pool

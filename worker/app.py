@@ -7,17 +7,17 @@ from sqlalchemy.orm import configure_mappers
 
 from shared import log_redaction
 from shared.celery_app import get_celery
-from shared.constants import TASK_POLL_DUE
+from shared.constants import TASK_DISPATCH, TASK_POLL_DUE
 from shared.db import dispose_engines, engine
 
 
 class QuietPollTicks(logging.Filter):
-    """Beat sends a poll tick every second; logging each one (sent, received, "succeeded: 0")
-    would drown the log. Ticks that polled something are still logged."""
+    """Beat sends a poll tick and a dispatch tick twice a second; logging each one (sent,
+    received, "succeeded: 0") would drown the log. Ticks that did something are still logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = record.getMessage()
-        if TASK_POLL_DUE not in text and "poll-due" not in text:
+        if not any(tick in text for tick in (TASK_POLL_DUE, "poll-due", TASK_DISPATCH)):
             return True
         return not ("Sending due task" in text or " received" in text or text.endswith(": 0"))
 
@@ -33,6 +33,7 @@ app = get_celery()
 app.conf.include = [
     "worker.tasks.submit",
     "worker.tasks.poll",
+    "worker.tasks.dispatch",
     "worker.tasks.sweep",
     "worker.tasks.deliver",
 ]

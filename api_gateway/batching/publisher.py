@@ -1,11 +1,12 @@
-"""Submit messages leave the gateway in batches, off the request path.
+"""The dispatcher hears of new jobs from the gateway, off the request path.
 
 A request answers once its job row is committed; the job's id joins a queue that one task per
-process drains, publishing everything waiting as one pipelined batch (shared.queueing). Per
-message a batch costs under half of a lone publish (0.95 ms of CPU alone, 0.43 ms each in
-batches of 32: bench/README.md), and no request waits on Redis. Rule 2 holds, since only
-committed jobs are queued; a process killed before its batch left loses only messages, and the
-sweeper re-sends pending jobs after `sweep_stale_after_s`, as after any lost publish.
+process drains, sending one request to the dispatcher (shared.queueing.enqueue_dispatch) for
+everything that waited. The dispatcher admits waiting jobs in fair order as the upstream quota
+allows (worker/tasks/dispatch.py), so a new job reaches a free token at once instead of at the
+next tick, and a job the quota cannot take yet costs no message at all: it waits as a row.
+Rule 2 holds, since only committed jobs are announced; a request lost (Redis away, a process
+killed before it left) costs only latency, as beat's tick admits the jobs anyway.
 """
 
 import asyncio
@@ -15,15 +16,16 @@ from contextlib import suppress
 
 from anyio import to_thread
 
-from shared.queueing import enqueue_submits
+from shared.queueing import enqueue_dispatch
 
 log = logging.getLogger(__name__)
 BATCH_MAX = 64
 
 
 class SubmitPublisher:
-    def __init__(self, send: Callable[[list[str]], object] = enqueue_submits) -> None:
-        self._send = send  # blocking; runs in a worker thread
+    def __init__(self, send: Callable[[list[str]], object] | None = None) -> None:
+        # Blocking; runs in a worker thread, once for each batch of newly committed jobs.
+        self._send = send or _announce
         self._waiting: list[str] = []
         self._ready = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -32,7 +34,7 @@ class SubmitPublisher:
         self._task = asyncio.create_task(self._run(), name="submit-publisher")
 
     def add(self, job_id: str) -> None:
-        """Queue the submit message of a committed job."""
+        """Announce a committed job to the dispatcher (with the others waiting now)."""
         self._waiting.append(job_id)
         self._ready.set()
 
@@ -51,10 +53,14 @@ class SubmitPublisher:
             try:
                 await self._send_waiting()
             except Exception:  # never let one bad batch stop every later publish
-                log.exception("submit publisher: a batch failed; the sweeper will resend it")
+                log.exception("submit publisher: a batch failed; the dispatch tick admits its jobs")
 
     async def _send_waiting(self) -> None:
         while self._waiting:
             batch = self._waiting[:BATCH_MAX]
             del self._waiting[:BATCH_MAX]
             await to_thread.run_sync(self._send, batch)
+
+
+def _announce(_job_ids: list[str]) -> None:
+    enqueue_dispatch()

@@ -50,9 +50,10 @@ def test_configuration_doc_table_is_current() -> None:
     )
 
 
-def test_procfile_runs_the_five_processes_each_replacing_its_shell() -> None:
+def test_procfile_runs_the_seven_processes_each_replacing_its_shell() -> None:
     processes = parse_procfile((ROOT / "Procfile").read_text()).processes
-    assert set(processes) == {"gateway", "worker", "webhooks", "beat", "flower", "simulator"}
+    names = {"gateway", "worker", "inputs", "webhooks", "beat", "flower", "simulator"}
+    assert set(processes) == names
     for name, command in processes.items():
         assert "exec " in command, f"{name}: without exec, signals stop at the shell"
 

@@ -267,7 +267,7 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
     try:
         assert check_upstream_model() is False
         info = account(credits=10)
-        job = insert_paid_job(info.account_id, unique("retired"))
+        job = insert_paid_job(info.account_id, unique("retired"), admitted=True)
         assert submit_job.run(job.id) == "failed"
     finally:
         from worker import runloop

@@ -1,4 +1,4 @@
-"""Jobs accepted together share one submit message (shared.queueing.enqueue_submits), and a
+"""Jobs admitted together share one submit message (shared.queueing.enqueue_submits), and a
 worker submits them one after another (worker/tasks/submit.py): each job is still submitted
 exactly once, and a batch that runs long hands its remaining jobs on instead of nearing the
 task's time limits."""
@@ -20,7 +20,7 @@ from worker.tasks.submit import submit_job
 
 def _jobs(account_id: str, count: int) -> list[Job]:
     tag = secrets.token_hex(4)
-    return [insert_paid_job(account_id, f"batch {tag} #{i}") for i in range(count)]
+    return [insert_paid_job(account_id, f"batch {tag} #{i}", admitted=True) for i in range(count)]
 
 
 def _status(job: Job) -> str:
@@ -55,7 +55,8 @@ def test_a_batch_past_its_budget_hands_its_other_jobs_on(
     assert submit_job.run(*(job.id for job in jobs)) == "1 processing, 2 handed on"
     # The first was submitted here; the others by whichever worker took the new message.
     assert _status(jobs[0]) == "processing"
-    wait_for(lambda: all(_status(job) != "pending" for job in jobs[1:]), timeout_s=30)
+    waiting = {"admitted", "submitting"}
+    wait_for(lambda: all(_status(job) not in waiting for job in jobs[1:]), timeout_s=30)
     assert [submissions(simulator_url, job.prompt) for job in jobs] == [1, 1, 1]
 
 

@@ -17,6 +17,9 @@ from tests.support.jobs import balance, insert_paid_job
 
 def test_only_one_of_many_racing_transitions_wins(account: Callable[..., AccountInfo]) -> None:
     job = insert_paid_job(account(credits=10).account_id)
+    with write_session() as session:
+        assert transition(session, job.id, JobStatus.ADMITTED)
+        session.commit()
 
     def attempt(_: int) -> bool:
         with write_session() as session:

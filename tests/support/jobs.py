@@ -4,12 +4,22 @@ without a request (or without the message a request would publish)."""
 from shared.credits import insert_paid_job as pay_and_insert
 from shared.db import read_session
 from shared.models import Account, Job
+from shared.states import JobStatus
 
 
 def insert_paid_job(
-    account_id: str, prompt: str = "p", *, credits: int = 2, aspect_ratio: str = "16:9"
+    account_id: str,
+    prompt: str = "p",
+    *,
+    credits: int = 2,
+    aspect_ratio: str = "16:9",
+    admitted: bool = False,
 ) -> Job:
-    """A pending job and its debit, as the gateway writes them; no submit message is published."""
+    """A pending job and its debit, as the gateway writes them; no message is published.
+
+    `admitted`: written as the dispatcher leaves it (`admitted`, ready for a submit task the
+    test runs itself), in the same statement, so no running dispatcher can take it first.
+    """
     job = Job(
         account_id=account_id,
         generation_type="text_to_video",
@@ -17,6 +27,9 @@ def insert_paid_job(
         aspect_ratio=aspect_ratio,
         credits_charged=credits,
     )
+    if admitted:
+        job.status = JobStatus.ADMITTED
+        job.admitted_at = job.created_at
     pay_and_insert(job.model_dump())
     return job
 

@@ -28,7 +28,7 @@ from shared.settings import Settings, get_settings
 from tests.conftest import reset_caches
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.jobs import insert_paid_job
-from worker.tasks import poll, submit
+from worker.tasks import dispatch, poll, submit
 
 CREDITS = 100
 # Quick steps, so a test runs a job's whole life by calling the task bodies in turn.
@@ -128,3 +128,9 @@ def paid_job(settings: Settings, account_id: str) -> Callable[..., Job]:
         return job
 
     return make
+
+
+def admit_waiting(limit: int = 1000) -> list[str]:
+    """The jobs a dispatch tick admits now (each with a token and a slot, its row claimed), in
+    order, without publishing their messages (the test runs the submit step itself)."""
+    return [candidate.id for candidate in dispatch.admit(limit)]

@@ -27,7 +27,7 @@ from tests.support.fake_upstream import (
     unavailable,
 )
 from tests.support.jobs import balance, reload_job
-from tests.tasks.conftest import CREDITS
+from tests.tasks.conftest import CREDITS, admit_waiting
 from worker.tasks.decisions import DEADLINE_EXCEEDED, early_window_s
 from worker.tasks.poll import poll_due
 from worker.tasks.submit import submit_job
@@ -39,6 +39,7 @@ def _submitted(paid_job: PaidJob, upstream: FakeUpstream, *polls: Answer) -> Job
     """A job the upstream accepted, whose operation will answer `polls` in turn."""
     job = paid_job()
     upstream.script_next_operation(*polls)
+    assert admit_waiting() == [job.id]
     assert submit_job.run(job.id) == "processing"
     return job
 

@@ -1,12 +1,17 @@
 """The submit step (worker/tasks/submit.py) against the in-memory upstream: each answer the
-upstream can give is carried out on the row, the credits, the in-flight slot and the queue."""
+upstream can give is carried out on the row, the credits and the in-flight slot. A job comes to
+it admitted by the dispatcher (tests/tasks/test_dispatch.py covers the admission), and goes
+back to waiting as a row, never as a message, when the upstream refuses it for now."""
 
 from collections.abc import Callable
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
-from shared.constants import KEY_IN_FLIGHT, QUEUE_SUBMIT, TASK_SUBMIT
+from shared.constants import KEY_IN_FLIGHT, QUEUE_INPUTS, QUEUE_POLL, QUEUE_SUBMIT
+from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.models import Job
 from shared.quotas import acquire_slot
@@ -22,8 +27,9 @@ from tests.support.fake_upstream import (
     unavailable,
 )
 from tests.support.jobs import balance, reload_job
-from tests.tasks.conftest import CREDITS
+from tests.tasks.conftest import CREDITS, admit_waiting
 from worker.tasks.decisions import GAVE_UP_REFUSED
+from worker.tasks.dispatch import dispatch
 from worker.tasks.submit import submit_job
 
 PaidJob = Callable[..., Job]
@@ -33,12 +39,17 @@ def _holds_slot(job: Job) -> bool:
     return get_redis().zscore(rkey(KEY_IN_FLIGHT), job.id) is not None
 
 
+def _no_messages() -> bool:
+    return not any(queued(queue) for queue in (QUEUE_SUBMIT, QUEUE_INPUTS, QUEUE_POLL))
+
+
 def test_an_accepted_submit_stores_the_operation_and_schedules_the_first_poll(
     paid_job: PaidJob, upstream: FakeUpstream, settings: Settings
 ) -> None:
     """The row holds the operation name, a first poll time and a deadline; the slot is held."""
     job = paid_job("a lighthouse at dusk")
     before = utcnow()
+    assert admit_waiting() == [job.id]
 
     assert submit_job.run(job.id) == "processing"
 
@@ -51,14 +62,15 @@ def test_an_accepted_submit_stores_the_operation_and_schedules_the_first_poll(
         ("a lighthouse at dusk", "16:9")
     ]
     assert _holds_slot(job)
-    assert queued(QUEUE_SUBMIT) == []
+    assert _no_messages()
 
 
 def test_a_redelivered_submit_calls_the_upstream_once(
     paid_job: PaidJob, upstream: FakeUpstream
 ) -> None:
-    """The second message finds the job no longer pending and does nothing."""
+    """The second message finds the job no longer admitted and does nothing."""
     job = paid_job()
+    admit_waiting()
     assert submit_job.run(job.id, job.id) == "1 processing, 1 skipped"
     assert submit_job.run(job.id) == "skipped"
     assert len(upstream.requests) == 1
@@ -73,16 +85,18 @@ def test_a_redelivered_submit_calls_the_upstream_once(
         (unavailable(503), 2 * 0.8, 2 * 1.2),
     ],
 )
-def test_a_transient_refusal_returns_the_job_to_pending_and_resends_it_later(
+def test_a_transient_refusal_returns_the_job_to_waiting_until_its_delay_is_over(
     paid_job: PaidJob,
     upstream: FakeUpstream,
     refusal: UpstreamTransientError | UpstreamPermanentError,
     earliest_s: float,
     latest_s: float,
 ) -> None:
-    """The attempt stays counted, the slot is given back, and one message waits its delay."""
+    """The attempt stays counted, the slot is given back, no message is sent, and the
+    dispatcher does not admit the job again before the delay."""
     job = paid_job()
     upstream.refuse_submits(refusal)
+    admit_waiting()
     sent_at = utcnow()
 
     assert submit_job.run(job.id) == "retrying"
@@ -90,18 +104,22 @@ def test_a_transient_refusal_returns_the_job_to_pending_and_resends_it_later(
     row = reload_job(job)
     assert (row.status, row.submit_attempts, row.upstream_operation) == ("pending", 1, None)
     assert not _holds_slot(job)
-    [message] = queued(QUEUE_SUBMIT)
-    assert (message.task, message.args) == (TASK_SUBMIT, [job.id])
-    assert message.eta is not None
-    delay_s = (message.eta - sent_at).total_seconds()
+    assert _no_messages()
+    assert row.next_submit_at is not None
+    delay_s = (row.next_submit_at - sent_at).total_seconds()
     assert earliest_s - 0.01 <= delay_s <= latest_s + 1.0  # + the time the step itself took
+    assert admit_waiting() == []
 
 
-def test_the_resent_submit_is_the_next_attempt(paid_job: PaidJob, upstream: FakeUpstream) -> None:
-    """After a refusal the next message submits again, as attempt number two."""
+def test_the_next_admission_is_the_next_attempt(paid_job: PaidJob, upstream: FakeUpstream) -> None:
+    """After a refusal, once its delay is over, the job is admitted and submitted again, as
+    attempt number two."""
     job = paid_job()
     upstream.refuse_submits(quota_exceeded())
+    admit_waiting()
     assert submit_job.run(job.id) == "retrying"
+    paid_job_due_now(job)
+    assert admit_waiting() == [job.id]
     assert submit_job.run(job.id) == "processing"
     assert reload_job(job).submit_attempts == 2
     assert len(upstream.requests) == 2
@@ -127,6 +145,7 @@ def test_a_permanent_refusal_fails_the_job_and_refunds_unless_it_was_the_users_f
     """The failure's code is recorded, the slot given back, and nothing resent."""
     job = paid_job()
     upstream.refuse_submits(refusal)
+    admit_waiting()
 
     assert submit_job.run(job.id) == "failed"
 
@@ -135,7 +154,7 @@ def test_a_permanent_refusal_fails_the_job_and_refunds_unless_it_was_the_users_f
     price = settings.credits_per_generation
     assert balance(account_id) == (CREDITS if refunded else CREDITS - price)
     assert not _holds_slot(job)
-    assert queued(QUEUE_SUBMIT) == []
+    assert _no_messages()
 
 
 def test_a_job_out_of_attempts_fails_without_calling_the_upstream(
@@ -143,6 +162,7 @@ def test_a_job_out_of_attempts_fails_without_calling_the_upstream(
 ) -> None:
     """Every attempt used: failed and refunded, with the reason the user reads."""
     job = paid_job(submit_attempts=settings.submit_max_attempts)
+    admit_waiting()
 
     assert submit_job.run(job.id) == "failed"
 
@@ -154,21 +174,28 @@ def test_a_job_out_of_attempts_fails_without_calling_the_upstream(
     )
     assert upstream.requests == []
     assert balance(account_id) == CREDITS
+    assert not _holds_slot(job)
 
 
 def test_a_job_over_the_in_flight_cap_waits_as_a_pending_row(
     paid_job: PaidJob, upstream: FakeUpstream, configure: Callable[..., Settings]
 ) -> None:
-    """No slot free: no attempt is spent and the job asks again after the retry delay."""
+    """No slot free: the job is not admitted, spends no attempt, and no message exists for it."""
     configure(upstream_max_in_flight=1)
     assert acquire_slot(get_redis(), rkey(KEY_IN_FLIGHT), "another-job", limit=1, ttl_s=60)
     job = paid_job()
 
-    assert submit_job.run(job.id) == "deferred"
+    assert dispatch.run() == 0
 
     row = reload_job(job)
     assert (row.status, row.submit_attempts) == ("pending", 0)
     assert upstream.requests == []
-    [message] = queued(QUEUE_SUBMIT)
-    assert message.args == [job.id]
-    assert message.eta is not None
+    assert _no_messages()
+
+
+def paid_job_due_now(job: Job) -> None:
+    """Skip a refused job's retry delay (as if it had passed)."""
+    with write_session() as session:
+        due = utcnow() - timedelta(seconds=1)
+        session.execute(update(Job).where(col(Job.id) == job.id).values(next_submit_at=due))
+        session.commit()

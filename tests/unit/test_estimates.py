@@ -23,6 +23,14 @@ def test_estimate_follows_recent_durations(typical: float) -> None:
 
 
 def test_queued_jobs_wait_longer_the_further_back_they_are() -> None:
-    near, far = pending_estimate(0, 60, parallel=10), pending_estimate(35, 60, parallel=10)
+    """With a quota to spare, the in-flight cap paces the queue: 35 ahead of 10 slots."""
+    near = pending_estimate(0, 60, parallel=10, submits_per_s=100)
+    far = pending_estimate(35, 60, parallel=10, submits_per_s=100)
     assert near.progress == far.progress == 0
-    assert far.remaining_s == 4 * near.remaining_s
+    assert (near.remaining_s, far.remaining_s) == (60, 60 + 35 * 6)
+
+
+def test_a_queue_behind_the_submit_quota_waits_one_token_per_job_ahead() -> None:
+    """5,000 ahead at 50 submits a minute: 100 minutes, then its own generation."""
+    estimate = pending_estimate(5000, 90, parallel=1000, submits_per_s=50 / 60)
+    assert estimate.remaining_s == 6000 + 90

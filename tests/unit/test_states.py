@@ -16,20 +16,23 @@ from shared.states import (
     JobStatus,
 )
 
-PENDING, SUBMITTING, PROCESSING, COMPLETED, FAILED = (
+PENDING, ADMITTED, SUBMITTING, PROCESSING, COMPLETED, FAILED = (
     JobStatus.PENDING,
+    JobStatus.ADMITTED,
     JobStatus.SUBMITTING,
     JobStatus.PROCESSING,
     JobStatus.COMPLETED,
     JobStatus.FAILED,
 )
 MOVES = {
-    (PENDING, SUBMITTING),  # the paid step begins, its attempt counted
-    (PENDING, FAILED),  # out of attempts, or the user's input is unusable
-    (SUBMITTING, PENDING),  # refused for now; submit again later (or the sweeper's retry)
+    (PENDING, ADMITTED),  # the dispatcher's claim: a quota token and a slot are reserved
+    (PENDING, FAILED),  # failed while waiting (the account's jobs cancelled, say)
+    (ADMITTED, SUBMITTING),  # the paid step begins, its attempt counted
+    (ADMITTED, FAILED),  # out of attempts
+    (SUBMITTING, PENDING),  # refused for now: waits again (or the sweeper's retry)
     (SUBMITTING, SUBMITTING),  # guarded by the attempt number, so only one claimant wins
     (SUBMITTING, PROCESSING),  # the upstream accepted: its operation name is stored
-    (SUBMITTING, FAILED),  # refused for good
+    (SUBMITTING, FAILED),  # refused for good, or the user's image is unusable
     (PROCESSING, COMPLETED),  # the video is in our storage
     (PROCESSING, FAILED),  # the upstream's verdict, a lost operation, or the deadline
 }

@@ -15,7 +15,6 @@ from worker.tasks.decisions import (
     RetryLater,
     attempts_exhausted,
     decide_submit,
-    defer_delay_s,
     processing_values,
 )
 
@@ -91,13 +90,6 @@ def test_a_job_may_be_submitted_at_most_submit_max_attempts_times(
     attempts_used: int, exhausted: bool
 ) -> None:
     assert attempts_exhausted(attempts_used, SETTINGS) is exhausted
-
-
-def test_a_job_the_quota_cannot_take_asks_again_after_the_first_step(
-    no_jitter: random.Random,
-) -> None:
-    assert defer_delay_s(SETTINGS, no_jitter) == 5
-    assert all(4 <= defer_delay_s(SETTINGS) <= 6 for _ in range(50))
 
 
 def test_an_accepted_job_is_first_polled_after_the_first_delay_and_has_a_deadline() -> None:

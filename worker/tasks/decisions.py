@@ -61,11 +61,6 @@ def attempts_exhausted(submit_attempts: int, settings: Settings) -> bool:
     return submit_attempts >= settings.submit_max_attempts
 
 
-def defer_delay_s(settings: Settings, rng: random.Random | None = None) -> float:
-    """How long a job the quota cannot take yet waits before it asks again."""
-    return backoff_s(0, base_s=settings.submit_retry_delay_s, cap_s=SUBMIT_RETRY_CAP_S, rng=rng)
-
-
 def decide_submit(
     answer: str | UpstreamTransientError | UpstreamPermanentError,
     attempt: int,

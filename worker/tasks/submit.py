@@ -1,27 +1,31 @@
-"""Submit: the one paid step. pending → submitting (attempt recorded) → upstream → processing.
+"""Submit: the one paid step. admitted → submitting (attempt recorded) → upstream → processing.
 
-A redelivered or duplicated submit is a no-op: only the process that moves the row from
-`pending` to `submitting` calls the upstream, and the operation name is committed the moment it
-returns. The one window a duplicate can slip through is documented in docs/guarantees.md.
+The dispatcher admits a job (worker/tasks/dispatch.py: a quota token and an in-flight slot are
+reserved for it) and sends this task; text jobs come through the submit queue, image jobs
+through the inputs queue, whose processes fetch the image here. A redelivered or duplicated
+message is a no-op: only the process that moves the row from `admitted` to `submitting` fetches
+the image and calls the upstream (claim first, then fetch), and the operation name is committed
+the moment it returns. The one window a duplicate can slip through is documented in
+docs/guarantees.md.
 """
 
 import itertools
 import logging
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select, update
+from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import OperationalError
-from sqlmodel import col
 
 from shared.constants import TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
-from shared.models import JOBS, Job
+from shared.models import JOBS
 from shared.queueing import enqueue_submit
-from shared.quotas import release_capacity, reserve_capacity
+from shared.quotas import release_capacity
 from shared.settings import get_settings
 from shared.states import JobStatus
 from shared.timeutil import utcnow
@@ -35,7 +39,6 @@ from worker.tasks.decisions import (
     RetryLater,
     attempts_exhausted,
     decide_submit,
-    defer_delay_s,
     processing_values,
 )
 from worker.tasks.inputs import REQUEST_FIELDS, build_request
@@ -50,26 +53,15 @@ _jobs = JOBS
 _READ_JOBS = select(
     *(_jobs.c[name] for name in (*STEP_FIELDS, *REQUEST_FIELDS, "status", "submit_attempts"))
 ).where(_jobs.c.id.in_(bindparam("job_ids", expanding=True)))
-# A batch starts no further job after this long: one job may take its upstream timeout plus
-# STORE_OPERATION_FOR_S (60 s by default), which must still end inside the 90 s soft time limit.
+# A batch starts no further job after this long: one job may take its image fetch, its
+# upstream timeout and STORE_OPERATION_FOR_S (90 s by default), which must still end inside the
+# soft time limit. (A batch is of text jobs; an image job comes alone.)
 BATCH_BUDGET_S = 20.0
 
 
-def _defer(job_id: str) -> None:
-    """Over quota: stay pending and look again shortly (the sweeper resends a lost message)."""
-    with write_session() as session:
-        session.execute(  # bookkeeping only: tells the sweeper this job's message is fresh
-            update(Job)
-            .where(col(Job.id) == job_id, col(Job.status) == JobStatus.PENDING.value)
-            .values(updated_at=utcnow())
-        )
-        session.commit()
-    enqueue_submit(job_id, countdown_s=defer_delay_s(get_settings()))
-
-
-@app.task(name=TASK_SUBMIT, soft_time_limit=90, time_limit=120)
+@app.task(name=TASK_SUBMIT, soft_time_limit=120, time_limit=150)
 def submit_job(*job_ids: str) -> str:
-    """Submit the named jobs (one, or several accepted together) one after another.
+    """Submit the named admitted jobs (one, or several admitted together) one after another.
 
     One at a time, so this process never holds more than one job between the upstream's accept
     and our commit (rule 4). A batch that has run for BATCH_BUDGET_S hands its remaining jobs on
@@ -98,25 +90,15 @@ def _summary(outcomes: list[str]) -> str:
 def _submit(job: Row[Any] | None) -> str:
     """One job, from its row as the batch read it: every move below is guarded by the attempt
     count read, so a row another worker has moved since is left alone."""
-    if job is None or job.status != JobStatus.PENDING:
+    if job is None or job.status != JobStatus.ADMITTED:
         return "skipped"  # duplicate message, or another worker owns this step
 
     if attempts_exhausted(job.submit_attempts, get_settings()):
         with write_session() as session:
             # guarded by the attempts as read: no step since then
             fail_job(session, job, GAVE_UP_REFUSED, submit_attempts=job.submit_attempts)
+        release_capacity(job.id)
         return "failed"
-
-    try:
-        request = build_request(job)
-    except InputError as exc:
-        with write_session() as session:
-            fail_job(session, job, exc.failure, submit_attempts=job.submit_attempts)
-        return "failed"
-
-    if not reserve_capacity(job.id):
-        _defer(job.id)
-        return "deferred"
 
     attempt = job.submit_attempts + 1
     with statement_connection() as connection:
@@ -128,8 +110,15 @@ def _submit(job: Row[Any] | None) -> str:
             submit_attempts=attempt,
         )
     if not moved:
+        return "skipped"  # another message for the same admission claimed it first
+
+    try:
+        request = build_request(job)  # claimed first: a second message never fetches
+    except InputError as exc:
+        with write_session() as session:
+            fail_job(session, job, exc.failure, submit_attempts=attempt)
         release_capacity(job.id)
-        return "skipped"
+        return "failed"
     return _call_upstream(job, request, attempt)
 
 
@@ -153,11 +142,18 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
         return "processing"
     release_capacity(job.id)
     if isinstance(decision, RetryLater):
+        # Back to waiting as a row: the dispatcher admits it again once the delay is over.
+        retry_at = utcnow() + timedelta(seconds=decision.delay_s)
         with write_session() as session:
-            transition(session, job.id, JobStatus.PENDING, guard={"submit_attempts": attempt})
+            transition(
+                session,
+                job.id,
+                JobStatus.PENDING,
+                guard={"submit_attempts": attempt},
+                next_submit_at=retry_at,
+            )
             session.commit()
         log.info("submit of %s deferred %.1fs: %s", job.id, decision.delay_s, decision.reason)
-        enqueue_submit(job.id, countdown_s=decision.delay_s)
         return "retrying"
     with write_session() as session:
         fail_job(session, job, decision, submit_attempts=attempt)

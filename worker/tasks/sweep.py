@@ -1,26 +1,30 @@
 """Sweep: re-send what the database says should be moving but is not (DESIGN rule 1).
 
+Waiting (`pending`) jobs need nothing from it: they are rows the dispatcher admits
+(worker/tasks/dispatch.py). It re-sends the messages of admitted jobs and webhook deliveries
+that went quiet, and returns a submit that died mid-call to waiting.
+
 Runs from beat on the maintenance queue. Idempotent: a second sweeper, or a sweep racing a
 live task, only re-sends messages whose handling is itself a compare-and-set.
 """
 
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, bindparam, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.orm import Mapped
 from sqlmodel import col
 
 from shared import status_cache
 from shared.constants import HEARTBEAT_SWEEPER, KEY_IN_FLIGHT, TASK_SWEEP
 from shared.db import read_connection, write_session
+from shared.dispatch_order import IMAGE, Candidate
 from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import fail_job
 from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
-from shared.queueing import enqueue_delivery, enqueue_submit
-from shared.quotas import acquire_slot
+from shared.queueing import enqueue_delivery
+from shared.quotas import acquire_slot, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
 from shared.states import DeliveryStatus, JobStatus
@@ -28,19 +32,21 @@ from shared.timeutil import utcnow
 from shared.transitions import transition
 from worker.app import app
 from worker.tasks.decisions import GAVE_UP_SILENT, attempts_exhausted
+from worker.tasks.dispatch import publish_admitted
+from worker.tasks.inputs import IMAGE_FETCH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 BATCH = 1000
 
 
-def _resend_quiet(
+def _mark_quiet(
     model: type[Job] | type[WebhookDelivery],
     due: list[ColumnElement[bool]],
     order: ColumnElement[Any] | Mapped[Any],
-    publish: Callable[[str], bool],
-) -> int:
-    """Publish again the rows that are due and whose last message is older than the stale
-    window (lost, Redis wiped, or a retry too far ahead for a countdown), at most BATCH."""
+) -> list[str]:
+    """The rows that are due and whose last message is older than the stale window (lost,
+    Redis wiped, or a retry too far ahead for a countdown), at most BATCH, marked fresh so the
+    next sweep leaves them alone; the caller publishes them again."""
     now = utcnow()
     quiet = col(model.updated_at) < now - timedelta(seconds=get_settings().sweep_stale_after_s)
     with write_session() as session:
@@ -49,7 +55,7 @@ def _resend_quiet(
                 select(col(model.id)).where(*due, quiet).order_by(order).limit(BATCH)
             ).scalars()
         )
-        if ids:  # bookkeeping: marks these messages fresh so the next sweep leaves them alone
+        if ids:  # bookkeeping only
             session.execute(
                 update(model)
                 .where(col(model.id).in_(ids), *due)
@@ -57,26 +63,36 @@ def _resend_quiet(
                 .execution_options(synchronize_session=False)
             )
         session.commit()
-    for item_id in ids:
-        publish(item_id)
-    return len(ids)
+    return ids
 
 
-def resend_pending() -> int:
-    """Pending jobs whose submit message was lost."""
-    return _resend_quiet(
-        Job, [col(Job.status) == JobStatus.PENDING.value], col(Job.created_at), enqueue_submit
-    )
+def resend_admitted() -> int:
+    """Admitted jobs whose submit message was lost (Redis wiped, or the dispatcher died between
+    its commit and its publish). A duplicate is harmless: the task's own claim is a
+    compare-and-set."""
+    ids = _mark_quiet(Job, [col(Job.status) == JobStatus.ADMITTED.value], col(Job.admitted_at))
+    if not ids:
+        return 0
+    columns = (JOBS.c.id, JOBS.c.account_id, JOBS.c.generation_type, JOBS.c.admitted_at)
+    with read_connection() as connection:
+        rows = connection.execute(
+            select(*columns).where(JOBS.c.id.in_(ids)).order_by(JOBS.c.admitted_at)
+        ).all()
+    publish_admitted([Candidate(r.id, r.account_id, r.generation_type == IMAGE) for r in rows])
+    return len(rows)
 
 
 def recover_stuck_submits() -> int:
-    """A submit whose worker died mid-call: retry it (bounded by the attempt counter).
+    """A submit whose worker died mid-call: back to waiting, for the dispatcher to admit again
+    (bounded by the attempt counter).
 
     If the upstream had accepted the call before the worker died, this is the one place a
     duplicate submission can happen; docs/guarantees.md documents it.
     """
     settings = get_settings()
     stale = utcnow() - timedelta(seconds=settings.submit_stale_s)
+    # An image job's claim comes before its image fetch, which may take its own timeout more.
+    fetch_stale = stale - timedelta(seconds=IMAGE_FETCH_TIMEOUT_S)
     with write_session() as session:
         stuck = list(
             session.execute(
@@ -84,6 +100,7 @@ def recover_stuck_submits() -> int:
                 .where(
                     col(Job.status) == JobStatus.SUBMITTING.value,
                     col(Job.updated_at) < stale,
+                    or_(col(Job.generation_type) != IMAGE, col(Job.updated_at) < fetch_stale),
                     col(Job.upstream_operation).is_(None),
                 )
                 .limit(BATCH)
@@ -100,7 +117,7 @@ def recover_stuck_submits() -> int:
             )
             session.commit()
         if moved:
-            enqueue_submit(job.id)
+            release_capacity(job.id)
             retried += 1
     return retried
 
@@ -111,9 +128,10 @@ def resend_due_deliveries() -> int:
         col(WebhookDelivery.status) == DeliveryStatus.PENDING,
         col(WebhookDelivery.next_attempt_at) <= utcnow(),
     ]
-    return _resend_quiet(
-        WebhookDelivery, due, col(WebhookDelivery.next_attempt_at), enqueue_delivery
-    )
+    ids = _mark_quiet(WebhookDelivery, due, col(WebhookDelivery.next_attempt_at))
+    for delivery_id in ids:
+        enqueue_delivery(delivery_id)
+    return len(ids)
 
 
 def reconcile_in_flight() -> int:
@@ -122,7 +140,7 @@ def reconcile_in_flight() -> int:
     client = get_redis()
     key = rkey(KEY_IN_FLIGHT)
     holders = {str(member) for member in client.zrange(key, 0, -1)}
-    upstream = [JobStatus.SUBMITTING.value, JobStatus.PROCESSING.value]
+    upstream = [JobStatus.ADMITTED.value, JobStatus.SUBMITTING.value, JobStatus.PROCESSING.value]
     with write_session() as session:
         live = set(
             session.execute(select(col(Job.id)).where(col(Job.status).in_(upstream))).scalars()
@@ -183,7 +201,7 @@ def record_heartbeat(detail: dict[str, int]) -> None:
 @app.task(name=TASK_SWEEP, soft_time_limit=120, time_limit=150)
 def sweep() -> dict[str, int]:
     detail = {
-        "resent_pending": resend_pending(),
+        "resent_admitted": resend_admitted(),
         "retried_submits": recover_stuck_submits(),
         "resent_deliveries": resend_due_deliveries(),
         "in_flight_fixed": reconcile_in_flight(),
