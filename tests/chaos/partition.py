@@ -1,0 +1,359 @@
+"""The partition run: a worker host in a network namespace is cut off from Redis, PostgreSQL,
+the upstream and webhook receivers, abruptly and half-open, while jobs flow; then the checks of
+the chaos run, and how fast the cut-off worker came back.
+
+The chaos stack (tests/chaos/harness.py) runs in this namespace with one generation worker and
+one webhook worker; the namespaced host has another of each, which reaches every service over
+its own veth pairs (tests/chaos/netns.py) and is cut by `Plan` steps. Each step's record says
+what the namespaced worker was doing at that moment, read from its log.
+"""
+
+import random
+import re
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from pathlib import Path
+
+import psycopg
+from sqlalchemy.engine import make_url
+
+from devtools.processes import Proc, wait_for
+from tests.chaos.forwarder import Forwarder
+from tests.chaos.harness import (
+    CREDITS_PER_JOB,
+    Chaos,
+    ChaosStack,
+    Report,
+    chaos_stack,
+    draw_fates,
+    keep_evidence,
+    submit_all,
+    verify,
+    wait_drained,
+)
+from tests.chaos.netns import Cut, Route, WorkerHost, worker_host
+from tests.conftest import TEST_PG_URL, Workers
+
+# The namespaced worker runs a task again within this many seconds of the cut being healed
+# (or, if it exited, its replacement does). The slowest step is a Redis cut: the worker notices
+# the dead broker connection by its socket timeout, then reconnects with Celery's backoff.
+RECOVERY_BOUND_S = 30.0
+ALL_ROUTES = tuple(Route)
+
+
+@dataclass(frozen=True)
+class Step:
+    """Cut `routes` in the way `how` at `at_s` seconds into the run, for `hold_s` seconds."""
+
+    at_s: float
+    routes: tuple[Route, ...]
+    how: Cut
+    hold_s: float
+
+    @property
+    def what(self) -> str:
+        names = "all" if self.routes == ALL_ROUTES else "+".join(r.value for r in self.routes)
+        return f"{names} {self.how.value}"
+
+
+# ~50 s of cuts: each route, both ways of cutting, the whole host half-open at the end (webhook
+# deliveries included).
+SHORT_PLAN = [
+    Step(3, (Route.REDIS,), Cut.DROP, 6),
+    Step(13, (Route.POSTGRES,), Cut.DROP, 6),
+    Step(23, (Route.UPSTREAM,), Cut.DOWN, 5),
+    Step(31, (Route.RECEIVER, Route.REDIS), Cut.DOWN, 5),
+    Step(40, ALL_ROUTES, Cut.DROP, 6),
+]
+
+
+def full_plan(rng: random.Random) -> list[Step]:
+    """Every route alone and the whole host, each both ways, in random order and lengths."""
+    cuts = [((route,), how) for route in Route for how in Cut]
+    cuts += [(ALL_ROUTES, Cut.DOWN), (ALL_ROUTES, Cut.DROP)]
+    rng.shuffle(cuts)
+    steps, at = [], 3.0
+    for routes, how in cuts:
+        hold = rng.uniform(4.0, 20.0)
+        steps.append(Step(round(at, 1), routes, how, round(hold, 1)))
+        at += hold + rng.uniform(8.0, 15.0)
+    return steps
+
+
+@dataclass
+class CutRecord:
+    step: Step
+    start: float
+    end: float = 0.0
+    jobs_in_flight: int = 0  # jobs not yet terminal when the cut began
+    ns_tasks: Counter[str] = field(default_factory=Counter)  # the cut-off worker's running tasks
+    recovered_s: float | None = None  # heal -> the cut-off worker's next finished task
+
+
+@dataclass
+class PartitionReport(Report):
+    cuts: list[CutRecord] = field(default_factory=list)
+    ns_restarts: int = 0
+
+    @property
+    def slowest_recovery_s(self) -> float | None:
+        times = [c.recovered_s for c in self.cuts]
+        return None if None in times else max((t for t in times if t is not None), default=0.0)
+
+    def partition_table(self, title: str) -> str:
+        slowest = self.slowest_recovery_s
+        downs = sum(c.step.how is Cut.DOWN for c in self.cuts)
+        hit = sum(sum(c.ns_tasks.values()) for c in self.cuts)
+        extra: list[tuple[str, object]] = [
+            ("partitions: link down", downs),
+            ("partitions: packets dropped (half-open)", len(self.cuts) - downs),
+            ("cut-off worker's tasks in flight at cuts", hit),
+            ("namespaced workers restarted", self.ns_restarts),
+            ("slowest recovery after heal (s)", "never" if slowest is None else f"{slowest:.1f}"),
+            ("recovery bound (s)", f"{RECOVERY_BOUND_S:.0f}"),
+        ]
+        lines = [self.table(title, extra), "", "cuts (seconds from the first submit):"]
+        origin = self.cuts[0].start - self.cuts[0].step.at_s if self.cuts else 0.0
+        for cut in self.cuts:
+            back = "never" if cut.recovered_s is None else f"{cut.recovered_s:.1f}s"
+            tasks = ", ".join(f"{name} {n}" for name, n in sorted(cut.ns_tasks.items())) or "none"
+            lines.append(
+                f"  t+{cut.start - origin:5.1f}  {cut.step.what:<22} {cut.end - cut.start:5.1f}s"
+                f"  jobs in flight {cut.jobs_in_flight:3}  its tasks: {tasks:<34} back {back}"
+            )
+        return "\n".join(lines)
+
+
+# --- the namespaced host's workers ----------------------------------------------------------
+
+
+def namespaced_env(chaos: ChaosStack, host: WorkerHost, forwarder: Forwarder) -> dict[str, str]:
+    """The stack's settings, with Redis, PostgreSQL and the upstream reached over the veths."""
+    env = dict(chaos.stack.env)
+    redis_at = host.address(Route.REDIS)
+    env["VEO_REDIS_URL"] = f"redis://{redis_at}:{forwarder.add(redis_at, chaos.redis.port)}/0"
+    pg_at = host.address(Route.POSTGRES)
+    pg_port = forwarder.add(pg_at, make_url(TEST_PG_URL).port or 5432)
+    url = make_url(env["VEO_DATABASE_URL"]).set(host=pg_at, port=pg_port)
+    env["VEO_DATABASE_URL"] = url.render_as_string(hide_password=False)
+    up_at = host.address(Route.UPSTREAM)
+    up_port = forwarder.add(up_at, int(env["VEO_SIMULATOR_PORT"]))
+    env["VEO_SIMULATOR_URL"] = f"http://{up_at}:{up_port}"
+    return env
+
+
+@dataclass
+class NamespacedPool:
+    """A generation worker and a webhook worker in the namespace, restarted when they exit."""
+
+    workers: Workers
+    generation: Proc
+    webhooks: Proc
+    restarts: list[tuple[float, str, str]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @classmethod
+    def start(cls, chaos: ChaosStack, host: WorkerHost, env: dict[str, str]) -> "NamespacedPool":
+        workers = Workers(replace(chaos.stack, env=env), prefix=host.exec_prefix(), tag="ns-")
+        pool = cls(workers, workers.start_worker(), workers.start_webhook_worker())
+        wait_for(
+            lambda: all("ready." in p.log_text() for p in workers.procs),
+            timeout_s=60,
+            what="namespaced workers ready",
+        )
+        return pool
+
+    def supervise(self, stop: threading.Event) -> threading.Thread:
+        def watch() -> None:
+            while not stop.wait(0.5):
+                with self.lock:
+                    if not self.generation.alive():
+                        self.restarts.append(
+                            (time.time(), self.generation.name, self.generation.tail(3))
+                        )
+                        self.generation = self.workers.start_worker()
+                    if not self.webhooks.alive():
+                        self.restarts.append(
+                            (time.time(), self.webhooks.name, self.webhooks.tail(3))
+                        )
+                        self.webhooks = self.workers.start_webhook_worker()  # fmt: skip
+
+        thread = threading.Thread(target=watch, name="ns-supervisor", daemon=True)
+        thread.start()
+        return thread
+
+    def generation_logs(self) -> list[Path]:
+        """Every generation worker's log, the replaced ones' too (webhook workers excluded)."""
+        hooks = {p.log_path for p in self.workers.procs if "veo.webhooks" in p.argv}
+        return [p.log_path for p in self.workers.procs if p.log_path not in hooks]
+
+
+# --- reading what the namespaced worker did from its log ------------------------------------
+
+_LINE = re.compile(
+    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [^\]]*\] Task ([\w.]+)\[([\w-]+)\] (\w+)"
+)
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    at: float
+    task: str
+    task_id: str
+    word: str  # received, succeeded, raised, retry, ...
+
+
+def task_events(paths: list[Path]) -> list[TaskEvent]:
+    events = []
+    for path in paths:
+        for line in path.read_text(errors="replace").splitlines():
+            match = _LINE.match(line)
+            if match:
+                # Celery writes local time without a zone: read it as local time.
+                stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").astimezone()
+                at = stamp.timestamp()
+                events.append(TaskEvent(at, match.group(2), match.group(3), match.group(4)))
+    return sorted(events, key=lambda e: e.at)
+
+
+def running_at(events: list[TaskEvent], moment: float) -> Counter[str]:
+    """Tasks received before `moment` and not finished by then, by task name."""
+    running: dict[str, str] = {}
+    for event in events:
+        if event.at > moment:
+            break
+        if event.word == "received":
+            running[event.task_id] = event.task
+        else:
+            running.pop(event.task_id, None)
+    return Counter(running.values())
+
+
+def first_finished_after(events: list[TaskEvent], moment: float) -> float | None:
+    return next((e.at for e in events if e.at > moment and e.word == "succeeded"), None)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+def play(
+    chaos: ChaosStack, host: WorkerHost, plan: list[Step], faults: Chaos
+) -> tuple[threading.Thread, list[CutRecord]]:
+    """Cut and heal by the plan in a thread; every cut is healed, whatever happens."""
+    records: list[CutRecord] = []
+
+    def in_flight() -> int:
+        try:
+            rows = chaos.sql("SELECT count(*) FROM jobs WHERE status NOT IN ('completed','failed')")
+        except psycopg.Error:
+            return -1
+        return int(rows[0][0])
+
+    def run() -> None:
+        origin = time.monotonic()
+        for step in plan:
+            time.sleep(max(0.0, step.at_s - (time.monotonic() - origin)))
+            record = CutRecord(step, time.time(), jobs_in_flight=in_flight())
+            try:
+                for route in step.routes:
+                    host.cut(route, step.how)
+                time.sleep(step.hold_s)  # deliberate: the partition lasts this long
+            except Exception as exc:  # a step failing must not leave the host cut off
+                faults.log.errors.append(f"{step}: {exc!r}")
+            finally:
+                host.heal_all()
+            record.end = time.time()
+            records.append(record)
+            if set(step.routes) - {Route.RECEIVER}:  # a cut that can open the submit window
+                faults.log.partitions.append((record.start, record.end, step.what))
+
+    thread = threading.Thread(target=run, name="partitions", daemon=True)
+    thread.start()
+    return thread, records
+
+
+def run_partition(
+    tmp: Path,
+    *,
+    jobs: int,
+    plan: list[Step],
+    drain_timeout_s: float,
+    seed: int,
+    fault_rate: float = 0.05,
+) -> tuple[PartitionReport, str]:
+    """Start the stack and the namespaced host, submit `jobs` while `plan` plays, drain, check."""
+    rng = random.Random(seed)
+    fates = draw_fates(jobs, rng)
+    run_id = f"p{rng.randrange(1 << 24):06x}"
+    accounts = 4
+    window_s = max(s.at_s + s.hold_s for s in plan)
+    began = time.monotonic()
+    with worker_host(rng) as host:
+        allow = f"127.0.0.0/8,::1/128,{host.block}"
+        with chaos_stack(
+            tmp,
+            accounts=accounts,
+            credits_each=CREDITS_PER_JOB * (jobs // accounts + 2),
+            fault_rate=fault_rate,
+            seed=seed,
+            env_extra={"VEO_OUTBOUND_ALLOW_CIDRS": allow},
+            receiver_host=host.address(Route.RECEIVER),
+            generation_workers=1,
+        ) as chaos:
+            forwarder = Forwarder()
+            pool: NamespacedPool | None = None
+            stop = threading.Event()
+            try:
+                pool = NamespacedPool.start(chaos, host, namespaced_env(chaos, host, forwarder))
+                faults = Chaos(chaos, rng)
+                watchers = [faults.supervise(stop), pool.supervise(stop)]
+                cutter, records = play(chaos, host, plan, faults)
+                submitted = submit_all(chaos, fates, run_id, spread_s=window_s * 0.9)
+                cutter.join(timeout=window_s + 120)
+                report = PartitionReport()
+                report.drain_s = wait_drained(chaos, submitted, drain_timeout_s)
+                report.total_s = time.monotonic() - began
+                stop.set()
+                for watcher in watchers:
+                    watcher.join(timeout=5)
+                verify(chaos, submitted, faults.log, report)
+                _judge_cuts(report, records, pool)
+                report.problems[:0] = [f"step error: {e}" for e in faults.log.errors]
+                report.problems.insert(
+                    0, f"seed {seed}, run {run_id}, host {host.netns} {host.block}"
+                )
+                logs = ""
+                if len(report.problems) > 1:
+                    logs = chaos.logs() + "".join(
+                        f"\n--- {p.name}\n{p.tail(30)}" for p in pool.workers.procs
+                    )
+                    report.problems.insert(1, f"logs kept in {keep_evidence(chaos, run_id)}")
+                return report, logs
+            finally:
+                stop.set()
+                host.heal_all()
+                if pool is not None:
+                    pool.workers.stop_all()
+                forwarder.close()
+
+
+def _judge_cuts(report: PartitionReport, records: list[CutRecord], pool: NamespacedPool) -> None:
+    """What the cut-off worker was doing at each cut, and how soon after healing it worked."""
+    events = task_events(pool.generation_logs())
+    report.ns_restarts = len(pool.restarts)
+    for at, name, tail in pool.restarts:
+        last = tail.strip().splitlines()[-1:] or [""]
+        report.problems.append(f"namespaced {name} exited at {at:.1f} (restarted): {last[0][:160]}")
+    for record in records:
+        record.ns_tasks = running_at(events, record.start)
+        finished = first_finished_after(events, record.end)
+        record.recovered_s = None if finished is None else finished - record.end
+        if record.recovered_s is None or record.recovered_s > RECOVERY_BOUND_S:
+            report.problems.append(
+                f"SLOW RECOVERY: after {record.step.what} the namespaced worker's next task"
+                f" finished {record.recovered_s} s after the heal"
+            )
+    report.cuts = records
