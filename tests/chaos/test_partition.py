@@ -9,12 +9,17 @@ The short run is part of every `pytest` where namespaces can be made (root and i
 
 import os
 import random
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from sqlalchemy.engine import make_url
 
+from tests.chaos.forwarder import Forwarder
 from tests.chaos.harness import assert_clean
-from tests.chaos.netns import unavailable_reason
+from tests.chaos.netns import Cut, Route, WorkerHost, unavailable_reason, worker_host
 from tests.chaos.partition import (
     RECOVERY_BOUND_S,
     SHORT_PLAN,
@@ -23,7 +28,7 @@ from tests.chaos.partition import (
     run_partition,
 )
 from tests.chaos.test_chaos import FULL, SEED, require_postgres
-from tests.conftest import CI, SKIPPED_SERVICES
+from tests.conftest import CI, SKIPPED_SERVICES, TEST_PG_URL
 
 pytestmark = pytest.mark.e2e
 
@@ -79,3 +84,68 @@ def test_full_partition_run_loses_nothing(
     report, logs = run_partition(tmp_path, jobs=jobs, plan=plan, drain_timeout_s=600, seed=seed)
     _check(report, logs, capsys, f"partitions (full, {jobs} jobs)")
     assert len(report.cuts) == len(plan)
+
+
+# A pooled PostgreSQL connection, then the cut: the next statement (its checkout ping first)
+# must give up within the configured bound, not wait out TCP's retransmissions (~15 minutes).
+_PROBE = """
+import sys, time
+from sqlalchemy import text
+from shared.db import read_connection
+with read_connection() as connection:
+    connection.execute(text("SELECT 1"))
+print("ready", flush=True)
+sys.stdin.readline()
+started = time.monotonic()
+try:
+    with read_connection() as connection:
+        connection.execute(text("SELECT 1"))
+    outcome = "answered"
+except Exception as exc:
+    outcome = type(exc).__name__
+print(outcome, round(time.monotonic() - started, 1), flush=True)
+"""
+
+
+def _statement_after_cut(host: WorkerHost, env: dict[str, str], bound_s: float) -> str:
+    """Run _PROBE in the namespace, cut PostgreSQL half-open, and return what it printed."""
+    argv = [*host.exec_prefix(), sys.executable, "-c", _PROBE]
+    pipes = {"stdin": subprocess.PIPE, "stdout": subprocess.PIPE}
+    with subprocess.Popen(argv, env=env, text=True, **pipes) as probe, ThreadPoolExecutor(1) as io:
+        assert probe.stdin is not None
+        assert probe.stdout is not None
+        try:
+            assert io.submit(probe.stdout.readline).result(timeout=30) == "ready\n"
+            host.cut(Route.POSTGRES, Cut.DROP)
+            probe.stdin.write("go\n")
+            probe.stdin.flush()
+            try:
+                return io.submit(probe.stdout.readline).result(timeout=bound_s)
+            except TimeoutError:
+                pytest.fail(f"a statement on a cut connection still waits after {bound_s}s")
+        finally:
+            probe.kill()
+
+
+@pytest.mark.timeout(90)
+def test_a_worker_cut_off_from_postgres_gives_up_a_silent_connection() -> None:
+    _require_namespaces()
+    require_postgres()
+    dead_s, connect_s = 3.0, 2.0
+    with worker_host() as host:
+        forwarder = Forwarder()
+        try:
+            at = host.address(Route.POSTGRES)
+            port = forwarder.add(at, make_url(TEST_PG_URL).port or 5432)
+            url = make_url(TEST_PG_URL).set(drivername="postgresql+psycopg", host=at, port=port)
+            env = {
+                **{k: v for k, v in os.environ.items() if not k.startswith("VEO_")},
+                "VEO_DATABASE_URL": url.render_as_string(hide_password=False),
+                "VEO_DB_DEAD_CONNECTION_S": str(dead_s),
+                "VEO_DB_CONNECT_TIMEOUT_S": str(connect_s),
+            }
+            outcome = _statement_after_cut(host, env, bound_s=dead_s + connect_s + 10.0)
+        finally:
+            host.heal_all()
+            forwarder.close()
+    assert outcome.split()[0] == "OperationalError", outcome
