@@ -21,6 +21,10 @@ class Settings(BaseSettings):
     # --- storage of record and transport -------------------------------------------------------
     database_url: str = ""  # empty: SQLite file in data_dir (the embedded default)
     db_pool_size: int = 10
+    # For a PostgreSQL that stops answering (a network partition) rather than refusing.
+    db_connect_timeout_s: float = 5.0
+    # An idle pooled connection is probed after half of this (shared/db.py).
+    db_dead_connection_s: float = 20.0
     redis_url: str = "redis://127.0.0.1:6390/0"
     redis_key_prefix: str = "veo:"
     redis_socket_timeout_s: float = 2.0
