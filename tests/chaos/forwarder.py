@@ -75,3 +75,5 @@ class Forwarder:
             asyncio.run_coroutine_threadsafe(shut(), self.loop).result(timeout=10)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(timeout=10)
+        if not self.thread.is_alive():
+            self.loop.close()

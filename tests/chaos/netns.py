@@ -7,11 +7,15 @@ relays to them, so the namespaced worker's own TCP connections cross the cut. Th
 receiver binds to its pair's host address directly: a webhook URL must mean the same to every
 worker, in the namespace or not.
 
-Cuts: `down` sets the namespace end's link down (new connections fail at once, open ones stall);
-`drop` adds a zero-length pfifo on both ends, so every packet is dropped silently and open
-connections go half-open (netem's 100 % loss, which this kernel lacks). Only addresses of this
-namespace's own veths are ever used. Namespaces are named after the creating process, so a run
-removes the leftovers of crashed runs (their process is gone) and never another live run's.
+Cuts: `down` sets the namespace end's link down (new connections fail at once, open ones stall
+and then fail, as on a host whose own link went down). `drop` makes every packet vanish on the
+wire, both ways, so open connections go half-open and nothing tells either end: each end's
+neighbour entry for the other points at a hardware address nobody has, so frames are sent and
+discarded by the receiving end (netem's 100 % loss, which this kernel lacks; a zero-length
+queue would not do: the sender's own TCP sees such local drops and gives up in seconds). Only
+addresses of this namespace's own veths are ever used. Namespaces are named after the creating
+process, so a run removes the leftovers of crashed runs (their process is gone) and never another
+live run's.
 """
 
 import ipaddress
@@ -27,6 +31,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 NS_PREFIX = "veo-part-"
+NOBODY = "02:00:00:00:de:ad"  # a locally administered hardware address no interface has
 SUPERNET = ipaddress.ip_network("10.231.0.0/16")
 
 
@@ -59,17 +64,12 @@ def ip(*args: str, netns: str | None = None, check: bool = True) -> str:
     return _run("ip", args, netns, check)
 
 
-def tc(*args: str, netns: str | None = None, check: bool = True) -> str:
-    return _run("tc", args, netns, check)
-
-
 def unavailable_reason() -> str | None:
     """Why this machine cannot run a namespaced host (None: it can)."""
     if os.geteuid() != 0:
         return "network namespaces need root"
-    for tool in ("ip", "tc"):
-        if shutil.which(tool) is None:
-            return f"`{tool}` is not installed (iproute2)"
+    if shutil.which("ip") is None:
+        return "`ip` is not installed (iproute2)"
     probe = f"{NS_PREFIX}{os.getpid()}-probe"
     try:
         ip("netns", "add", probe)
@@ -149,18 +149,20 @@ class WorkerHost:
             self.heal(path)
         if how is Cut.DOWN:
             ip("link", "set", link.ns_dev, "down", netns=self.netns)
-        else:
-            tc("qdisc", "add", "dev", link.host_dev, "root", "pfifo", "limit", "0")
-            tc("qdisc", "add", "dev", link.ns_dev, "root", "pfifo", "limit", "0", netns=self.netns)
+        else:  # each end sends to a hardware address nobody has: frames leave, nothing arrives
+            ip("neigh", "replace", link.host_address, "lladdr", NOBODY, "dev", link.ns_dev,
+               "nud", "permanent", netns=self.netns)  # fmt: skip
+            ip("neigh", "replace", link.ns_address, "lladdr", NOBODY, "dev", link.host_dev,
+               "nud", "permanent")  # fmt: skip
         link.cut = how
 
     def heal(self, path: Route) -> None:
         link = self.links[path]
         if link.cut is Cut.DOWN:
             ip("link", "set", link.ns_dev, "up", netns=self.netns)
-        elif link.cut is Cut.DROP:
-            tc("qdisc", "del", "dev", link.host_dev, "root", check=False)
-            tc("qdisc", "del", "dev", link.ns_dev, "root", netns=self.netns, check=False)
+        elif link.cut is Cut.DROP:  # forget the false addresses; ARP finds the real ones again
+            ip("neigh", "del", link.host_address, "dev", link.ns_dev, netns=self.netns, check=False)
+            ip("neigh", "del", link.ns_address, "dev", link.host_dev, check=False)
         link.cut = None
 
     def heal_all(self) -> None:

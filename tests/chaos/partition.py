@@ -179,16 +179,16 @@ class NamespacedPool:
                         self.restarts.append(
                             (time.time(), self.webhooks.name, self.webhooks.tail(3))
                         )
-                        self.webhooks = self.workers.start_webhook_worker()  # fmt: skip
+                        self.webhooks = self.workers.start_webhook_worker()
 
         thread = threading.Thread(target=watch, name="ns-supervisor", daemon=True)
         thread.start()
         return thread
 
-    def generation_logs(self) -> list[Path]:
-        """Every generation worker's log, the replaced ones' too (webhook workers excluded)."""
-        hooks = {p.log_path for p in self.workers.procs if "veo.webhooks" in p.argv}
-        return [p.log_path for p in self.workers.procs if p.log_path not in hooks]
+    def logs(self, *, webhooks: bool = True) -> list[Path]:
+        """Every worker's log, the replaced ones' too; without the webhook workers' if asked
+        (they run a task only when a delivery is due, so they cannot show a recovery)."""
+        return [p.log_path for p in self.workers.procs if webhooks or "veo.webhooks" not in p.argv]
 
 
 # --- reading what the namespaced worker did from its log ------------------------------------
@@ -342,14 +342,15 @@ def run_partition(
 
 def _judge_cuts(report: PartitionReport, records: list[CutRecord], pool: NamespacedPool) -> None:
     """What the cut-off worker was doing at each cut, and how soon after healing it worked."""
-    events = task_events(pool.generation_logs())
+    events = task_events(pool.logs())
+    generation = task_events(pool.logs(webhooks=False))
     report.ns_restarts = len(pool.restarts)
     for at, name, tail in pool.restarts:
         last = tail.strip().splitlines()[-1:] or [""]
         report.problems.append(f"namespaced {name} exited at {at:.1f} (restarted): {last[0][:160]}")
     for record in records:
         record.ns_tasks = running_at(events, record.start)
-        finished = first_finished_after(events, record.end)
+        finished = first_finished_after(generation, record.end)
         record.recovered_s = None if finished is None else finished - record.end
         if record.recovered_s is None or record.recovered_s > RECOVERY_BOUND_S:
             report.problems.append(
