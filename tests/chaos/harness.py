@@ -85,8 +85,10 @@ FATES: list[tuple[Fate, int]] = [  # (fate, weight)
 ]
 
 
-def draw_fates(count: int, rng: random.Random) -> list[Fate]:
-    fates, weights = zip(*FATES, strict=True)
+def draw_fates(
+    count: int, rng: random.Random, table: list[tuple[Fate, int]] | None = None
+) -> list[Fate]:
+    fates, weights = zip(*(table or FATES), strict=True)
     return rng.choices(list(fates), weights=list(weights), k=count)
 
 

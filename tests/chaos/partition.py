@@ -24,8 +24,10 @@ from devtools.processes import Proc, wait_for
 from tests.chaos.forwarder import Forwarder
 from tests.chaos.harness import (
     CREDITS_PER_JOB,
+    FATES,
     Chaos,
     ChaosStack,
+    Fate,
     Report,
     chaos_stack,
     draw_fates,
@@ -42,6 +44,15 @@ from tests.conftest import TEST_PG_URL, Workers
 # the dead broker connection by its socket timeout, then reconnects with Celery's backoff.
 RECOVERY_BOUND_S = 30.0
 ALL_ROUTES = tuple(Route)
+# The chaos run's fates, and jobs whose submit, polls or download take a while upstream, so that
+# cuts land in the middle of each; every SLOW_WEBHOOK_EVERY-th job's receiver answers slowly.
+PARTITION_FATES = [
+    *FATES,
+    (Fate("slow-submit", "[sim submit-slow=1.5]", "completed"), 10),
+    (Fate("slow-poll", "[sim poll-slow=1]", "completed"), 8),
+    (Fate("slow-download", "[sim download-slow=1.5]", "completed"), 10),
+]
+SLOW_WEBHOOK_EVERY, SLOW_WEBHOOK_S = 3, 1.0
 
 
 @dataclass(frozen=True)
@@ -59,14 +70,14 @@ class Step:
         return f"{names} {self.how.value}"
 
 
-# ~50 s of cuts: each route, both ways of cutting, the whole host half-open at the end (webhook
+# ~40 s of cuts: each route, both ways of cutting, the whole host half-open at the end (webhook
 # deliveries included).
 SHORT_PLAN = [
-    Step(3, (Route.REDIS,), Cut.DROP, 6),
-    Step(13, (Route.POSTGRES,), Cut.DROP, 6),
-    Step(23, (Route.UPSTREAM,), Cut.DOWN, 5),
-    Step(31, (Route.RECEIVER, Route.REDIS), Cut.DOWN, 5),
-    Step(40, ALL_ROUTES, Cut.DROP, 6),
+    Step(2, (Route.REDIS,), Cut.DROP, 5),
+    Step(10, (Route.POSTGRES,), Cut.DROP, 5),
+    Step(18, (Route.UPSTREAM,), Cut.DOWN, 4),
+    Step(25, (Route.RECEIVER, Route.REDIS), Cut.DOWN, 4),
+    Step(32, ALL_ROUTES, Cut.DROP, 5),
 ]
 
 
@@ -286,7 +297,7 @@ def run_partition(
 ) -> tuple[PartitionReport, str]:
     """Start the stack and the namespaced host, submit `jobs` while `plan` plays, drain, check."""
     rng = random.Random(seed)
-    fates = draw_fates(jobs, rng)
+    fates = draw_fates(jobs, rng, PARTITION_FATES)
     run_id = f"p{rng.randrange(1 << 24):06x}"
     accounts = 4
     window_s = max(s.at_s + s.hold_s for s in plan)
@@ -310,6 +321,9 @@ def run_partition(
                 pool = NamespacedPool.start(chaos, host, namespaced_env(chaos, host, forwarder))
                 faults = Chaos(chaos, rng)
                 watchers = [faults.supervise(stop), pool.supervise(stop)]
+                assert chaos.receiver.current is not None
+                for index in range(0, jobs, SLOW_WEBHOOK_EVERY):
+                    chaos.receiver.current.set(f"hook/{run_id}/{index}", delay_s=SLOW_WEBHOOK_S)
                 cutter, records = play(chaos, host, plan, faults)
                 submitted = submit_all(chaos, fates, run_id, spread_s=window_s * 0.9)
                 cutter.join(timeout=window_s + 120)
@@ -335,8 +349,9 @@ def run_partition(
             finally:
                 stop.set()
                 host.heal_all()
-                if pool is not None:
-                    pool.workers.stop_all()
+                if pool is not None:  # checked already: no need to wait for a warm shutdown
+                    for proc in pool.workers.procs:
+                        proc.kill()
                 forwarder.close()
 
 

@@ -59,14 +59,14 @@ def _check(
     assert sum(sum(c.ns_tasks.values()) for c in report.cuts) > 0, report.problems
 
 
-@pytest.mark.timeout(180)
+@pytest.mark.timeout(240)
 def test_short_partition_run_loses_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     _require_namespaces()
     require_postgres()
     seed = SEED if SEED is not None else random.SystemRandom().randrange(1 << 30)
-    report, logs = run_partition(tmp_path, jobs=80, plan=SHORT_PLAN, drain_timeout_s=90, seed=seed)
+    report, logs = run_partition(tmp_path, jobs=60, plan=SHORT_PLAN, drain_timeout_s=90, seed=seed)
     _check(report, logs, capsys, "partitions (short)")
     assert len(report.cuts) == len(SHORT_PLAN)
 
