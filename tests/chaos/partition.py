@@ -13,6 +13,7 @@ import re
 import threading
 import time
 from collections import Counter
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -40,8 +41,10 @@ from tests.chaos.netns import Cut, Route, WorkerHost, worker_host
 from tests.conftest import TEST_PG_URL, Workers
 
 # The namespaced worker runs a task again within this many seconds of the cut being healed
-# (or, if it exited, its replacement does). The slowest step is a Redis cut: the worker notices
-# the dead broker connection by its socket timeout, then reconnects with Celery's backoff.
+# (or, if it exited, its replacement does), for cuts of up to 20 s. What bounds it: a connection
+# silenced by the cut resumes with TCP's next retransmission (its backoff grows with the cut's
+# length) or is given up on (PostgreSQL: VEO_DB_DEAD_CONNECTION_S; Redis: the socket timeout, and
+# kombu drops a BRPOP left unanswered for about 26 s); new connections succeed at once.
 RECOVERY_BOUND_S = 30.0
 ALL_ROUTES = tuple(Route)
 # The chaos run's fates, and jobs whose submit, polls or download take a while upstream, so that
@@ -53,6 +56,13 @@ PARTITION_FATES = [
     (Fate("slow-download", "[sim download-slow=1.5]", "completed"), 10),
 ]
 SLOW_WEBHOOK_EVERY, SLOW_WEBHOOK_S = 3, 1.0
+# The sweeper retries a submit left `submitting` for VEO_SUBMIT_STALE_S; the request it gave up
+# on must be over by then, or a cut that delays it (TCP keeps retransmitting it) can land it
+# upstream after the retry: a second generation outside the window. In production the 300 s
+# default is far above the submit task's time limit; the chaos run's 6 s is below the default
+# 30 s upstream timeout (the first full partition run found exactly that), so here the upstream
+# timeout is shortened below the staleness instead.
+PARTITION_SETTINGS = {"VEO_UPSTREAM_TIMEOUT_S": "4", "VEO_UPSTREAM_CONNECT_TIMEOUT_S": "2"}
 
 
 @dataclass(frozen=True)
@@ -310,7 +320,7 @@ def run_partition(
             credits_each=CREDITS_PER_JOB * (jobs // accounts + 2),
             fault_rate=fault_rate,
             seed=seed,
-            env_extra={"VEO_OUTBOUND_ALLOW_CIDRS": allow},
+            env_extra={**PARTITION_SETTINGS, "VEO_OUTBOUND_ALLOW_CIDRS": allow},
             receiver_host=host.address(Route.RECEIVER),
             generation_workers=1,
         ) as chaos:
@@ -327,6 +337,18 @@ def run_partition(
                 cutter, records = play(chaos, host, plan, faults)
                 submitted = submit_all(chaos, fates, run_id, spread_s=window_s * 0.9)
                 cutter.join(timeout=window_s + 120)
+                with suppress(TimeoutError):  # the last heal's recovery, if the run is done
+                    wait_for(
+                        lambda: (
+                            records
+                            and first_finished_after(
+                                task_events(pool.logs(webhooks=False)), records[-1].end
+                            )
+                        ),
+                        timeout_s=RECOVERY_BOUND_S,
+                        interval_s=0.5,
+                        what="the namespaced worker's next task",
+                    )
                 report = PartitionReport()
                 report.drain_s = wait_drained(chaos, submitted, drain_timeout_s)
                 report.total_s = time.monotonic() - began
