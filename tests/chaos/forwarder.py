@@ -70,6 +70,10 @@ class Forwarder:
             for writer in list(self.writers):
                 with suppress(OSError, RuntimeError):
                     writer.close()
+            relays = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for relay in relays:
+                relay.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
 
         with suppress(Exception):
             asyncio.run_coroutine_threadsafe(shut(), self.loop).result(timeout=10)
