@@ -9,13 +9,11 @@ what the namespaced worker was doing at that moment, read from its log.
 """
 
 import random
-import re
 import threading
 import time
 from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 from pathlib import Path
 
 import psycopg
@@ -38,6 +36,7 @@ from tests.chaos.harness import (
     wait_drained,
 )
 from tests.chaos.netns import Cut, Route, WorkerHost, worker_host
+from tests.chaos.tasklog import first_finished_after, running_at, task_events
 from tests.conftest import TEST_PG_URL, Workers
 
 # The namespaced worker runs a task again within this many seconds of the cut being healed
@@ -210,51 +209,6 @@ class NamespacedPool:
         """Every worker's log, the replaced ones' too; without the webhook workers' if asked
         (they run a task only when a delivery is due, so they cannot show a recovery)."""
         return [p.log_path for p in self.workers.procs if webhooks or "veo.webhooks" not in p.argv]
-
-
-# --- reading what the namespaced worker did from its log ------------------------------------
-
-_LINE = re.compile(
-    r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}): [^\]]*\] Task ([\w.]+)\[([\w-]+)\] (\w+)"
-)
-
-
-@dataclass(frozen=True)
-class TaskEvent:
-    at: float
-    task: str
-    task_id: str
-    word: str  # received, succeeded, raised, retry, ...
-
-
-def task_events(paths: list[Path]) -> list[TaskEvent]:
-    events = []
-    for path in paths:
-        for line in path.read_text(errors="replace").splitlines():
-            match = _LINE.match(line)
-            if match:
-                # Celery writes local time without a zone: read it as local time.
-                stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").astimezone()
-                at = stamp.timestamp()
-                events.append(TaskEvent(at, match.group(2), match.group(3), match.group(4)))
-    return sorted(events, key=lambda e: e.at)
-
-
-def running_at(events: list[TaskEvent], moment: float) -> Counter[str]:
-    """Tasks received before `moment` and not finished by then, by task name."""
-    running: dict[str, str] = {}
-    for event in events:
-        if event.at > moment:
-            break
-        if event.word == "received":
-            running[event.task_id] = event.task
-        else:
-            running.pop(event.task_id, None)
-    return Counter(running.values())
-
-
-def first_finished_after(events: list[TaskEvent], moment: float) -> float | None:
-    return next((e.at for e in events if e.at > moment and e.word == "succeeded"), None)
 
 
 # --- the run ----------------------------------------------------------------------------------
