@@ -47,7 +47,7 @@ bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(BIN)/python bench/run.py; \
 	else echo "bench/run.py does not exist yet"; fi
 
-chaos: venv ## Run the chaos tests (tests/chaos)
+chaos: venv ## Run the full chaos and network-partition runs (tests/chaos)
 	@if [ -d tests/chaos ]; then VEO_TEST_CHAOS=full $(BIN)/pytest tests/chaos -s -k full $(PYTEST_ARGS); \
 	else echo "tests/chaos does not exist yet"; fi
 

@@ -28,6 +28,9 @@ MEANINGS: dict[str, str] = {
     "database_url": "SQLAlchemy URL of the database of record "
     "(`postgresql+psycopg://user:pass@host/db` for PostgreSQL)",
     "db_pool_size": "Connections per process on PostgreSQL (as many again may overflow)",
+    "db_connect_timeout_s": "A PostgreSQL connection attempt gives up after this (whole s, >= 2)",
+    "db_dead_connection_s": "A PostgreSQL connection whose data or keepalives go unacknowledged "
+    "this long is dropped (a partition fails the statement instead of hanging)",
     "redis_url": "Celery broker, quota store and key cache",
     "redis_key_prefix": "Prefix of every Redis key and Celery queue, so stacks can share a Redis",
     "redis_socket_timeout_s": "Redis connect timeout; a dead Redis fails a publish this fast",

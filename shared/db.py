@@ -5,6 +5,7 @@ SQLite quirk handled here: a deferred transaction that reads and then writes can
 busy timeout) while readers keep plain BEGIN and never block behind a writer (WAL).
 """
 
+import math
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,7 +16,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlmodel import Session
 
-from shared.settings import get_settings
+from shared.settings import Settings, get_settings
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 # A pooled PostgreSQL connection back for less than this was working a moment ago: it is handed
@@ -67,6 +68,7 @@ def _build_engines(url: str) -> tuple[Engine, Engine]:
         "pool_size": settings.db_pool_size,
         "max_overflow": settings.db_pool_size,
         "pool_recycle": 1800,
+        "connect_args": _network_timeouts(settings),
     }
     # Reads need no BEGIN/ROLLBACK round trips around them: autocommit halves a lookup's cost.
     reader = create_engine(url, isolation_level="AUTOCOMMIT", pool_reset_on_return=None, **pool)
@@ -74,6 +76,25 @@ def _build_engines(url: str) -> tuple[Engine, Engine]:
     _ping_when_idle(reader)
     _ping_when_idle(writer)
     return writer, reader
+
+
+def _network_timeouts(settings: Settings) -> dict[str, int]:
+    """libpq's limits on a silent network. Without them a host cut off from PostgreSQL (packets
+    dropped, nothing refused) waits on the kernel: about 2 minutes for each connection attempt
+    and about 15 minutes for a statement on a connection that went silent, holding its task, and
+    the rows it locked, all that time (found by tests/chaos/test_partition.py). With them a
+    statement fails after `db_dead_connection_s` of unacknowledged data, an idle pooled
+    connection is probed after half of that, and a connection attempt gives up after
+    `db_connect_timeout_s`."""
+    dead_s = settings.db_dead_connection_s
+    return {
+        "connect_timeout": max(2, math.ceil(settings.db_connect_timeout_s)),  # whole s, >= 2
+        "keepalives": 1,
+        "keepalives_idle": max(1, math.ceil(dead_s / 2)),
+        "keepalives_interval": max(1, math.ceil(dead_s / 4)),
+        "keepalives_count": 2,
+        "tcp_user_timeout": math.ceil(dead_s * 1000),  # ms; also ends unanswered keepalives
+    }
 
 
 def _ping_when_idle(engine_: Engine) -> None:

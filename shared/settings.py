@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     # --- storage of record and transport -------------------------------------------------------
     database_url: str = ""  # empty: SQLite file in data_dir (the embedded default)
     db_pool_size: int = 10
+    # For a PostgreSQL that stops answering (a network partition) rather than refusing.
+    db_connect_timeout_s: float = 5.0
+    # An idle pooled connection is probed after half of this (shared/db.py).
+    db_dead_connection_s: float = 20.0
     # Empty: the Redis of the dev stack running on data_dir (its stack.json), else the embedded
     # Redis's address (embedded_redis_port): the same Redis as `make run` on that data dir.
     redis_url: str = ""

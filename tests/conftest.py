@@ -240,8 +240,10 @@ GENERATION_QUEUES = "veo.submit,veo.poll,veo.maintenance"
 class Workers:
     """Celery worker processes (and the one beat) for one test session; tests may kill them."""
 
-    def __init__(self, stack: Stack) -> None:
+    def __init__(self, stack: Stack, *, prefix: list[str] | None = None, tag: str = "") -> None:
         self.stack = stack
+        self.prefix = prefix or []  # e.g. `ip netns exec NAME`: run each worker inside it
+        self.tag = tag  # added to process names, to tell several pools' logs apart
         self.procs: list[Proc] = []
         self.beat: Proc | None = None
         self._count = 0
@@ -250,8 +252,9 @@ class Workers:
         self, *, queues: str = GENERATION_QUEUES, concurrency: int = 2, pool: str = "prefork"
     ) -> Proc:
         self._count += 1
-        name = f"worker{self._count}"
+        name = f"{self.tag}worker{self._count}"
         argv = [
+            *self.prefix,
             str(VENV_BIN / "celery"), "-A", "worker.app", "worker", "-l", "INFO",
             "-c", str(concurrency), "-P", pool, "-n", f"{name}-{secrets.token_hex(3)}@%h",
             "-Q", queues, "--without-mingle", "--without-gossip",

@@ -85,8 +85,10 @@ FATES: list[tuple[Fate, int]] = [  # (fate, weight)
 ]
 
 
-def draw_fates(count: int, rng: random.Random) -> list[Fate]:
-    fates, weights = zip(*FATES, strict=True)
+def draw_fates(
+    count: int, rng: random.Random, table: list[tuple[Fate, int]] | None = None
+) -> list[Fate]:
+    fates, weights = zip(*(table or FATES), strict=True)
     return rng.choices(list(fates), weights=list(weights), k=count)
 
 
@@ -146,15 +148,16 @@ class RedisServer:
 class ReceiverHub:
     """The webhook receiver on one fixed port, which the run can take down and bring back."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self.port = free_port()
-        self.current: Receiver | None = start_receiver(self.port)
+        self.current: Receiver | None = start_receiver(self.port, host)
         self.previous: list[Receiver] = []
         self.lock = threading.Lock()
         self.outages = 0
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}/{path.lstrip('/')}"
+        return f"http://{self.host}:{self.port}/{path.lstrip('/')}"
 
     def down(self) -> None:
         with self.lock:
@@ -168,7 +171,7 @@ class ReceiverHub:
         with self.lock:
             if self.current is None:
                 self.current = wait_for(
-                    lambda: _try_receiver(self.port), timeout_s=10, what="receiver port"
+                    lambda: _try_receiver(self.port, self.host), timeout_s=10, what="receiver port"
                 )  # type: ignore[assignment]
 
     def received(self) -> list[Received]:
@@ -184,9 +187,9 @@ class ReceiverHub:
         self.down()
 
 
-def _try_receiver(port: int) -> Receiver | None:
+def _try_receiver(port: int, host: str) -> Receiver | None:
     try:
-        return start_receiver(port)
+        return start_receiver(port, host)
     except OSError:
         return None
 
@@ -239,9 +242,20 @@ def _veo_admin(env: dict[str, str], *args: str) -> str:
 
 @contextmanager
 def chaos_stack(
-    tmp: Path, *, accounts: int, credits_each: int, fault_rate: float, seed: int
+    tmp: Path,
+    *,
+    accounts: int,
+    credits_each: int,
+    fault_rate: float,
+    seed: int,
+    env_extra: dict[str, str] | None = None,
+    receiver_host: str = "127.0.0.1",
+    generation_workers: int = 2,
 ) -> Iterator[ChaosStack]:
-    """Start the whole stack on a new PostgreSQL database and a private redis-server."""
+    """Start the whole stack on a new PostgreSQL database and a private redis-server.
+
+    `env_extra` adds settings for every process, `receiver_host` is where webhooks go.
+    """
     db_name = f"veo_chaos_{secrets.token_hex(4)}"
     with _admin() as admin:
         admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(db_name)))
@@ -263,6 +277,7 @@ def chaos_stack(
         "VEO_FLOWER_PORT": str(free_port()),
         "VEO_SIMULATOR_FAULT_RATE": str(fault_rate),
         "VEO_LOG_LEVEL": "INFO",
+        **(env_extra or {}),
     }
     stack = Stack(
         env=env,
@@ -272,7 +287,7 @@ def chaos_stack(
         redis_url=redis_server.url,
     )
     started: list[Proc] = []
-    receiver = ReceiverHub()
+    receiver = ReceiverHub(receiver_host)
     workers = Workers(stack)
     try:
         _veo_admin(env, "migrate")
@@ -293,7 +308,7 @@ def chaos_stack(
         chaos = ChaosStack(
             stack, db_name, redis_server, receiver, workers, gateway, simulator, made
         )
-        chaos.generation = [workers.start_worker(), workers.start_worker()]
+        chaos.generation = [workers.start_worker() for _ in range(generation_workers)]
         chaos.webhook_worker = workers.start_webhook_worker()
         workers.start_beat()
         wait_for(
@@ -332,6 +347,8 @@ class ChaosLog:
     redis_restarts: list[float] = field(default_factory=list)
     receiver_outages: list[tuple[float, float]] = field(default_factory=list)
     db_outages: list[tuple[float, float]] = field(default_factory=list)
+    # (start, end, what) of a network cut between a worker and Redis, PostgreSQL or the upstream
+    partitions: list[tuple[float, float, str]] = field(default_factory=list)
     crashes: list[tuple[float, str, str]] = field(default_factory=list)  # exited on their own
     errors: list[str] = field(default_factory=list)
 
@@ -561,8 +578,10 @@ class Report:
     total_s: float = 0.0
     problems: list[str] = field(default_factory=list)
 
-    def table(self, title: str) -> str:
-        rows = [
+    def table(self, title: str, extra: list[tuple[str, object]] | None = None) -> str:
+        """The figures as a two-column table; `extra` rows (a run's own faults) go before the
+        totals."""
+        rows: list[tuple[str, object]] = [
             ("jobs", self.jobs),
             ("worker kills (SIGKILL)", self.kills),
             ("worker crashes, restarted by supervisor", self.crashes),
@@ -583,6 +602,7 @@ class Report:
             ("webhook-ids not stable", self.webhook_id_unstable),
             ("webhook signatures invalid", self.webhook_bad_signature),
             ("API keys / webhook secrets in logs", self.secrets_in_logs),
+            *(extra or []),
             ("time to drain after the last fault (s)", f"{self.drain_s:.1f}"),
             ("total run time (s)", f"{self.total_s:.1f}"),
         ]
@@ -590,6 +610,20 @@ class Report:
         lines = [f"{title}", "-" * (width + 12)]
         lines += [f"{name:<{width}}  {value!s:>8}" for name, value in rows]
         return "\n".join(lines)
+
+
+def assert_clean(report: Report, logs: str) -> None:
+    """What every chaos run must show: nothing lost, stuck, wrong, doubled or unannounced."""
+    assert report.lost == 0, report.problems
+    assert report.not_terminal == 0, (report.problems, logs)
+    assert report.wrong_state == 0, report.problems
+    assert report.duplicates == 0, report.problems
+    assert report.ledger_errors == 0, report.problems
+    assert report.negative_balances == 0, report.problems
+    assert report.webhooks_missing == 0, (report.problems, logs)
+    assert report.webhook_id_unstable == 0, report.problems
+    assert report.webhook_bad_signature == 0, report.problems
+    assert report.secrets_in_logs == 0, report.problems
 
 
 def job_rows(chaos: ChaosStack) -> dict[str, dict[str, Any]]:
@@ -707,9 +741,14 @@ def _attribute_duplicate(
         # connection_loss) once the worker notices it: a submit whose upstream call was in flight
         # when Redis went away can create its operation just after the restart was logged.
         redis = next((t for t in log.redis_restarts if -2.0 <= t - created <= 2.0), None)
-        detail.append(f"{name} created {created:.2f} kill={kill} redis={redis} db={db}")
-        if kill is None and redis is None:
-            explained = False  # only a kill (or a broker loss that cancels tasks) is the window
+        # A cut connection is the window too: the answer never came back, or the commit could
+        # not be made while the name was in hand (kept for STORE_OPERATION_FOR_S at most).
+        cut = next((p for p in log.partitions if p[0] - 2.0 <= created <= p[1] + 2.0), None)
+        detail.append(
+            f"{name} created {created:.2f} kill={kill} redis={redis} db={db} partition={cut}"
+        )
+        if kill is None and redis is None and cut is None:
+            explained = False  # only a kill, a broker loss or a cut connection is the window
     message = f"job {job.index} submitted {len(names)}x: {'; '.join(detail)}; row {row}"
     if explained:
         report.duplicates_documented += 1

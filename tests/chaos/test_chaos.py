@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.chaos.harness import Report, run_chaos
+from tests.chaos.harness import Report, assert_clean, run_chaos
 from tests.conftest import CI, SKIPPED_SERVICES, TEST_PG_URL
 
 pytestmark = pytest.mark.e2e
@@ -22,7 +22,7 @@ FULL = os.environ.get("VEO_TEST_CHAOS", "").lower() == "full"
 SEED = int(os.environ["VEO_TEST_CHAOS_SEED"]) if os.environ.get("VEO_TEST_CHAOS_SEED") else None
 
 
-def _require_postgres() -> None:
+def require_postgres() -> None:
     try:
         psycopg.connect(TEST_PG_URL, connect_timeout=2).close()
     except psycopg.Error:
@@ -31,19 +31,6 @@ def _require_postgres() -> None:
             pytest.fail(message)
         SKIPPED_SERVICES.append(message)
         pytest.skip(message)
-
-
-def _assert_clean(report: Report, logs: str) -> None:
-    assert report.lost == 0, report.problems
-    assert report.not_terminal == 0, (report.problems, logs)
-    assert report.wrong_state == 0, report.problems
-    assert report.duplicates == 0, report.problems
-    assert report.ledger_errors == 0, report.problems
-    assert report.negative_balances == 0, report.problems
-    assert report.webhooks_missing == 0, (report.problems, logs)
-    assert report.webhook_id_unstable == 0, report.problems
-    assert report.webhook_bad_signature == 0, report.problems
-    assert report.secrets_in_logs == 0, report.problems
 
 
 def _show(capsys: pytest.CaptureFixture[str], title: str, report: Report) -> None:
@@ -55,18 +42,18 @@ def _show(capsys: pytest.CaptureFixture[str], title: str, report: Report) -> Non
 
 @pytest.mark.timeout(150)
 def test_short_chaos_run_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _require_postgres()
+    require_postgres()
     report, logs = run_chaos(
         tmp_path, jobs=60, spread_s=6, window_s=14, rounds=1, drain_timeout_s=75, seed=SEED
     )
     _show(capsys, "chaos (short)", report)
-    _assert_clean(report, logs)
+    assert_clean(report, logs)
 
 
 @pytest.mark.timeout(1500)
 @pytest.mark.skipif(not FULL, reason="the full chaos run is `make chaos` (VEO_TEST_CHAOS=full)")
 def test_full_chaos_run_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    _require_postgres()
+    require_postgres()
     jobs = int(os.environ.get("VEO_TEST_CHAOS_JOBS", "500"))
     report, logs = run_chaos(
         tmp_path,
@@ -78,4 +65,4 @@ def test_full_chaos_run_loses_nothing(tmp_path: Path, capsys: pytest.CaptureFixt
         seed=SEED,
     )
     _show(capsys, f"chaos (full, {jobs} jobs)", report)
-    _assert_clean(report, logs)
+    assert_clean(report, logs)

@@ -49,7 +49,7 @@ class Receiver:
         stop_server(self.server)
 
 
-def start_receiver(port: int = 0) -> Receiver:
+def start_receiver(port: int = 0, host: str = "127.0.0.1") -> Receiver:
     holder: dict[str, Receiver] = {}
 
     class Handler(QuietHandler):
@@ -65,7 +65,7 @@ def start_receiver(port: int = 0) -> Receiver:
                 time.sleep(behaviour.delay_s)
             self.send(behaviour.status, b"ok")
 
-    holder["r"] = Receiver(start_server(Handler, port=port))
+    holder["r"] = Receiver(start_server(Handler, host=host, port=port))
     return holder["r"]
 
 
