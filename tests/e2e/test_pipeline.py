@@ -14,8 +14,9 @@ from sqlmodel import col
 from devtools.processes import wait_for
 from shared.db import read_session
 from shared.models import Job, LedgerEntry
-from tests.conftest import AccountInfo, Stack, Workers, forget_upstream
+from tests.conftest import AccountInfo, Stack, Workers
 from tests.support.api import create_video, status, submissions, wait_terminal
+from tests.support.environment import forget_upstream
 from tests.support.jobs import balance, insert_paid_job
 
 pytestmark = pytest.mark.e2e
