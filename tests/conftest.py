@@ -24,6 +24,7 @@ import psycopg
 import pytest
 
 from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
+from simulator.control import control_headers
 from tests.support.environment import delete_keys, environment
 
 CI = os.environ.get("CI", "").lower() == "true"
@@ -119,6 +120,11 @@ class Stack:
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.env['VEO_SIMULATOR_PORT']}"
 
+    @property
+    def simulator_headers(self) -> dict[str, str]:
+        """What the simulator's control endpoints (/_sim/stats, reset, config, ...) require."""
+        return control_headers(self.env["VEO_SIMULATOR_CONTROL_TOKEN"])
+
 
 @pytest.fixture(scope="session")
 def stack(
@@ -137,6 +143,7 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }
     from shared import migrate
