@@ -61,6 +61,8 @@ def test_a_group_is_sent_in_order_and_recorded(
     ids = insert_deliveries(account(credits=1).account_id, receiver.url(path), 5)
     assert deliver_webhook.run(*ids) == "5 of 5 delivered"
     assert [r.headers["webhook-id"] for r in receiver.at(path)] == ids
+    for received in receiver.at(path):  # one User-Agent, not ours and the client's default
+        assert received.values("User-Agent") == ["veo-gateway-webhooks/1"]
     assert {(r.status, r.attempts) for r in rows(ids).values()} == {("delivered", 1)}
     assert deliver_webhook.run(*ids) == "skipped"  # a duplicate message sends nothing again
 
