@@ -15,6 +15,7 @@ with `poll_count` past the backoff's cap, so each is polled every `VEO_POLL_MAX_
 """
 
 import os
+import secrets
 import sys
 import time
 from typing import Any
@@ -69,12 +70,13 @@ def _own_keys_bytes(stack: Stack) -> int:
     return total
 
 
-def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]:
-    """One simulator holding N never-finishing operations, made once for both databases."""
+def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, str, list[str]]:
+    """One simulator holding N never-finishing operations, made once for both databases:
+    its port, its control token and the operations."""
     if "inflight_sim" in ctx.shared:
-        port, operations = ctx.shared["inflight_sim"]
-        return int(port), list(operations)
-    port = free_port()
+        port, token, operations = ctx.shared["inflight_sim"]
+        return int(port), str(token), list(operations)
+    port, token = free_port(), secrets.token_urlsafe(16)
     data_dir = ctx.work_dir / "inflight-simulator"
     data_dir.mkdir(parents=True, exist_ok=True)
     argv = [
@@ -82,6 +84,7 @@ def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]
         "--latency", str(UPSTREAM_LATENCY_S), "--jitter", "0", "--data-dir", str(data_dir),
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}
+    env["VEO_SIMULATOR_CONTROL_TOKEN"] = token
     proc = Proc("inflight-simulator", argv, env, ctx.log_dir, REPO).start()
     ctx.cleanups.append(proc.stop)
     url = f"http://127.0.0.1:{port}"
@@ -89,14 +92,18 @@ def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, list[str]]
     t0 = time.monotonic()
     operations = create_operations(url, n, "bench in-flight")
     log(f"  {n} simulator operations created in {time.monotonic() - t0:.1f}s (shared by backends)")
-    ctx.shared["inflight_sim"] = (port, operations)
-    return port, operations
+    ctx.shared["inflight_sim"] = (port, token, operations)
+    return port, token, operations
 
 
 def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
     n = cfg.inflight
-    port, operations = shared_simulator(ctx, n, log)
-    env = {**overrides(cfg), "VEO_SIMULATOR_PORT": str(port)}
+    port, token, operations = shared_simulator(ctx, n, log)
+    env = {
+        **overrides(cfg),
+        "VEO_SIMULATOR_PORT": str(port),
+        "VEO_SIMULATOR_CONTROL_TOKEN": token,
+    }
     with Stack(ctx, backend, "inflight", env) as stack:
         account_id, _ = stack.create_account(credits=0, rate_limit=60)
         worker = stack.start_worker()
@@ -119,7 +126,9 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
             f"observing {cfg.inflight_observe_s:.0f}s"
         )
         client.delete(lateness_key)
-        sim_before = httpx.get(f"{stack.simulator_url}/_sim/stats?prompts=0").json()["calls"]
+        sim_before = httpx.get(
+            f"{stack.simulator_url}/_sim/stats?prompts=0", headers=stack.simulator_headers
+        ).json()["calls"]
         writes_before, polls_before = _db_writes(stack)
         started = time.monotonic()
         rss_peak = beat_peak = used_peak = 0
@@ -133,7 +142,9 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         worker_cpu_s = worker.tree_cpu_s() - cpu_before
         observed = time.monotonic() - started
         writes_after, polls_after = _db_writes(stack)
-        sim_after = httpx.get(f"{stack.simulator_url}/_sim/stats?prompts=0").json()["calls"]
+        sim_after = httpx.get(
+            f"{stack.simulator_url}/_sim/stats?prompts=0", headers=stack.simulator_headers
+        ).json()["calls"]
         samples = [float(v) for v in client.lrange(lateness_key, 0, -1)]
         own_bytes = _own_keys_bytes(stack)
         polls = sim_after.get("gemini.poll", 0) - sim_before.get("gemini.poll", 0)

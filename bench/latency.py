@@ -59,7 +59,9 @@ def detection_lag(stack: Stack, key: str, cfg: Config, log: Any) -> dict[str, An
     )
     lags, intervals, ratios, after_seen, until_seen = [], [], [], [], []
     failed = 0
-    with httpx.Client(base_url=stack.simulator_url, timeout=10) as sim:
+    with httpx.Client(
+        base_url=stack.simulator_url, headers=stack.simulator_headers, timeout=10
+    ) as sim:
         for row in rows.values():
             if row.status != "completed":
                 failed += 1

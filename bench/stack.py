@@ -24,6 +24,7 @@ from sqlalchemy.pool import NullPool
 
 from bench.procs import MeasuredProc
 from devtools.processes import VENV_BIN, free_port, http_ok
+from simulator.control import control_headers
 
 REPO = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("VEO_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -95,6 +96,7 @@ class Stack:
             "VEO_REDIS_KEY_PREFIX": self.prefix,
             "VEO_GATEWAY_PORT": str(self.gateway_port),
             "VEO_SIMULATOR_PORT": str(self.simulator_port),
+            "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
             "VEO_LOG_LEVEL": "INFO",
             **(overrides or {}),
             **ctx.extra_env,
@@ -169,6 +171,11 @@ class Stack:
     @property
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.simulator_port}"
+
+    @property
+    def simulator_headers(self) -> dict[str, str]:
+        """What the simulator's control endpoints (/_sim/stats, ...) require."""
+        return control_headers(self.env["VEO_SIMULATOR_CONTROL_TOKEN"])
 
     # --- processes -------------------------------------------------------------------------------
     def _python(self, code: str) -> str:

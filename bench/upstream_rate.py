@@ -50,7 +50,9 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         submit_jobs(stack, key, [PROMPT] * cfg.rate_jobs)
         started = time.time()
         time.sleep(cfg.rate_observe_s)
-        with httpx.Client(base_url=stack.simulator_url, timeout=30) as sim:
+        with httpx.Client(
+            base_url=stack.simulator_url, headers=stack.simulator_headers, timeout=30
+        ) as sim:
             names = sim.get("/_sim/submissions", params={"prompt": PROMPT}).json()["operations"]
             created = sorted(
                 sim.get(f"/_sim/operations/{name}").json()["created_at"] for name in names

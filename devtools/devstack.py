@@ -11,6 +11,7 @@ The database layer and the admin CLI are imported inside the functions that use 
 """
 
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +46,7 @@ console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CREDITS = 1000
 DEMO_KEY_FILE = "demo-api-key"
+SIMULATOR_CONTROL_FILE = "simulator-control-token"
 READY_TIMEOUT_S = 90.0  # first start imports a lot; a cold laptop can take a while
 # honcho SIGKILLs what is still running this long after the first process stopped; above the
 # workers' soft-shutdown timeout (30 s) so a task in progress may finish.
@@ -83,6 +85,14 @@ def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
         "VEO_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
         "VEO_LOG_LEVEL": settings.log_level,
     }
+
+
+def simulator_control_token(settings: Settings) -> str:
+    """VEO_SIMULATOR_CONTROL_TOKEN, or a new one for this run; kept (mode 0600) in the data dir
+    for whoever drives the simulator's /_sim/* endpoints by hand (docs/simulator.md)."""
+    token = settings.simulator_control_token.get_secret_value() or secrets.token_urlsafe(18)
+    write_secret(settings.data_dir / SIMULATOR_CONTROL_FILE, token)
+    return token
 
 
 def _export(env: dict[str, str]) -> Settings:
@@ -224,7 +234,10 @@ class Banner:
             ),
             ("Redis", f"{without_password(s.redis_url)}  {self.redis_note}"),
             ("Database", without_password(s.database_url)),
-            ("Simulator", self.simulator),
+            (
+                "Simulator",
+                f"{self.simulator}  control token in {s.data_dir / SIMULATOR_CONTROL_FILE}",
+            ),
         ]
         console.rule("[bold green]Veo API is running")
         for label, value in rows:
@@ -334,6 +347,7 @@ def run() -> None:
             else:
                 redis_url, redis_note = settings.redis_url, "(from VEO_REDIS_URL)"
             env = stack_env(settings, redis_url)
+            env["VEO_SIMULATOR_CONTROL_TOKEN"] = simulator_control_token(settings)
             code = _run_stack(_export(env), env, redis_note)
     except KeyboardInterrupt:
         console.print("interrupted before the stack was up")

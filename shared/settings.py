@@ -68,8 +68,8 @@ class Settings(BaseSettings):
     image_url_max_bytes: int = 50 * MIB
     # Non-public CIDRs that imageUrl/webhookUrl may still reach (comma-separated). Unset: the
     # loopback ranges in development (a developer's receiver on localhost), none in production.
-    # Link-local and cloud-metadata addresses are refused even when listed
-    # (shared/netguard/addresses.py).
+    # Link-local and cloud-metadata addresses are refused even when listed, and so are the
+    # stack's own services at their ports (shared/netguard/addresses.py, services.py).
     outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------
@@ -86,6 +86,9 @@ class Settings(BaseSettings):
     simulator_retired_models: str = (
         ""  # comma-separated model ids answering 404 "no longer available"
     )
+    # What the simulator's control endpoints (/_sim/stats, reset, config, ...) require in the
+    # X-Sim-Token header; empty: they are closed. `make run` and the tests generate one per run.
+    simulator_control_token: SecretStr = SecretStr("")
     gemini_base_url: str = "https://generativelanguage.googleapis.com"
     gemini_api_key: SecretStr = SecretStr("")
     vertex_base_url: str = ""  # empty: https://{vertex_location}-aiplatform.googleapis.com

@@ -1,19 +1,26 @@
 """`/_sim/*`: the simulator's own endpoints, for tests, benchmarks and the dev stack.
 
-- GET  /_sim/health                      liveness (the test fixture polls it)
+- GET  /_sim/health                      liveness (readiness probes poll it; open)
+- GET  /_sim/media/{id}/{sample}.mp4     where Gemini downloads redirect to (open, like a
+                                         signed URL)
+
+The control endpoints need the `X-Sim-Token` header carrying VEO_SIMULATOR_CONTROL_TOKEN; with
+no token set they are closed. A request without it is a stranger: a webhook or image fetch that
+reached this port must not wipe or read the operations of every account on the stack.
+
 - GET  /_sim/stats[?prompts=0]           calls, faults, operations (in flight, done), submissions
 - GET  /_sim/submissions[?prompt=...]    accepted submissions of one prompt (or counts of all)
 - GET  /_sim/operations/{id or name}     one operation, with created/done/first-seen-done times
 - POST /_sim/reset                       forget operations/counters, restore start-up config
 - GET|POST /_sim/config                  read / patch latency_s, jitter_s, fault_rate, render, ...
 - POST /_sim/service-account             a fresh service-account JSON whose token_uri is us
-- GET  /_sim/media/{id}/{sample}.mp4     where Gemini downloads redirect to (no auth, like a
-                                         signed URL)
 """
 
 import asyncio
+import hmac
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +30,31 @@ from simulator.core import base_url, operation_not_found, read_json, sim_of
 from simulator.google_errors import GoogleApiError, invalid_argument, json_response
 from simulator.oauth import DEFAULT_PROJECT_ID
 from simulator.operations import SUCCEEDED
+
+CONTROL_HEADER = "X-Sim-Token"
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+def control_headers(token: str) -> dict[str, str]:
+    """The headers a caller of the control endpoints sends."""
+    return {CONTROL_HEADER: token}
+
+
+def _guarded(endpoint: Endpoint) -> Endpoint:
+    """The endpoint, answered only to a request carrying the control token."""
+
+    async def guarded(request: Request) -> Response:
+        expected = sim_of(request).control_token
+        if not expected:
+            raise GoogleApiError(
+                403, "Control endpoints are closed: start the simulator with a control token."
+            )
+        given = request.headers.get(CONTROL_HEADER, "")
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            raise GoogleApiError(401, f"Control endpoints need the {CONTROL_HEADER} header.")
+        return await endpoint(request)
+
+    return guarded
 
 
 async def health(request: Request) -> Response:
@@ -118,11 +150,11 @@ async def media(request: Request) -> Response:
 
 routes: list[Route] = [
     Route("/_sim/health", health, methods=["GET"]),
-    Route("/_sim/stats", stats, methods=["GET"]),
-    Route("/_sim/submissions", submissions, methods=["GET"]),
-    Route("/_sim/operations/{ref:path}", operation, methods=["GET"]),
-    Route("/_sim/reset", reset, methods=["POST"]),
-    Route("/_sim/config", config, methods=["GET", "POST"]),
-    Route("/_sim/service-account", service_account, methods=["POST"]),
+    Route("/_sim/stats", _guarded(stats), methods=["GET"]),
+    Route("/_sim/submissions", _guarded(submissions), methods=["GET"]),
+    Route("/_sim/operations/{ref:path}", _guarded(operation), methods=["GET"]),
+    Route("/_sim/reset", _guarded(reset), methods=["POST"]),
+    Route("/_sim/config", _guarded(config), methods=["GET", "POST"]),
+    Route("/_sim/service-account", _guarded(service_account), methods=["POST"]),
     Route("/_sim/media/{op_id}/{sample:int}.mp4", media, methods=["GET"]),
 ]

@@ -38,8 +38,10 @@ DoneBody = Callable[[Request, Operation, str], Awaitable[dict[str, Any]]]
 
 
 class Simulator:
-    def __init__(self, config: SimConfig) -> None:
+    def __init__(self, config: SimConfig, control_token: str = "") -> None:
         self.config = config
+        # Kept out of `config`, which /_sim/config and /_sim/stats show.
+        self.control_token = control_token
         self.startup_config = config.copy()
         self.stats = Stats()
         self.registry = Registry()

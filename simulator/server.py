@@ -1,9 +1,10 @@
 """The simulator process: builds the Starlette app and serves it with uvicorn (`veo-simulator`).
 
 Defaults come from the project settings (`VEO_SIMULATOR_*`, `VEO_DATA_DIR`); flags override
-them. It starts in well under a second (PyAV/Pillow load on first render) and prints one line
-when listening: ``veo-simulator listening on http://HOST:PORT (...)``. With ``--port 0`` the
-line carries the port the OS picked.
+them. The control token comes from VEO_SIMULATOR_CONTROL_TOKEN only: a flag would show it in
+the process list. It starts in well under a second (PyAV/Pillow load on first render) and
+prints one line when listening: ``veo-simulator listening on http://HOST:PORT (...)``. With
+``--port 0`` the line carries the port the OS picked.
 """
 
 import argparse
@@ -47,8 +48,9 @@ async def _internal_error(_request: Request, _exc: Exception) -> Response:
     return GoogleApiError(500).response()
 
 
-def create_app(config: SimConfig) -> Starlette:
-    """A fresh simulator (own registry, counters and media dir) as an ASGI app."""
+def create_app(config: SimConfig, control_token: str = "") -> Starlette:
+    """A fresh simulator (own registry, counters and media dir) as an ASGI app; its control
+    endpoints answer requests carrying `control_token` (none if it is empty)."""
     app = Starlette(
         routes=[
             *protocol_gemini.routes,
@@ -62,7 +64,7 @@ def create_app(config: SimConfig) -> Starlette:
             Exception: _internal_error,
         },
     )
-    app.state.sim = Simulator(config)
+    app.state.sim = Simulator(config, control_token)
     return app
 
 
@@ -171,7 +173,9 @@ def main(argv: list[str] | None = None) -> None:
         config = config_from_args(args)
     except ValueError as exc:
         sys.exit(f"veo-simulator: {exc}")
-    app = create_app(config)
+    from shared.settings import get_settings
+
+    app = create_app(config, get_settings().simulator_control_token.get_secret_value())
     server_config = uvicorn.Config(
         app,
         host=args.host,

@@ -3,13 +3,19 @@
 Every test session works in its own PostgreSQL database, its own SQLite file, and its own Redis
 key prefix, so it never touches data it did not create. Under CI (`CI=true`) a missing service
 fails the run; elsewhere the PostgreSQL half is skipped, loudly.
+
+The session's workers and beat (`workers`), once started, keep serving the session's database
+and queues: their sweeper resends due rows, their poll tick claims due jobs, their webhook
+worker takes whatever lands on the queue. A test that runs task bodies in-process and counts
+what happened to its rows uses `quiet_stack` instead: a database and key prefix of its own
+that no worker or beat ever serves.
 """
 
 import os
 import secrets
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +24,8 @@ import psycopg
 import pytest
 
 from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
+from simulator.control import control_headers
+from tests.support.environment import delete_keys, environment
 
 CI = os.environ.get("CI", "").lower() == "true"
 TEST_REDIS_URL = os.environ.get("VEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -77,6 +85,13 @@ def database_url(
         if message not in SKIPPED_SERVICES:
             SKIPPED_SERVICES.append(message)
         pytest.skip(message)
+    with postgres_database() as url:
+        yield url
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty PostgreSQL database of the test session's own, dropped afterwards."""
     name = f"veo_test_{secrets.token_hex(4)}"
     with psycopg.connect(TEST_PG_URL, autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{name}"')
@@ -87,28 +102,6 @@ def database_url(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
         )
         admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def forget_upstream() -> None:
-    """Close and forget this process's upstream adapter (its connection pool warns if dropped
-    unclosed), so the next use builds one from the current settings."""
-    from worker import runloop, upstream
-
-    if upstream.get_upstream.cache_info().currsize:
-        runloop.run(upstream.get_upstream().aclose())
-        upstream.get_upstream.cache_clear()
-
-
-def reset_caches() -> None:
-    """Forget every per-process cache that was built from the previous settings."""
-    from shared import celery_app, db, redis_client, settings, storage
-
-    forget_upstream()  # bound to the last stack's simulator
-    settings.get_settings.cache_clear()
-    db.forget_engines()
-    redis_client._client.cache_clear()
-    storage.get_storage.cache_clear()
-    celery_app.get_celery.cache_clear()
 
 
 @dataclass
@@ -129,6 +122,11 @@ class Stack:
     def simulator_url(self) -> str:
         return f"http://127.0.0.1:{self.env['VEO_SIMULATOR_PORT']}"
 
+    @property
+    def simulator_headers(self) -> dict[str, str]:
+        """What the simulator's control endpoints (/_sim/stats, reset, config, ...) require."""
+        return control_headers(self.env["VEO_SIMULATOR_CONTROL_TOKEN"])
+
 
 @pytest.fixture(scope="session")
 def stack(
@@ -147,24 +145,50 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }
-    saved = dict(os.environ)
-    os.environ.clear()
-    os.environ.update(env)
-    reset_caches()
     from shared import migrate
 
-    migrate.upgrade()
-    yield Stack(
-        env=env, data_dir=data_dir, log_dir=log_dir, database_url=database_url, redis_url=redis_url
-    )
-    from shared.db import dispose_engines
+    with environment(env):
+        migrate.upgrade()
+        yield Stack(env, data_dir, log_dir, database_url, redis_url)
 
-    dispose_engines()
-    os.environ.clear()
-    os.environ.update(saved)
-    reset_caches()
+
+@pytest.fixture(scope="session")
+def quiet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The session's stack with a database, data dir and Redis key prefix of its own that no
+    worker or beat process ever serves (the simulator is shared: it keeps no rows of ours).
+
+    Nothing but the test itself moves its rows: no sweeper resends them, no poll tick or
+    webhook worker claims them, and what a task body publishes stays on queues no one reads.
+    """
+    from shared import migrate
+
+    with ExitStack() as cleanup:
+        if stack.database_url.startswith("sqlite"):
+            database_url = f"sqlite:///{tmp_path_factory.mktemp('quiet') / 'veo.db'}"
+        else:
+            database_url = cleanup.enter_context(postgres_database())
+        data_dir = tmp_path_factory.mktemp("quiet-data")
+        prefix = f"veoquiet-{secrets.token_hex(4)}:"
+        env = {
+            **stack.env,
+            "VEO_DATA_DIR": str(data_dir),
+            "VEO_DATABASE_URL": database_url,
+            "VEO_REDIS_KEY_PREFIX": prefix,
+        }
+        cleanup.callback(delete_keys, stack.redis_url, prefix)
+        with environment(env):
+            migrate.upgrade()
+        yield Stack(env, data_dir, stack.log_dir, database_url, stack.redis_url)
+
+
+@pytest.fixture
+def quiet_stack(quiet: Stack) -> Iterator[Stack]:
+    """Run this test in-process on `quiet` (its settings, database and key prefix)."""
+    with environment(quiet.env):
+        yield quiet
 
 
 def start_gateway(

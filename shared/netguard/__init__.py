@@ -2,7 +2,8 @@
 
 `addresses.check_url` resolves the host once and refuses it if any address is not public
 (loopback, private, link-local, multicast, reserved, cloud metadata, or those hidden inside IPv6
-forms); it returns the checked addresses. `fetch.fetch_limited` (user images) and
+forms), and refuses the stack's own services (`services`) whatever the allow list says; it
+returns the checked addresses. `fetch.fetch_limited` (user images) and
 `post.PinnedPoster` (webhooks) then connect to a checked address themselves (`pinned`), never
 resolving the name again, so a DNS answer that changes between check and connect (DNS rebinding)
 cannot redirect them. The original name still goes out as the Host header and, for https, as the

@@ -3,7 +3,9 @@
 `refusal_reason` is the pure decision for one address; `check_url` parses a URL, resolves its
 host once and refuses it if ANY address is refused, returning the addresses to pin. The allow
 list (`outbound_allow_cidrs`) lets chosen non-public ranges through: loopback by default in
-development, so a developer's receiver on localhost works; nothing in production.
+development, so a developer's receiver on localhost works; nothing in production. Whatever it
+allows, the stack's own listeners (`services`: gateway, simulator, Flower, Redis, database)
+stay refused: `own_service` is that decision for one address and port.
 """
 
 import ipaddress
@@ -15,6 +17,7 @@ from functools import lru_cache
 import httpx
 
 from shared.errors import UnsafeUrl
+from shared.netguard.services import OwnService, configured_services
 from shared.settings import get_settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -139,6 +142,24 @@ def refusal_reason(address: IPAddress | str, allow: Sequence[IPNetwork] = ()) ->
     return _public_ipv6_reason(effective)
 
 
+def own_service(
+    address: IPAddress | str, port: int, services: Sequence[OwnService]
+) -> OwnService | None:
+    """The stack's own service that `address:port` may reach, or None. Pure but for DNS of a
+    service's host name, which is asked only for a public address at that service's port.
+
+    At a service's port, every non-public address counts as the service's (it may listen on
+    all of them, 0.0.0.0 or a container network), and so do the addresses of its host.
+    """
+    ip = _unwrap(ipaddress.ip_address(address) if isinstance(address, str) else address)
+    for service in services:
+        if service.port == port and (
+            refusal_reason(ip) is not None or ip in {_unwrap(a) for a in service.addresses}
+        ):
+            return service
+    return None
+
+
 def _resolve(host: str, port: int) -> tuple[str, ...]:
     """Every address the host resolves to (getaddrinfo also reads 127.1, 0x7f.1, 2130706433)."""
     try:
@@ -166,28 +187,49 @@ def parse_url(url: str | httpx.URL) -> httpx.URL:
     return parsed
 
 
-def check_url(url: str | httpx.URL, *, allow: Sequence[IPNetwork] | None = None) -> CheckedUrl:
-    """Refuse URLs that could reach anything but the public internet; return the checked addresses.
+def check_url(
+    url: str | httpx.URL,
+    *,
+    allow: Sequence[IPNetwork] | None = None,
+    own: Sequence[OwnService] | None = None,
+) -> CheckedUrl:
+    """Refuse URLs that could reach anything but the public internet or that reach the stack's
+    own services; return the checked addresses.
 
-    `allow` defaults to the `outbound_allow_cidrs` setting. Raises UnsafeUrl with the reason.
-    Blocking (DNS): call it from a thread in async code.
+    `allow` defaults to the `outbound_allow_cidrs` setting, `own` to the services the settings
+    name. Raises UnsafeUrl with the reason. Blocking (DNS): call it from a thread in async code.
     """
     parsed = parse_url(url)
     host = parsed.raw_host.decode("ascii")
     port = parsed.port or (443 if parsed.scheme == "https" else 80)
-    return CheckedUrl(url=parsed, host=host, addresses=check_host(host, port, allow=allow))
+    addresses = check_host(host, port, allow=allow, own=own)
+    return CheckedUrl(url=parsed, host=host, addresses=addresses)
 
 
 def check_host(
-    host: str, port: int, *, allow: Sequence[IPNetwork] | None = None
+    host: str,
+    port: int,
+    *,
+    allow: Sequence[IPNetwork] | None = None,
+    own: Sequence[OwnService] | None = None,
 ) -> tuple[str, ...]:
-    """Resolve `host` and refuse it if ANY address is refused; the addresses, all checked."""
+    """Resolve `host` and refuse it if ANY address is refused; the addresses, all checked.
+
+    `own` (the stack's own services) defaults to those the settings name.
+    """
     networks = configured_allow_list() if allow is None else allow
+    services = configured_services() if own is None else own
     literal = _parse_ip(host)
     addresses = (str(literal),) if literal is not None else _resolve(host, port)
     for address in addresses:
+        shown = host if address == host else f"{host} ({address})"
         reason = refusal_reason(address, networks)
         if reason is not None:
-            shown = host if address == host else f"{host} ({address})"
             raise UnsafeUrl(f"host {shown} is {reason}; only public addresses are allowed")
+        service = own_service(address, port, services)
+        if service is not None:
+            raise UnsafeUrl(
+                f"port {port} of {shown} is {service.name} of this API; "
+                "the API's own services are never valid targets"
+            )
     return addresses

@@ -51,7 +51,10 @@ def pinned_request(
         # httpcore passes this as server_hostname to the TLS handshake: it is sent as SNI and,
         # with the default context's check_hostname, the certificate must match this name.
         extensions["sni_hostname"] = checked.host
-    sent = {"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **(headers or {})}
+    # Merged by name whatever the case (httpx.Headers): the caller's `user-agent` replaces the
+    # default `User-Agent` instead of going out as a second one.
+    sent = httpx.Headers({"User-Agent": USER_AGENT, "Accept-Encoding": "identity"})
+    sent.update(headers or {})
     sent["Host"] = checked.url.netloc.decode("ascii")
     target = checked.url.copy_with(host=address)
     return client.build_request(

@@ -12,15 +12,20 @@ DESIGN says for the user's own input, not refunded.
 import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
 
-from shared.db import read_session
-from shared.models import Account
+from devtools.processes import wait_for
+from shared.db import read_session, write_session
+from shared.models import Account, WebhookDelivery
+from shared.settings import get_settings
+from shared.timeutil import utcnow
 from tests.conftest import AccountInfo, Stack, Workers, running_gateway
 from tests.support.api import create_video, submissions, wait_terminal
 from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
+from tests.support.receiver import start_receiver
 from tests.uploads.images import image_bytes
 
 LOOPBACK = [
@@ -118,7 +123,11 @@ def refusals(client: httpx.Client, user: AccountInfo, url: str) -> list[tuple[st
     return [("imageUrl", image), ("webhookUrl", hook), ("url", ping)]
 
 
-def assert_all_refused(client: httpx.Client, user: AccountInfo, urls: list[str]) -> None:
+def assert_all_refused(
+    client: httpx.Client, user: AccountInfo, urls: list[str], because: str = ""
+) -> None:
+    """Each URL refused as imageUrl, webhookUrl and test ping (1000 naming the field, with a
+    reason that contains `because`), and nothing charged."""
     before = credits_of(user.account_id)
     problems = []
     for url in urls:
@@ -126,7 +135,10 @@ def assert_all_refused(client: httpx.Client, user: AccountInfo, urls: list[str])
             body = response.json()
             reason = str((body.get("data") or {}).get("reason", ""))
             if (response.status_code, body.get("code")) != (400, 1000) or (
-                body["data"]["field"] != field or field not in body["msg"] or not reason
+                body["data"]["field"] != field
+                or field not in body["msg"]
+                or not reason
+                or because not in reason
             ):
                 problems.append(f"{field}={url[:80]!r}: {response.status_code} {body}")
             if url and len(url) < 200 and "@" in url and url.split("@")[0][7:] in body["msg"]:
@@ -154,6 +166,72 @@ def test_development_allows_loopback_only(
     client: httpx.Client, account: Callable[..., AccountInfo], urls: list[str]
 ) -> None:
     assert_all_refused(client, account(credits=10), urls)
+
+
+def own_ports(stack: Stack) -> dict[str, int]:
+    """The ports of the session stack's own services, by what they are."""
+    ports = {
+        "gateway": int(stack.env["VEO_GATEWAY_PORT"]),
+        "simulator": int(stack.env["VEO_SIMULATOR_PORT"]),
+        "flower": int(stack.env["VEO_FLOWER_PORT"]),
+        "redis": urlsplit(stack.redis_url).port or 6379,
+        "embedded redis": get_settings().embedded_redis_port,
+    }
+    if not stack.database_url.startswith("sqlite"):
+        ports["database"] = urlsplit(stack.database_url).port or 5432
+    return ports
+
+
+def test_development_refuses_the_stacks_own_ports_but_not_other_loopback_ones(
+    client: httpx.Client,
+    account: Callable[..., AccountInfo],
+    stack: Stack,
+    workers: Workers,
+    simulator_url: str,
+) -> None:
+    """The loopback allowance is for a developer's receivers, never the stack itself: a free
+    test ping to the simulator's /_sim/reset once wiped every account's operations."""
+    user = account(credits=0)
+    spellings = ["127.0.0.1", "localhost", "[::1]", "127.0.0.2", "2130706433"]
+    ports = own_ports(stack).values()
+    urls = [f"http://{host}:{port}/_sim/reset" for port in ports for host in spellings]
+    assert_all_refused(client, user, urls, because="own services are never valid targets")
+
+    receiver = start_receiver()  # another loopback port: still a developer's receiver
+    try:
+        ping = client.post(
+            "/api/webhooks/test", headers=user.headers, json={"url": receiver.url("ping")}
+        )
+        assert ping.json()["code"] == 0, ping.json()
+        wait_for(lambda: receiver.at("ping"), timeout_s=30, what="the test ping")
+    finally:
+        receiver.close()
+
+
+@pytest.mark.usefixtures("quiet_stack")
+def test_a_delivery_aimed_at_an_own_port_is_refused_when_sent(
+    account: Callable[..., AccountInfo], stack: Stack
+) -> None:
+    """A URL stored before the rule (or by an operator) is refused by the worker too, for good."""
+    from worker.tasks.deliver import deliver_webhook
+
+    target = f"http://127.0.0.1:{stack.env['VEO_SIMULATOR_PORT']}/_sim/reset"
+    delivery = WebhookDelivery(
+        account_id=account(credits=0).account_id,
+        event_type="webhook.test",
+        url=target,
+        payload="{}",
+        next_attempt_at=utcnow(),
+    )
+    with write_session() as session:
+        session.add(delivery)
+        session.commit()
+    assert deliver_webhook.run(delivery.id) == "failed"
+    with read_session() as session:
+        row = session.get(WebhookDelivery, delivery.id)
+    assert row is not None
+    assert row.status == "failed"
+    assert "own services are never valid targets" in str(row.last_error)
 
 
 # --- through the worker -------------------------------------------------------------------------

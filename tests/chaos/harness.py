@@ -276,6 +276,7 @@ def chaos_stack(
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
         "VEO_SIMULATOR_FAULT_RATE": str(fault_rate),
+        "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
         **(env_extra or {}),
     }
@@ -659,7 +660,8 @@ def wait_drained(chaos: ChaosStack, jobs: list[Submitted], timeout_s: float) -> 
 
 
 def _simulator(chaos: ChaosStack, path: str, **params: str) -> Any:
-    return httpx.get(f"{chaos.simulator_url}{path}", params=params, timeout=10).json()
+    url, headers = f"{chaos.simulator_url}{path}", chaos.stack.simulator_headers
+    return httpx.get(url, params=params, headers=headers, timeout=10).json()
 
 
 def verify(chaos: ChaosStack, jobs: list[Submitted], log: ChaosLog, report: Report) -> Report:

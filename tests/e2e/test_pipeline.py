@@ -14,8 +14,9 @@ from sqlmodel import col
 from devtools.processes import wait_for
 from shared.db import read_session
 from shared.models import Job, LedgerEntry
-from tests.conftest import AccountInfo, Stack, Workers, forget_upstream
-from tests.support.api import create_video, status, submissions, wait_terminal
+from tests.conftest import AccountInfo, Stack, Workers
+from tests.support.api import create_video, simulator_headers, status, submissions, wait_terminal
+from tests.support.environment import forget_upstream
 from tests.support.jobs import balance, insert_paid_job
 
 pytestmark = pytest.mark.e2e
@@ -260,7 +261,8 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
     from worker.upstream import get_upstream
 
     retired = "veo-3.1-retired-preview"
-    httpx.post(f"{simulator_url}/_sim/config", json={"retired_models": retired}).raise_for_status()
+    config_url, headers = f"{simulator_url}/_sim/config", simulator_headers()
+    httpx.post(config_url, json={"retired_models": retired}, headers=headers).raise_for_status()
     forget_upstream()
     monkeypatch.setenv("VEO_MODEL", retired)
     get_settings.cache_clear()
@@ -277,7 +279,7 @@ def test_a_retired_model_is_reported_at_start_and_its_jobs_fail_with_a_refund(
         monkeypatch.delenv("VEO_MODEL")
         get_settings.cache_clear()
         get_upstream.cache_clear()
-        httpx.post(f"{simulator_url}/_sim/config", json={"retired_models": ""})
+        httpx.post(config_url, json={"retired_models": ""}, headers=headers)
     with read_session() as session:
         failed = session.get(Job, job.id)
     assert failed is not None

@@ -247,6 +247,7 @@ def test_test_ping_and_secret_rotation_keep_verifying(
     ).json()
     assert ping["code"] == 0
     (delivery,) = wait_received(receiver, where)
+    assert delivery.values("User-Agent") == ["veo-gateway-webhooks/1"]  # one, whatever the case
     assert verified(old, delivery)["type"] == "webhook.test"  # a receiver not yet switched
     assert verified(new, delivery)["type"] == "webhook.test"  # a receiver already switched
 

@@ -10,9 +10,14 @@ from sqlmodel import col
 
 from shared.db import read_session, write_session
 from shared.models import WebhookDelivery
+from shared.settings import get_settings
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
 from tests.support.receiver import Receiver, start_receiver
+
+# In-process, on a database no worker serves: the session's webhook worker would otherwise take
+# the rows a failing group hands back (the messages land on its queue) and count an attempt.
+pytestmark = pytest.mark.usefixtures("quiet_stack")
 
 
 @pytest.fixture(scope="module")
@@ -56,15 +61,20 @@ def test_a_group_is_sent_in_order_and_recorded(
     ids = insert_deliveries(account(credits=1).account_id, receiver.url(path), 5)
     assert deliver_webhook.run(*ids) == "5 of 5 delivered"
     assert [r.headers["webhook-id"] for r in receiver.at(path)] == ids
+    for received in receiver.at(path):  # one User-Agent, not ours and the client's default
+        assert received.values("User-Agent") == ["veo-gateway-webhooks/1"]
     assert {(r.status, r.attempts) for r in rows(ids).values()} == {("delivered", 1)}
     assert deliver_webhook.run(*ids) == "skipped"  # a duplicate message sends nothing again
 
 
 def test_a_failing_receiver_stops_the_group_and_hands_the_rest_back(
-    account: Callable[..., AccountInfo], receiver: Receiver
+    account: Callable[..., AccountInfo], receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from worker.tasks.deliver import deliver_webhook
 
+    # A retry far enough ahead that "not due yet" holds however slowly the reads below come.
+    monkeypatch.setenv("VEO_WEBHOOK_RETRY_SCHEDULE_S", "300")
+    get_settings.cache_clear()
     path = f"group-{secrets.token_hex(4)}"
     receiver.set(path, status=500)
     ids = insert_deliveries(account(credits=1).account_id, receiver.url(path), 4)

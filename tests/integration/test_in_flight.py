@@ -2,12 +2,17 @@
 
 from collections.abc import Callable
 
+import pytest
+
 from shared.constants import KEY_IN_FLIGHT
 from shared.db import write_session
 from shared.models import Job
 from shared.quotas import acquire_slot
 from shared.redis_client import get_redis, rkey
 from tests.conftest import AccountInfo
+
+# On a database and key prefix no worker serves: the session's sweeper reconciles its own set.
+pytestmark = pytest.mark.usefixtures("quiet_stack")
 
 
 def test_sweeper_frees_dead_slots_and_restores_live_ones(

@@ -17,6 +17,22 @@ from shared.transitions import transition
 from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.jobs import insert_paid_job, reload_job
 
+# On a database no worker serves, behind a gateway of its own: the session's poll tick and
+# sweeper would otherwise move these jobs (or repair the mirror) while a test looks at them.
+pytestmark = pytest.mark.usefixtures("quiet_stack")
+
+
+@pytest.fixture(scope="module")
+def quiet_gateway(quiet: Stack) -> Iterator[str]:
+    with running_gateway(quiet, "gateway-quiet") as url:
+        yield url
+
+
+@pytest.fixture
+def client(quiet_gateway: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=quiet_gateway, timeout=30) as http:
+        yield http
+
 
 def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:
     body = client.get(f"/api/video-status/{job_id}", headers=info.headers).json()
@@ -126,9 +142,9 @@ def test_a_lost_mirror_write_is_repaired_by_the_next_sweep(
 
 
 @pytest.fixture
-def short_mirror_gateway(stack: Stack) -> Iterator[str]:
+def short_mirror_gateway(quiet: Stack) -> Iterator[str]:
     env = {"VEO_STATUS_MIRROR_PROCESSING_TTL_S": "1"}
-    with running_gateway(stack, "gateway-short-mirror", env=env) as url:
+    with running_gateway(quiet, "gateway-short-mirror", env=env) as url:
         yield url
 
 

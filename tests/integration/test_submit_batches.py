@@ -27,6 +27,7 @@ def _status(job: Job) -> str:
     return reload_job(job).status
 
 
+@pytest.mark.usefixtures("quiet_stack")  # no sweeper resends these jobs meanwhile
 def test_a_batch_submits_each_of_its_jobs_once(
     account: Callable[..., AccountInfo], simulator_url: str
 ) -> None:

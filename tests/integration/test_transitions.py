@@ -3,6 +3,7 @@
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
+import pytest
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -13,6 +14,9 @@ from shared.states import JobStatus
 from shared.transitions import transition
 from tests.conftest import AccountInfo
 from tests.support.jobs import balance, insert_paid_job
+
+# On a database no worker serves: the session's sweeper would resend our pending jobs.
+pytestmark = pytest.mark.usefixtures("quiet_stack")
 
 
 def test_only_one_of_many_racing_transitions_wins(account: Callable[..., AccountInfo]) -> None:

@@ -1,6 +1,7 @@
 """Fixtures: the simulator as a real subprocess on a free loopback port, torn down after use."""
 
 import os
+import secrets
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -10,6 +11,7 @@ import httpx
 import pytest
 
 from devtools.processes import Proc, free_port, http_ok
+from simulator.control import control_headers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -20,8 +22,11 @@ class SimProcess:
     port: int
     data_dir: Path
     proc: Proc
+    control_token: str
 
     def client(self, **kwargs: object) -> httpx.Client:
+        """A client carrying the control token (the protocol routes ignore it)."""
+        kwargs.setdefault("headers", control_headers(self.control_token))
         return httpx.Client(base_url=self.url, timeout=10.0, **kwargs)  # type: ignore[arg-type]
 
 
@@ -43,12 +48,13 @@ def simulator_command(port: int, data_dir: Path, *extra: str) -> list[str]:
 def start_simulator(data_dir: Path, *extra: str) -> SimProcess:
     """Start a simulator and wait until /_sim/health answers (a polled condition, not a sleep)."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    port, token = free_port(), secrets.token_urlsafe(16)
     argv = simulator_command(port, data_dir, *extra)
-    proc = Proc(f"simulator-{port}", argv, dict(os.environ), data_dir, cwd=REPO_ROOT).start()
+    env = {**os.environ, "VEO_SIMULATOR_CONTROL_TOKEN": token}
+    proc = Proc(f"simulator-{port}", argv, env, data_dir, cwd=REPO_ROOT).start()
     url = f"http://127.0.0.1:{port}"
     proc.wait_ready(lambda: http_ok(f"{url}/_sim/health"), timeout_s=15, interval_s=0.02)
-    return SimProcess(url, port, data_dir, proc)
+    return SimProcess(url, port, data_dir, proc, token)
 
 
 def stop_simulator(sim: SimProcess) -> None:

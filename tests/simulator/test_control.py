@@ -1,7 +1,14 @@
 """The /_sim endpoints: counting, stats, config, reset, random chaos faults and fast rendering."""
 
+import asyncio
+from pathlib import Path
+
 import httpx
 
+from simulator.config import SimConfig
+from simulator.control import control_headers
+from simulator.server import create_app
+from tests.simulator.conftest import SimProcess
 from tests.simulator.helpers import (
     DROPPED,
     KEY,
@@ -98,3 +105,44 @@ def test_unknown_path_is_google_shaped(client: httpx.Client) -> None:
     response = client.get("/v1beta/nothing/here")
     assert response.status_code == 404
     assert response.json()["error"]["status"] == "NOT_FOUND"
+
+
+CONTROL = [
+    ("POST", "/_sim/reset"),
+    ("GET", "/_sim/stats"),
+    ("GET", "/_sim/submissions"),
+    ("GET", "/_sim/operations/anything"),
+    ("GET", "/_sim/config"),
+    ("POST", "/_sim/config"),
+    ("POST", "/_sim/service-account"),
+]
+
+
+def test_control_endpoints_refuse_a_request_without_the_token(
+    client: httpx.Client, sim: SimProcess
+) -> None:
+    """A stranger reaching the port (a webhook aimed at it, say) can neither wipe nor read it."""
+    name = gemini_submit(client, gemini_body(unique("kept"))).json()["name"]
+    for headers in ({}, control_headers("a-wrong-token")):
+        with sim.client(headers=headers) as stranger:
+            for method, path in CONTROL:
+                answer = stranger.request(method, path, json={"latency_s": 99})
+                assert answer.status_code == 401, (method, path, answer.text)
+                assert "X-Sim-Token" in answer.json()["error"]["message"]
+            assert stranger.get("/_sim/health").json()["status"] == "ok"  # probes stay open
+    assert client.get(f"/_sim/operations/{name}").status_code == 200  # nothing was reset
+    assert client.get("/_sim/config").json()["latency_s"] == 0.2  # nor reconfigured
+
+
+def test_control_endpoints_are_closed_without_a_configured_token(tmp_path: Path) -> None:
+    async def ask() -> tuple[httpx.Response, httpx.Response]:
+        app = create_app(SimConfig(data_dir=tmp_path))  # no control token
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://sim") as client:
+            reset = await client.post("/_sim/reset", headers=control_headers(""))
+            return reset, await client.get("/_sim/health")
+
+    reset, health = asyncio.run(ask())
+    assert reset.status_code == 403
+    assert "closed" in reset.json()["error"]["message"]
+    assert health.status_code == 200

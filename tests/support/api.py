@@ -6,6 +6,8 @@ from typing import Any
 import httpx
 
 from devtools.processes import wait_for
+from shared.settings import get_settings
+from simulator.control import control_headers
 
 TERMINAL = {"completed", "failed"}
 
@@ -45,8 +47,15 @@ def wait_terminal(
     return result
 
 
+def simulator_headers() -> dict[str, str]:
+    """What the test session's simulator's control endpoints require (its settings' token)."""
+    return control_headers(get_settings().simulator_control_token.get_secret_value())
+
+
 def submissions(simulator_url: str, prompt: str) -> int:
-    stats = httpx.get(f"{simulator_url}/_sim/submissions", params={"prompt": prompt}).json()
+    stats = httpx.get(
+        f"{simulator_url}/_sim/submissions", params={"prompt": prompt}, headers=simulator_headers()
+    ).json()
     return int(stats["count"])
 
 

@@ -11,9 +11,14 @@ from tests.support.http_server import QuietHandler, base_url, start_server, stop
 @dataclass
 class Received:
     path: str
-    headers: dict[str, str]
+    headers: dict[str, str]  # by lower-case name; a repeated header shows its last value
     body: bytes
     at: float
+    raw_headers: list[tuple[str, str]] = field(default_factory=list)  # as sent, repeats too
+
+    def values(self, name: str) -> list[str]:
+        """Every value sent for the header `name` (any case), in order."""
+        return [value for key, value in self.raw_headers if key.lower() == name.lower()]
 
 
 @dataclass
@@ -59,8 +64,9 @@ def start_receiver(port: int = 0, host: str = "127.0.0.1") -> Receiver:
             body = self.rfile.read(length)
             behaviour = receiver.behaviours.get(self.path, Behaviour())
             with receiver.lock:  # recorded on arrival, before any deliberate slowness
-                headers = {k.lower(): v for k, v in self.headers.items()}
-                receiver.received.append(Received(self.path, headers, body, time.time()))
+                raw = list(self.headers.items())
+                headers = {k.lower(): v for k, v in raw}
+                receiver.received.append(Received(self.path, headers, body, time.time(), raw))
             if behaviour.delay_s:
                 time.sleep(behaviour.delay_s)
             self.send(behaviour.status, b"ok")

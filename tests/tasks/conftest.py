@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 from sqlalchemy import create_engine, update
 from sqlmodel import SQLModel, col
 
@@ -25,7 +24,7 @@ from shared import queueing
 from shared.db import write_session
 from shared.models import Account, Job
 from shared.settings import Settings, get_settings
-from tests.conftest import reset_caches
+from tests.support.environment import delete_keys, reset_caches
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.jobs import insert_paid_job
 from worker.tasks import dispatch, poll, submit
@@ -74,11 +73,7 @@ def settings(
     yield current
     if queueing.get_celery.cache_info().currsize:
         queueing.get_celery().close()  # its pooled broker connection
-    client = redis.Redis.from_url(redis_url)
-    keys = list(client.scan_iter(match=f"{current.redis_key_prefix}*", count=1000))
-    if keys:
-        client.delete(*keys)
-    client.close()
+    delete_keys(redis_url, current.redis_key_prefix)
     reset_caches()
 
 

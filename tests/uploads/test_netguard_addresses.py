@@ -10,11 +10,14 @@ from shared.netguard.addresses import (
     CheckedUrl,
     check_host,
     check_url,
+    own_service,
     parse_cidrs,
     refusal_reason,
 )
 from shared.netguard.pinned import pinned_request
+from shared.netguard.services import OwnService, own_services
 from shared.settings import Settings
+from tests.support.settings import ExplicitSettings
 
 LOOPBACK_ALLOWED = parse_cidrs("127.0.0.0/8,::1/128")
 EVERYTHING_ALLOWED = parse_cidrs("0.0.0.0/0,::/0")
@@ -184,3 +187,84 @@ def test_allow_list_default_depends_on_environment() -> None:
 def test_allow_list_setting_rejects_bad_cidrs() -> None:
     with pytest.raises(ValueError, match="not-a-cidr"):
         Settings(outbound_allow_cidrs="10.0.0.0/8,not-a-cidr")
+
+
+# --- the stack's own services -------------------------------------------------------------------
+
+SERVICES = (
+    OwnService("the API gateway", "127.0.0.1", 8000),
+    OwnService("the upstream simulator", "0.0.0.0", 8090),  # a listen address: all of them
+    OwnService("Redis", "8.8.4.4", 6379),  # a managed Redis at a public address
+    OwnService("the database", "10.1.2.3", 5432),
+)
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "service"),
+    [
+        ("127.0.0.1", 8000, "the API gateway"),
+        ("127.0.0.2", 8000, "the API gateway"),  # any loopback address reaches 0.0.0.0/127.x
+        ("::1", 8090, "the upstream simulator"),
+        ("::ffff:127.0.0.1", 8090, "the upstream simulator"),
+        ("0.0.0.0", 8090, "the upstream simulator"),
+        ("10.9.9.9", 8090, "the upstream simulator"),  # a private address at its port
+        ("8.8.4.4", 6379, "Redis"),  # its own public address
+        ("::ffff:8.8.4.4", 6379, "Redis"),
+        ("127.0.0.1", 6379, "Redis"),
+        ("10.1.2.3", 5432, "the database"),
+        ("8.8.8.8", 6379, None),  # someone else's server on the same port
+        ("8.8.8.8", 8000, None),
+        ("127.0.0.1", 9000, None),  # a developer's receiver on another port
+        ("8.8.4.4", 443, None),
+    ],
+)
+def test_own_service_decision(address: str, port: int, service: str | None) -> None:
+    found = own_service(address, port, SERVICES)
+    assert (found.name if found else None) == service
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8090/_sim/reset",
+        "http://localhost:8090/_sim/reset",
+        "http://[::1]:8000/api/webhooks/test",
+        "http://127.1:6379/",
+        "http://2130706433:8000/",
+    ],
+)
+def test_own_services_are_refused_whatever_the_allow_list_says(url: str) -> None:
+    for allow in (LOOPBACK_ALLOWED, EVERYTHING_ALLOWED):
+        with pytest.raises(UnsafeUrl) as caught:
+            check_url(url, allow=allow, own=SERVICES)
+        assert "the API's own services are never valid targets" in caught.value.reason
+    assert check_url("http://127.0.0.1:9000/hook", allow=LOOPBACK_ALLOWED, own=SERVICES)
+
+
+def test_own_services_come_from_the_settings() -> None:
+    settings = ExplicitSettings(
+        gateway_port=8123,
+        simulator_url="http://sim.internal:8124",
+        flower_port=8125,
+        redis_url="rediss://:secret@redis.internal/0",
+        embedded_redis_port=6391,
+        database_url="postgresql+psycopg://veo:pw@db.internal/veo",
+    )
+    assert {(s.host, s.port) for s in own_services(settings)} == {
+        ("127.0.0.1", 8123),
+        ("sim.internal", 8124),
+        ("127.0.0.1", 8125),
+        ("redis.internal", 6379),
+        ("127.0.0.1", 6391),
+        ("db.internal", 5432),
+    }
+    sqlite = ExplicitSettings(database_url="sqlite:///var/veo.db")
+    assert "the database" not in {s.name for s in own_services(sqlite)}
+
+
+def test_a_callers_header_replaces_a_default_whatever_its_case() -> None:
+    checked = check_url("http://8.8.8.8/hook", allow=())
+    headers = {"user-agent": "veo-gateway-webhooks/1", "ACCEPT-ENCODING": "gzip"}
+    request = pinned_request(httpx.AsyncClient(), checked, checked.address, headers=headers)
+    assert request.headers.get_list("User-Agent") == ["veo-gateway-webhooks/1"]
+    assert request.headers.get_list("Accept-Encoding") == ["gzip"]

@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import secrets
 import sys
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ import httpx
 import pytest
 
 from devtools.processes import Proc, free_port, http_ok
+from simulator.control import control_headers
 from tests.upstream.fake_server import FakeServer
 
 RETIRED_MODEL = "veo-3.1-fast-generate-preview"  # the simulator answers 404 "no longer available"
@@ -53,23 +55,27 @@ class Sim:
     url: str
     port: int
     data_dir: Path
+    control_token: str
+
+    def _control(self, method: str, path: str, **kwargs: Any) -> Any:
+        """A control endpoint's JSON answer (they need the simulator's token)."""
+        headers = control_headers(self.control_token)
+        return httpx.request(method, f"{self.url}{path}", headers=headers, **kwargs).json()
 
     def stats(self) -> dict[str, Any]:
-        answer: dict[str, Any] = httpx.get(f"{self.url}/_sim/stats?prompts=0", timeout=5).json()
+        answer: dict[str, Any] = self._control("GET", "/_sim/stats?prompts=0", timeout=5)
         return answer
 
     def calls(self, name: str) -> int:
         return int(self.stats()["calls"].get(name, 0))
 
     def operation(self, name: str) -> dict[str, Any]:
-        answer: dict[str, Any] = httpx.get(f"{self.url}/_sim/operations/{name}", timeout=5).json()
+        answer: dict[str, Any] = self._control("GET", f"/_sim/operations/{name}", timeout=5)
         return answer
 
     def service_account_info(self) -> dict[str, str]:
         """A fresh service account whose token_uri is this simulator's /token."""
-        info: dict[str, str] = httpx.post(
-            f"{self.url}/_sim/service-account", json={}, timeout=30
-        ).json()
+        info: dict[str, str] = self._control("POST", "/_sim/service-account", json={}, timeout=30)
         return info
 
     def service_account(self, path: Path) -> Path:
@@ -87,9 +93,11 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sim]:
         "--port", str(port), "--data-dir", str(data_dir), "--latency", "0.2", "--jitter", "0",
         "--render", "fast", "--retired-models", RETIRED_MODEL, "--retry-after", "2",
     ]  # fmt: skip
+    token = secrets.token_urlsafe(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}
+    env["VEO_SIMULATOR_CONTROL_TOKEN"] = token
     proc = Proc("simulator", argv, env, tmp_path_factory.mktemp("sim-logs")).start()
     url = f"http://127.0.0.1:{port}"
     proc.wait_ready(lambda: http_ok(f"{url}/_sim/health"), timeout_s=30)
-    yield Sim(url, port, data_dir)
+    yield Sim(url, port, data_dir, token)
     proc.stop()
