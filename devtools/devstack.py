@@ -11,18 +11,14 @@ The database layer and the admin CLI are imported inside the functions that use 
 """
 
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 import types
 import typing
 from contextlib import ExitStack
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -30,119 +26,31 @@ import typer
 from honcho import manager as honcho_manager
 from honcho.environ import expand_processes, parse_procfile
 from honcho.printer import Printer
-from rich.console import Console
-from rich.text import Text
 
+from devtools.banner import Banner, busy_ports, console, wait_until_ready
 from devtools.embedded_redis import EmbeddedRedis
-from devtools.processes import free_port, http_ok, redis_answers
+from devtools.environment import (
+    DEMO_CREDITS,
+    ensure_demo_key,
+    export,
+    simulator_control_token,
+    stack_env,
+    uses_embedded_redis,
+)
+from devtools.processes import free_port, redis_answers
 from devtools.settings_doc import settings_markdown, with_table
 from shared.constants import ALL_QUEUES
-from shared.settings import RedisUrlOrigin, Settings, get_settings, without_password
+from shared.settings import Settings, get_settings, without_password
 from shared.stack_record import read_record, record_path, remove_record, write_record
 
 app = typer.Typer(help="Run the whole stack locally (make run, make worker).", no_args_is_help=True)
-console = Console(highlight=False, soft_wrap=True)  # URLs and keys stay on one line
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_CREDITS = 1000
-DEMO_KEY_FILE = "demo-api-key"
-SIMULATOR_CONTROL_FILE = "simulator-control-token"
-READY_TIMEOUT_S = 90.0  # first start imports a lot; a cold laptop can take a while
 # honcho SIGKILLs what is still running this long after the first process stopped; above the
 # workers' soft-shutdown timeout (30 s) so a task in progress may finish.
 STOP_GRACE_S = 35
-SAMPLE_PROMPT = "A beautiful sunset over the ocean with waves gently lapping the shore"
 # The conftest's default; `veo-dev test` only stands in when nothing answers there.
 TEST_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-# --- environment shared by every process ------------------------------------------------------
-
-
-def uses_embedded_redis(settings: Settings) -> bool:
-    """True unless VEO_REDIS_URL was given (environment or .env): then that Redis is used as is."""
-    return settings.redis_url_origin is not RedisUrlOrigin.GIVEN
-
-
-def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
-    """The environment for the Procfile's processes: every variable its commands expand.
-
-    Values come from the settings (so a `.env` file reaches the shell too), the data dir is
-    made absolute so every process opens the same SQLite file, and this interpreter's bin
-    directory goes first on PATH so `celery`, `uvicorn` and `python` are the venv's.
-    """
-    bin_dir = str(Path(sys.executable).parent)
-    return {
-        **os.environ,
-        "PATH": os.pathsep.join([bin_dir, os.environ.get("PATH", "")]),
-        "PYTHONUNBUFFERED": "1",  # log lines reach honcho's pipe as they happen
-        "VEO_DATA_DIR": str(settings.data_dir.resolve()),
-        "VEO_REDIS_URL": redis_url,
-        "VEO_GATEWAY_HOST": settings.gateway_host,
-        "VEO_GATEWAY_PORT": str(settings.gateway_port),
-        "VEO_WORKER_CONCURRENCY": str(settings.worker_concurrency),
-        "VEO_INPUTS_CONCURRENCY": str(settings.inputs_concurrency),
-        "VEO_WEBHOOK_CONCURRENCY": str(settings.webhook_concurrency),
-        "VEO_LOG_LEVEL": settings.log_level,
-    }
-
-
-def simulator_control_token(settings: Settings) -> str:
-    """VEO_SIMULATOR_CONTROL_TOKEN, or a new one for this run; kept (mode 0600) in the data dir
-    for whoever drives the simulator's /_sim/* endpoints by hand (docs/simulator.md)."""
-    token = settings.simulator_control_token.get_secret_value() or secrets.token_urlsafe(18)
-    write_secret(settings.data_dir / SIMULATOR_CONTROL_FILE, token)
-    return token
-
-
-def _export(env: dict[str, str]) -> Settings:
-    """Make this process see what its children will see, and re-read the settings."""
-    os.environ.update(env)
-    get_settings.cache_clear()
-    return get_settings()
-
-
-def write_secret(path: Path, value: str) -> None:
-    """Write a one-line secret readable by its owner only (mode 0600, also if it existed)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(value + "\n")
-    path.chmod(0o600)
-
-
-def _key_is_active(key: str) -> bool:
-    from sqlmodel import col, select
-
-    from shared.db import read_session
-    from shared.keys import hash_api_key
-    from shared.models import Account, ApiKey
-
-    with read_session() as session:
-        found = session.exec(
-            select(ApiKey.id)
-            .join(Account, col(Account.id) == col(ApiKey.account_id))
-            .where(
-                col(ApiKey.key_hash) == hash_api_key(key),
-                col(ApiKey.revoked_at).is_(None),
-                col(Account.disabled_at).is_(None),
-            )
-        ).first()
-    return found is not None
-
-
-def ensure_demo_key(settings: Settings) -> tuple[str, bool]:
-    """The demo key from `<data_dir>/demo-api-key` while it still authenticates, else a new
-    account with DEMO_CREDITS and a new key. Returns (key, created)."""
-    from admin.cli import create_account_with_key
-
-    path = settings.data_dir / DEMO_KEY_FILE
-    if path.exists():
-        key = path.read_text().strip()
-        if key and _key_is_active(key):
-            return key, False
-    _account, key = create_account_with_key(DEMO_CREDITS, name="demo")
-    write_secret(path, key)
-    return key, True
 
 
 # --- honcho -------------------------------------------------------------------------------------
@@ -176,111 +84,6 @@ def procfile_path() -> Path:
         if candidate.exists():
             return candidate
     raise typer.BadParameter("no Procfile next to the code or in the current directory")
-
-
-def local_url(host: str, port: int) -> str:
-    """A URL to reach a listener from this machine (0.0.0.0 is not an address to connect to)."""
-    if host in {"0.0.0.0", "::", ""}:  # noqa: S104 - comparing, not binding
-        host = "127.0.0.1"
-    return f"http://{host}:{port}"
-
-
-def busy_ports(settings: Settings) -> str:
-    """The listeners of the Procfile whose port is taken, named with their variable; "" if none.
-
-    Checked before starting anything, so a second `make run` fails with one clear line instead
-    of a gateway traceback followed by the whole stack stopping.
-    """
-    listeners = {
-        "VEO_GATEWAY_PORT": (settings.gateway_host, settings.gateway_port),
-        "VEO_FLOWER_PORT": (settings.flower_host, settings.flower_port),
-        "VEO_SIMULATOR_PORT": (settings.simulator_host, settings.simulator_port),
-    }
-    taken = []
-    for variable, (host, port) in listeners.items():
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers do
-            try:
-                sock.bind((host, port))
-            except OSError:
-                taken.append(f"{variable}={port}")
-    return ", ".join(taken)
-
-
-@dataclass
-class Banner:
-    settings: Settings
-    api_key: str
-    flower_password: str
-    redis_note: str
-
-    @property
-    def gateway(self) -> str:
-        return local_url(self.settings.gateway_host, self.settings.gateway_port)
-
-    @property
-    def simulator(self) -> str:
-        return self.settings.simulator_url
-
-    def print(self) -> None:
-        s = self.settings
-        rows = [
-            ("Gateway", self.gateway),
-            ("API docs", f"{self.gateway}/docs"),
-            (
-                "Flower",
-                f"{local_url(s.flower_host, s.flower_port)}  "
-                f"user {s.flower_user}  password {self.flower_password}",
-            ),
-            ("Redis", f"{without_password(s.redis_url)}  {self.redis_note}"),
-            ("Database", without_password(s.database_url)),
-            (
-                "Simulator",
-                f"{self.simulator}  control token in {s.data_dir / SIMULATOR_CONTROL_FILE}",
-            ),
-        ]
-        console.rule("[bold green]Veo API is running")
-        for label, value in rows:
-            console.print(Text.assemble((f"  {label:<10} ", "bold"), value))
-        console.print(f"Demo API key: {self.api_key}", markup=False)
-        console.print("\nTry it (then poll the returned uuid):", style="bold")
-        console.print(curl_example(self.gateway, self.api_key), markup=False)
-        console.print(
-            f'curl -H "Authorization: Bearer {self.api_key}" '
-            f"{self.gateway}/api/video-status/<uuid>",
-            markup=False,
-        )
-        console.print("\nMore workers: make worker    Stop: Ctrl-C", style="dim")
-        console.rule()
-
-
-def curl_example(gateway: str, api_key: str) -> str:
-    return (
-        f"curl -X POST {gateway}/api/generate-video \\\n"
-        f'  -H "Authorization: Bearer {api_key}" \\\n'
-        '  -H "Content-Type: application/json" \\\n'
-        f'  -d \'{{"generationType": "text_to_video", "prompt": "{SAMPLE_PROMPT}", '
-        '"aspectRatio": "16:9"}\''
-    )
-
-
-def wait_until_ready(banner: Banner, done: threading.Event) -> None:
-    """Print the banner once the gateway and the simulator answer; warn if they never do."""
-    checks = {
-        "gateway": f"{banner.gateway}/api/health",
-        "simulator": f"{banner.simulator}/_sim/health",
-    }
-    pending = dict(checks)
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while pending and not done.is_set():
-        pending = {name: url for name, url in pending.items() if not http_ok(url)}
-        if pending and time.monotonic() > deadline:
-            names = ", ".join(f"{name} ({url})" for name, url in pending.items())
-            console.print(f"[red]not answering after {READY_TIMEOUT_S:.0f} s:[/red] {names}")
-            return
-        done.wait(0.25)
-    if not done.is_set():
-        banner.print()
 
 
 def run_procfile(env: dict[str, str], banner: Banner) -> int:
@@ -348,7 +151,7 @@ def run() -> None:
                 redis_url, redis_note = settings.redis_url, "(from VEO_REDIS_URL)"
             env = stack_env(settings, redis_url)
             env["VEO_SIMULATOR_CONTROL_TOKEN"] = simulator_control_token(settings)
-            code = _run_stack(_export(env), env, redis_note)
+            code = _run_stack(export(env), env, redis_note)
     except KeyboardInterrupt:
         console.print("interrupted before the stack was up")
     console.print("stopped")

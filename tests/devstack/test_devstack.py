@@ -12,7 +12,7 @@ import pytest
 from honcho.environ import parse_procfile
 from pydantic import SecretStr
 
-from devtools import devstack, settings_doc
+from devtools import banner, devstack, environment, settings_doc
 from devtools.processes import VENV_BIN, free_port
 from shared.settings import Settings, get_settings
 from shared.stack_record import StackRecord, read_record, write_record
@@ -83,17 +83,17 @@ def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_url: str) ->
 def test_demo_key_is_created_once_and_replaced_when_revoked(data_dir: Path) -> None:
     from admin.cli import app as admin
 
-    key, created = devstack.ensure_demo_key(get_settings())
+    key, created = environment.ensure_demo_key(get_settings())
     assert created
-    path = data_dir / devstack.DEMO_KEY_FILE
+    path = data_dir / environment.DEMO_KEY_FILE
     assert path.read_text().strip() == key
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert devstack.ensure_demo_key(get_settings()) == (key, False)
+    assert environment.ensure_demo_key(get_settings()) == (key, False)
 
     from typer.testing import CliRunner
 
     assert CliRunner().invoke(admin, ["revoke-key", key]).exit_code == 0
-    replacement, created = devstack.ensure_demo_key(get_settings())
+    replacement, created = environment.ensure_demo_key(get_settings())
     assert created
     assert replacement != key
     assert path.read_text().strip() == replacement
@@ -133,8 +133,8 @@ def test_flower_refuses_a_password_flower_would_split(tmp_path: Path) -> None:
 
 def test_embedded_redis_is_used_only_without_veo_redis_url(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("VEO_REDIS_URL", raising=False)
-    assert devstack.uses_embedded_redis(Settings())
-    assert not devstack.uses_embedded_redis(Settings(redis_url="redis://elsewhere:6379/0"))
+    assert environment.uses_embedded_redis(Settings())
+    assert not environment.uses_embedded_redis(Settings(redis_url="redis://elsewhere:6379/0"))
 
 
 def test_the_running_stack_records_its_redis_in_the_data_dir_until_it_stops(
@@ -146,7 +146,7 @@ def test_the_running_stack_records_its_redis_in_the_data_dir_until_it_stops(
     get_settings.cache_clear()
     seen: list[StackRecord | None] = []
 
-    def procfile(_env: dict[str, str], _banner: devstack.Banner) -> int:
+    def procfile(_env: dict[str, str], _banner: banner.Banner) -> int:
         seen.append(read_record(data_dir))
         return 0
 
