@@ -16,7 +16,7 @@ from shared.settings import get_settings
 log = logging.getLogger(__name__)
 
 # Each limit is a Lua function of its key and arguments, so a script can check several in
-# one round trip (a submit's in-flight slot and submit token: `acquire_slot_and_token`).
+# one round trip (each admitted job's in-flight slot and submit token: `reserve_capacity_for`).
 _TAKE_TOKENS = """
 local function refilled(key, capacity, rate)
   local now_parts = redis.call('TIME')
@@ -55,18 +55,6 @@ _TOKEN_BUCKET = (
 _SEMAPHORE_ACQUIRE = (
     _ACQUIRE_SLOT + "return acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]))"
 )
-# The slot is given back if no token is left.
-_SLOT_AND_TOKEN = (
-    _ACQUIRE_SLOT
-    + _TAKE_TOKENS
-    + """
-if acquire_slot(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])) == 0 then return 0 end
-if take_tokens(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), 1) == 1 then return 1 end
-redis.call('ZREM', KEYS[1], ARGV[1])
-return 0
-"""
-)
-
 # Read only: how many submits the quota would admit now (whole tokens, free in-flight slots).
 _CAPACITY = (
     _TAKE_TOKENS
@@ -122,26 +110,6 @@ def acquire_slot(client: redis.Redis, key: str, holder: str, *, limit: int, ttl_
     return bool(client.eval(_SEMAPHORE_ACQUIRE, 1, key, holder, limit, ttl_s))
 
 
-def acquire_slot_and_token(
-    client: redis.Redis,
-    slot_key: str,
-    bucket_key: str,
-    holder: str,
-    *,
-    limit: int,
-    ttl_s: int,
-    per_second: float,
-    burst: float,
-) -> bool:
-    """`acquire_slot` and then one token of `take_tokens`, in one round trip; the slot is
-    released again if no token is left."""
-    return bool(
-        client.eval(
-            _SLOT_AND_TOKEN, 2, slot_key, bucket_key, holder, limit, ttl_s, burst, per_second
-        )
-    )
-
-
 def release_slot(client: redis.Redis, key: str, holder: str) -> None:
     client.zrem(key, holder)
 
@@ -167,21 +135,6 @@ class SubmitQuota:
         )
 
 
-def reserve_capacity(job_id: str) -> bool:
-    """One in-flight slot and one submit token, both global; the slot is returned if no token."""
-    quota = SubmitQuota.from_settings()
-    return acquire_slot_and_token(
-        get_redis(),
-        rkey(KEY_IN_FLIGHT),
-        rkey(KEY_SUBMIT_BUCKET),
-        job_id,
-        limit=quota.in_flight,
-        ttl_s=quota.ttl_s,
-        per_second=quota.per_second,
-        burst=quota.burst,
-    )
-
-
 def available_capacity() -> int:
     """How many submits the quota would admit now (free slots and whole tokens); takes nothing,
     so a dispatcher with nothing to admit costs one round trip."""
@@ -192,8 +145,9 @@ def available_capacity() -> int:
 
 
 def reserve_capacity_for(job_ids: list[str]) -> int:
-    """`reserve_capacity` for each job in order until one is refused, in one round trip; how
-    many (the first ones) now hold a slot and have spent a token."""
+    """One in-flight slot and one submit token for each job in order, until one is refused (a
+    slot without a token is given back), in one round trip; how many (the first ones) now hold
+    a slot and have spent a token."""
     if not job_ids:
         return 0
     quota = SubmitQuota.from_settings()
