@@ -25,7 +25,7 @@ Answer = PollResult | UpstreamTransientError | UpstreamPermanentError
 
 def finished(data: bytes = VIDEO_BYTES) -> PollResult:
     """A finished operation whose video comes back inline (as Vertex sends it)."""
-    return PollResult(done=True, video=VideoRef(data=data))
+    return PollResult(done=True, videos=(VideoRef(data=data),))
 
 
 def generation_failed(code: str = "content_blocked", *, refund: bool = True) -> PollResult:

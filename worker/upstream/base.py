@@ -19,10 +19,30 @@ class ImageInput:
 
 
 @dataclass(frozen=True)
+class ReferenceImageInput:
+    """A reference image for Veo 3.1's "ingredients to video" (`referenceImages[]`)."""
+
+    image: ImageInput
+    reference_type: str  # "asset" or "style", as Vertex AI spells it
+
+
+@dataclass(frozen=True)
 class SubmitRequest:
+    """One generation as the user asked for it; a None option falls back to the process-wide
+    VideoSettings the adapter was built with (the settings' defaults)."""
+
     prompt: str
     aspect_ratio: str  # "16:9" or "9:16": `auto` is resolved before we get here
     image: ImageInput | None = None
+    model: str | None = None  # the upstream's model id (veo-3.1-generate-001, ...)
+    duration_s: int | None = None
+    resolution: str | None = None
+    negative_prompt: str | None = None
+    seed: int | None = None
+    generate_audio: bool | None = None
+    sample_count: int = 1
+    last_frame: ImageInput | None = None  # with `image`: first+last-frame interpolation
+    reference_images: tuple[ReferenceImageInput, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -37,8 +57,13 @@ class VideoRef:
 @dataclass(frozen=True)
 class PollResult:
     done: bool
-    video: VideoRef | None = None
+    videos: tuple[VideoRef, ...] = ()  # one per sample, in the upstream's order
     failure: UpstreamPermanentError | None = None
+
+    @property
+    def video(self) -> VideoRef | None:
+        """The first sample: the job's `videoUrl`."""
+        return self.videos[0] if self.videos else None
 
 
 @dataclass(frozen=True)

@@ -47,7 +47,7 @@ def _read_response(response: Mapping[str, Any]) -> PollResult:
     for sample in as_list(generated.get("generatedSamples")):
         video = as_dict(as_dict(sample).get("video"))
         if video.get("uri"):
-            return PollResult(done=True, video=VideoRef(uri=str(video["uri"])))
+            return PollResult(done=True, videos=(VideoRef(uri=str(video["uri"])),))
         if video.get("encodedVideo"):
             return inline_video(video["encodedVideo"], str(video.get("encoding") or "video/mp4"))
     # Gemini nests the RAI counters inside generateVideoResponse (Vertex does not).

@@ -106,7 +106,7 @@ def inline_video(encoded: Any, mime_type: str) -> PollResult:
             "upstream returned undecodable video bytes", code="upstream_bad_response"
         )
         return PollResult(done=True, failure=failure)
-    return PollResult(done=True, video=VideoRef(data=data, mime_type=mime_type))
+    return PollResult(done=True, videos=(VideoRef(data=data, mime_type=mime_type),))
 
 
 def no_video_failure(counters: Mapping[str, Any]) -> UpstreamPermanentError:

@@ -126,7 +126,7 @@ def _read_response(response: Mapping[str, Any]) -> PollResult:
         mime_type = str(video.get("mimeType") or "video/mp4")
         if video.get("gcsUri"):
             return PollResult(
-                done=True, video=VideoRef(uri=str(video["gcsUri"]), mime_type=mime_type)
+                done=True, videos=(VideoRef(uri=str(video["gcsUri"]), mime_type=mime_type),)
             )
         if video.get("bytesBase64Encoded"):
             return inline_video(video["bytesBase64Encoded"], mime_type)
