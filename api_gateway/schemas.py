@@ -103,3 +103,5 @@ class HealthData(BaseModel):
     database: bool
     redis: bool
     lastSweepAt: str | None = None  # noqa: N815
+    # Submits the upstream never answered (maybe accepted and billed): see docs/guarantees.md.
+    unknownSubmits: int = 0  # noqa: N815

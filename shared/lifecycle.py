@@ -60,6 +60,7 @@ class Step:
     values: dict[str, Any] = field(default_factory=dict)
     guard: dict[str, Any] | None = None
     failure: Failure | None = None
+    announce: bool = True  # False: send no webhook event for this move (a repeated state)
 
 
 def wants_event(job: JobRef, event_type: str) -> bool:
@@ -127,12 +128,17 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
 
 
 def advance_alone(
-    job: JobRef, to: JobStatus, *, guard: dict[str, Any] | None = None, **values: Any
+    job: JobRef,
+    to: JobStatus,
+    *,
+    guard: dict[str, Any] | None = None,
+    announce: bool = True,
+    **values: Any,
 ) -> bool:
     """`advance()` in a transaction of its own. A move that can have no consequences (no refund,
     no event wanted: a submit's move to processing, usually) is its one statement, autocommitted
     on PostgreSQL: no ORM session, no BEGIN and COMMIT round trips."""
-    step = Step(job, to, values, guard)
+    step = Step(job, to, values, guard, announce=announce)
     if refund_due(step.to, step.failure) or _wants_its_event(step):
         with write_session() as session:
             return advance_all(session, [step])[0]
@@ -159,7 +165,7 @@ def refund_due(to: JobStatus, failure: Failure | None) -> bool:
 
 
 def _wants_its_event(step: Step) -> bool:
-    return step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
+    return step.announce and step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
 
 
 def _by_endpoint(deliveries: list[WebhookDelivery]) -> list[list[str]]:

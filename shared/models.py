@@ -184,6 +184,9 @@ class Job(SQLModel, table=True):
 
     upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
     submit_attempts: int = 0
+    # New submissions after an operation failed upstream (google.rpc 8/13/14); each is also
+    # an attempt. Bounded by worker/tasks/decisions.OPERATION_RESUBMITS_MAX.
+    operation_resubmits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # A job the upstream sent back (429, 5xx) is not admitted again before this time.
     next_submit_at: datetime | None = _ts()
     poll_count: int = 0
@@ -225,6 +228,17 @@ class Heartbeat(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     ran_at: datetime = _created()
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class OpsCounter(SQLModel, table=True):
+    """A running count operators read in /api/health (shared/counters.py), e.g. submits whose
+    outcome the upstream never told us."""
+
+    __tablename__ = "ops_counters"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _created()
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -283,6 +297,7 @@ ACCOUNTS = _table(Account)
 JOBS = _table(Job)
 LEDGER = _table(LedgerEntry)
 HEARTBEATS = _table(Heartbeat)
+OPS_COUNTERS = _table(OpsCounter)
 DELIVERIES = _table(WebhookDelivery)
 
 

@@ -102,13 +102,22 @@ class Settings(BaseSettings):
     resolution: Literal["720p", "1080p", "4k"] = "720p"
     duration_s: Literal[4, 6, 8] = 8
     negative_prompt: str = ""
+    # Vertex `generateAudio` for jobs that do not say: audio is priced higher on Vertex AI.
+    generate_audio: bool = True
     upstream_connect_timeout_s: float = 5.0
     upstream_timeout_s: float = 30.0
     video_max_bytes: int = 512 * MIB
     upstream_image_max_bytes: int = 15 * MIB
 
     # --- pipeline --------------------------------------------------------------------------------
-    upstream_submits_per_minute: int = 50
+    # Below Vertex AI's per-project ceiling for Veo 3.1 (50 requests a minute), so that the
+    # upstream's own 429s stay rare.
+    upstream_submits_per_minute: int = 40
+    # A submit sent but never answered (read timeout, dropped connection, 504) may have been
+    # accepted and billed upstream. fail: fail the job (code upstream_outcome_unknown) and
+    # refund it; retry: submit it again, at the risk of paying for two generations (the user is
+    # charged once either way). See docs/guarantees.md.
+    unknown_submit_policy: Literal["fail", "retry"] = "fail"
     upstream_polls_per_second: int = 200
     upstream_max_in_flight: int = 1000
     poll_first_delay_s: float = 5.0

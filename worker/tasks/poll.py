@@ -21,7 +21,7 @@ from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.estimates import record_durations, record_poll_lateness
-from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
+from shared.lifecycle import STEP_FIELDS, Failure, JobRef, Step, advance_all
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -35,9 +35,11 @@ from worker.tasks.decisions import (
     DEADLINE_EXCEEDED,
     Fetch,
     PollAgain,
+    Resubmit,
     decide_poll,
     early_window_s,
     past_deadline,
+    resubmits_left,
 )
 from worker.upstream import get_upstream
 from worker.upstream.base import PollResult, VideoRef
@@ -52,6 +54,8 @@ class Claimed:
     operation: str
     poll_count: int
     deadline_at: datetime | None
+    submit_attempts: int = 0
+    operation_resubmits: int = 0
 
 
 @dataclass(slots=True)
@@ -62,8 +66,9 @@ class Stored:
     video_bytes: int
 
 
-# What one look at a claimed job came to: poll again, fail, or complete (its video stored).
-Outcome = PollAgain | Failure | Stored
+# What one look at a claimed job came to: poll again, fail, submit anew, or complete (its
+# video stored).
+Outcome = PollAgain | Failure | Resubmit | Stored
 
 
 def claim_due(session: Session, limit: int) -> list[Claimed]:
@@ -84,6 +89,8 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
             col(Job.poll_count),
             col(Job.deadline_at),
             col(Job.next_poll_at),
+            col(Job.submit_attempts),
+            col(Job.operation_resubmits),
         )
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
         .order_by(col(Job.next_poll_at))
@@ -99,7 +106,17 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
         )
     session.commit()
     record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
-    return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
+    return [
+        Claimed(
+            r.id,
+            r.upstream_operation,
+            r.poll_count,
+            r.deadline_at,
+            r.submit_attempts,
+            r.operation_resubmits,
+        )
+        for r in rows
+    ]
 
 
 async def _store_video(claimed: Claimed, video: VideoRef, settings: Settings) -> Stored:
@@ -126,7 +143,12 @@ async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
         answer = await get_upstream().poll(claimed.operation)
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
-    decision = decide_poll(answer, claimed.poll_count, now, settings)
+    left = resubmits_left(claimed.operation_resubmits, claimed.submit_attempts, settings)
+    decision = decide_poll(answer, claimed.poll_count, now, settings, resubmits=left)
+    if isinstance(decision, Resubmit):
+        log.warning(
+            "operation of %s failed; submitting it anew: %s", claimed.job_id, decision.reason
+        )
     if isinstance(decision, Fetch):
         try:
             return await _store_video(claimed, decision.video, settings)
@@ -190,7 +212,7 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
 
 
 def _finishing_steps(
-    session: Session, finished: list[tuple[Claimed, Failure | Stored]]
+    session: Session, finished: list[tuple[Claimed, Failure | Resubmit | Stored]]
 ) -> list[Step]:
     """The move of each finished job (the columns its move and `persist` use, read with the
     others' in one query: Core rows, not Jobs)."""
@@ -207,6 +229,8 @@ def _finishing_steps(
             continue
         if isinstance(outcome, Failure):
             steps.append(Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome))
+        elif isinstance(outcome, Resubmit):
+            steps.append(_resubmit_step(job, claimed, outcome))
         else:
             values = {
                 "video_key": outcome.video_key,
@@ -215,6 +239,22 @@ def _finishing_steps(
             }
             steps.append(Step(job, JobStatus.COMPLETED, values))
     return steps
+
+
+def _resubmit_step(job: JobRef, claimed: Claimed, outcome: Resubmit) -> Step:
+    """Back to waiting without the failed operation; the dispatcher admits it again after
+    `outcome.at`, and its submit is a new attempt. Guarded by the resubmit count read."""
+    values = {
+        "upstream_operation": None,
+        "next_poll_at": None,
+        "deadline_at": None,
+        "poll_count": 0,
+        "next_submit_at": outcome.at,
+        "operation_resubmits": claimed.operation_resubmits + 1,
+    }
+    return Step(
+        job, JobStatus.PENDING, values, {"operation_resubmits": claimed.operation_resubmits}
+    )
 
 
 @app.task(name=TASK_POLL_DUE, soft_time_limit=240, time_limit=300)

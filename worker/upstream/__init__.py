@@ -34,6 +34,7 @@ def _video(settings: Settings, default_model: str) -> VideoSettings:
         resolution=settings.resolution,
         duration_s=settings.duration_s,
         negative_prompt=settings.negative_prompt,
+        generate_audio=settings.generate_audio,
     )
 
 

@@ -74,6 +74,7 @@ class VideoSettings:
     resolution: str = "720p"  # 720p, 1080p or 4k
     duration_s: int = 8  # 4, 6 or 8
     negative_prompt: str = ""
+    generate_audio: bool = True  # Vertex `generateAudio`
 
     def check(self) -> None:
         """Refuse what Veo 3.1 rejects (1080p and 4k need 8 s) before paying for the 400."""

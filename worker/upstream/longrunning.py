@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.errors import UpstreamPermanentError
+from shared.errors import UpstreamPermanentError, UpstreamResubmittable
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.classify import MESSAGE_MAX_CHARS
 from worker.upstream.transport import JSON_MAX_BYTES
@@ -87,14 +87,27 @@ def read_operation(
     return read_response(as_dict(operation.get("response")))
 
 
+# google.rpc codes of a failed operation worth one new submission: RESOURCE_EXHAUSTED,
+# INTERNAL, UNAVAILABLE (the SDK's own retry set, as codes rather than HTTP statuses).
+RESUBMITTABLE_RPC_CODES = frozenset({8, 13, 14})
+RPC_INVALID_ARGUMENT = 3
+# Veo's safety filters end an operation with code 3 and a message naming "Support codes"
+# (numbers that map to the filter's categories): a block, not a malformed request.
+SAFETY_BLOCK_MARKER = "support codes"
+
+
 def operation_failure(error: Mapping[str, Any]) -> UpstreamPermanentError:
-    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words."""
+    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words,
+    classified by its code: a safety block, worth a new submission, or final."""
     code = error.get("code")
     message = str(error.get("message") or "no message")
-    return UpstreamPermanentError(
-        f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS],
-        code="upstream_failed",
-    )
+    text = f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS]
+    if code in RESUBMITTABLE_RPC_CODES and isinstance(code, int):
+        return UpstreamResubmittable(text, rpc_code=code)
+    if code == RPC_INVALID_ARGUMENT and SAFETY_BLOCK_MARKER in message.lower():
+        # The upstream does not charge for blocked videos, so neither do we.
+        return UpstreamPermanentError(message[:MESSAGE_MAX_CHARS], code="content_blocked")
+    return UpstreamPermanentError(text, code="upstream_failed")
 
 
 def inline_video(encoded: Any, mime_type: str) -> PollResult:

@@ -44,6 +44,14 @@ _OPERATION_NAME = re.compile(
     r"/operations/[^/?#\s]+"
 )
 _GCS_URI = re.compile(r"gs://([^/]+)/(.+)")
+_OPERATION_LOCATION = re.compile(r"^projects/[^/]+/locations/([a-z0-9-]+)/")
+
+
+def _host(location: str) -> str:
+    """Vertex AI's host for a location: regional, or the global endpoint."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
 
 
 class _TimeoutRequest(google.auth.transport.requests.Request):
@@ -71,13 +79,25 @@ class TokenSource:
         self._lock_loop: asyncio.AbstractEventLoop | None = None
 
     async def token(self) -> str:
+        await self._ensure_valid()
+        return str(self._credentials.token)
+
+    async def headers(self) -> dict[str, str]:
+        """The request headers the credentials ask for, through google-auth's own `apply()`:
+        the bearer token, and for a user's application default credentials the quota
+        project's `x-goog-user-project` (without it, Vertex bills and limits the wrong project)."""
+        headers: dict[str, str] = {}
+        await self._ensure_valid()
+        self._credentials.apply(headers)
+        return headers
+
+    async def _ensure_valid(self) -> None:
         if self._credentials is None or not self._credentials.valid:
             async with self._loop_lock():  # a hundred concurrent polls refresh once, not 100 times
                 if self._credentials is None:
                     self._credentials = await asyncio.to_thread(self._load)
                 if not self._credentials.valid:
                     await asyncio.to_thread(self._refresh)
-        return str(self._credentials.token)
 
     def _loop_lock(self) -> asyncio.Lock:
         """asyncio.Lock binds to one loop; a new loop (a new test) gets a new lock."""
@@ -157,12 +177,8 @@ class VertexUpstream:
         self.project = project
         self.location = location
         self.video = video
-        host = (
-            "aiplatform.googleapis.com"
-            if location == "global"
-            else f"{location}-aiplatform.googleapis.com"
-        )
-        self.base_url = (base_url or f"https://{host}").rstrip("/")
+        self.base_url = (base_url or f"https://{_host(location)}").rstrip("/")
+        self._fixed_base_url = bool(base_url)  # else each operation's own region is polled
         self.gcs_base_url = gcs_base_url.rstrip("/")
         self.output_gcs_uri = output_gcs_uri
         self._origins = (httpx.URL(self.base_url), httpx.URL(self.gcs_base_url))
@@ -173,8 +189,18 @@ class VertexUpstream:
         # Without storageUri the finished operation carries the video inline.
         self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
 
-    async def _token(self) -> str:
-        return await self._tokens.token()
+    async def _auth(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The credentials' headers, and the secret among them (the token) to scrub."""
+        headers = await self._tokens.headers()
+        return headers, (await self._tokens.token(),)
+
+    def _poll_base_url(self, operation: str) -> str:
+        """The regional host of the operation's own location: an operation started in
+        us-central1 is polled there even after VEO_VERTEX_LOCATION changes."""
+        if self._fixed_base_url:
+            return self.base_url
+        match = _OPERATION_LOCATION.search(operation)
+        return f"https://{_host(match.group(1))}" if match else self.base_url
 
     def _model_resource(self) -> str:
         project = self.project or self._tokens.project_id
@@ -194,20 +220,20 @@ class VertexUpstream:
         the real test.
         """
         self.video.check()
-        token = await self._token()
+        headers, secrets = await self._auth()
         await request_json(
             self._pool,
             "GET",
             f"{self.base_url}/v1/publishers/google/models/{quote(self.video.model, safe='')}",
             phase="model_check",
-            headers=_bearer(token),
-            secrets=(token,),
+            headers=headers,
+            secrets=secrets,
         )
 
     async def submit(self, request: SubmitRequest) -> str:
         self.video.check()
-        token = await self._token()
-        extra: dict[str, Any] = {"generateAudio": True}  # whether it defaults on is unconfirmed
+        headers, secrets = await self._auth()
+        extra: dict[str, Any] = {"generateAudio": self.video.generate_audio}
         if self.output_gcs_uri:
             extra["storageUri"] = self.output_gcs_uri
         operation = await request_json(
@@ -215,24 +241,25 @@ class VertexUpstream:
             "POST",
             f"{self.base_url}/v1/{self._model_resource()}:predictLongRunning",
             phase="submit",
-            headers=_bearer(token),
+            headers=headers,
             json_body=predict_body(request, self.video, **extra),
-            secrets=(token,),
+            secrets=secrets,
         )
         return operation_name(operation)
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Vertex")
         resource = operation.rpartition("/operations/")[0]  # as the SDK derives it
-        token = await self._token()
+        headers, secrets = await self._auth()
         data = await request_json(
             self._pool,
             "POST",
-            f"{self.base_url}/v1/{quote(resource, safe='/')}:fetchPredictOperation",
+            f"{self._poll_base_url(operation)}/v1/{quote(resource, safe='/')}"
+            ":fetchPredictOperation",
             phase="poll",
-            headers=_bearer(token),
+            headers=headers,
             json_body={"operationName": operation},
-            secrets=(token,),
+            secrets=secrets,
             max_bytes=self._poll_max_bytes,
         )
         return parse_operation(data)
@@ -248,11 +275,11 @@ class VertexUpstream:
             f"{self.gcs_base_url}/storage/v1/b/{quote(bucket, safe='')}"
             f"/o/{quote(obj, safe='')}?alt=media"
         )
-        token = await self._token()
+        headers, secrets = await self._auth()
 
         def headers_for(target: httpx.URL) -> dict[str, str]:
             """The token goes to the Vertex and GCS origins only, never to a redirect elsewhere."""
-            return _bearer(token) if any(same_origin(target, o) for o in self._origins) else {}
+            return headers if any(same_origin(target, o) for o in self._origins) else {}
 
         return await download_to(
             self._pool,
@@ -260,12 +287,8 @@ class VertexUpstream:
             dest,
             max_bytes=max_bytes,
             headers_for=headers_for,
-            secrets=(token,),
+            secrets=secrets,
         )
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
