@@ -143,6 +143,22 @@ async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
         answer = await get_upstream().poll(claimed.operation)
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
+    try:
+        return await _carry_out(claimed, answer, now, settings)
+    finally:
+        if isinstance(answer, PollResult):  # inline videos decoded to files and not stored
+            for video in answer.videos:
+                if video.path is not None:
+                    video.path.unlink(missing_ok=True)
+
+
+async def _carry_out(
+    claimed: Claimed,
+    answer: PollResult | UpstreamTransientError | UpstreamPermanentError,
+    now: datetime,
+    settings: Settings,
+) -> Outcome:
+    """The decision on one look, carried out (a video stored, or a retry logged)."""
     left = resubmits_left(claimed.operation_resubmits, claimed.submit_attempts, settings)
     decision = decide_poll(answer, claimed.poll_count, now, settings, resubmits=left)
     if isinstance(decision, Resubmit):

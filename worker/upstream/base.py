@@ -47,10 +47,12 @@ class SubmitRequest:
 
 @dataclass(frozen=True)
 class VideoRef:
-    """Where a finished video is: a URI to download, or the bytes themselves (Vertex inline)."""
+    """Where a finished video is: a URI to download, the bytes themselves, or (inline in the
+    answer, decoded as it streamed in) a local file the adapter's `download` moves into place."""
 
     uri: str | None = None
     data: bytes | None = None
+    path: Path | None = None
     mime_type: str = "video/mp4"
 
 

@@ -19,14 +19,17 @@ import httpx
 from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.inline import move_capped
 from worker.upstream.longrunning import (
     as_dict,
     as_list,
     check_operation_name,
     inline_video,
+    keep_videos,
     no_video_failure,
     operation_name,
     poll_max_bytes,
+    poll_splitter,
     predict_body,
     read_operation,
 )
@@ -75,6 +78,7 @@ class GeminiUpstream:
         self._api_key = api_key
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
         self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
+        self._max_inline_bytes = max_inline_bytes
 
     def _headers(self) -> dict[str, str]:
         if not self._api_key:
@@ -114,18 +118,22 @@ class GeminiUpstream:
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Gemini")
-        data = await request_json(
-            self._pool,
-            "GET",
-            f"{self.base_url}/v1beta/{quote(operation, safe='/')}",
-            phase="poll",
-            headers=self._headers(),
-            secrets=(self._api_key,),
-            max_bytes=self._poll_max_bytes,
-        )
-        return parse_operation(data)
+        with poll_splitter(self._max_inline_bytes) as splitter:  # an inline video: to disk
+            data = await request_json(
+                self._pool,
+                "GET",
+                f"{self.base_url}/v1beta/{quote(operation, safe='/')}",
+                phase="poll",
+                headers=self._headers(),
+                secrets=(self._api_key,),
+                max_bytes=self._poll_max_bytes,
+                splitter=splitter,
+            )
+            return keep_videos(splitter, parse_operation(data))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
+        if video.path is not None:
+            return move_capped(video.path, dest, max_bytes=max_bytes)
         if video.data is not None:
             return write_capped(video.data, dest, max_bytes=max_bytes)
         if not video.uri:

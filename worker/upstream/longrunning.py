@@ -14,6 +14,7 @@ from typing import Any
 from shared.errors import UpstreamPermanentError, UpstreamResubmittable
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.inline import Blob, BlobSplitter
 from worker.upstream.transport import JSON_MAX_BYTES
 
 
@@ -47,6 +48,17 @@ def poll_max_bytes(max_inline_bytes: int) -> int:
     """How large a poll answer may be: a finished operation may carry the video inline (base64,
     a third larger than the video)."""
     return max(JSON_MAX_BYTES, max_inline_bytes * 4 // 3 + JSON_MAX_BYTES)
+
+
+def poll_splitter(max_inline_bytes: int) -> BlobSplitter:
+    """Where a poll answer's inline videos go as it streams in (kept by `keep_videos`)."""
+    return BlobSplitter(max_blob_bytes=max_inline_bytes)
+
+
+def keep_videos(splitter: BlobSplitter, result: PollResult) -> PollResult:
+    """The result's video files outlive the poll: `download` moves them into place."""
+    splitter.keep(video.path for video in result.videos)
+    return result
 
 
 def operation_name(operation: Mapping[str, Any]) -> str:
@@ -111,7 +123,15 @@ def operation_failure(error: Mapping[str, Any]) -> UpstreamPermanentError:
 
 
 def inline_video(encoded: Any, mime_type: str) -> PollResult:
-    """A video the operation carries as base64; a corrupt payload will not improve on re-polling."""
+    """A video the operation carries as base64 (a file already, if it was long: see
+    worker/upstream/inline.py); a corrupt payload will not improve on re-polling."""
+    if isinstance(encoded, Blob):
+        if encoded.valid:
+            return PollResult(done=True, videos=(VideoRef(path=encoded.path, mime_type=mime_type),))
+        failure = UpstreamPermanentError(
+            "upstream returned undecodable video bytes", code="upstream_bad_response"
+        )
+        return PollResult(done=True, failure=failure)
     try:
         data = base64.b64decode(str(encoded), validate=True)
     except (binascii.Error, ValueError):

@@ -13,7 +13,7 @@ import ssl
 import urllib.request
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -21,6 +21,9 @@ from httpx_aiohttp import AiohttpTransport
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from worker.upstream import aiohttp_patch
 from worker.upstream.classify import Phase, classify_exception, classify_status
+
+if TYPE_CHECKING:  # inline.py imports download.py, which imports this module
+    from worker.upstream.inline import BlobSplitter
 
 JSON_MAX_BYTES = 1024 * 1024  # operations and errors are small; Vertex inline video raises this
 ERROR_BODY_MAX_BYTES = 64 * 1024
@@ -131,6 +134,24 @@ async def _read_capped(response: httpx.Response, max_bytes: int, *, phase: Phase
     return bytes(buffer)
 
 
+async def _read_split(
+    response: httpx.Response, splitter: "BlobSplitter", max_bytes: int, *, phase: Phase
+) -> bytes:
+    """The body streamed through `splitter` (long strings to files), at most `max_bytes` in
+    all and JSON_MAX_BYTES held in memory; returns the JSON that remains."""
+    total = 0
+    async for chunk in response.aiter_bytes(CHUNK_BYTES):
+        total += len(chunk)
+        splitter.feed(chunk)
+        if total > max_bytes or splitter.kept_bytes > JSON_MAX_BYTES:
+            raise UpstreamPermanentError(
+                f"upstream {phase} failed: response larger than {max_bytes} bytes",
+                code="upstream_bad_response",
+                status=response.status_code,
+            )
+    return splitter.json_text()
+
+
 async def read_capped_lenient(response: httpx.Response) -> bytes:
     """The start of an error body: enough to classify, never unbounded."""
     buffer = bytearray()
@@ -151,8 +172,11 @@ async def request_json(
     json_body: Any = None,
     secrets: Sequence[str] = (),
     max_bytes: int = JSON_MAX_BYTES,
+    splitter: "BlobSplitter | None" = None,
 ) -> dict[str, Any]:
-    """Send one request and return its JSON object, or raise the classified error."""
+    """Send one request and return its JSON object, or raise the classified error. With a
+    `splitter`, its long strings come back as files (worker/upstream/inline.py), so an answer
+    up to `max_bytes` never sits in memory."""
     try:
         response = await pool.send(method, url, headers=headers, json_body=json_body)
         try:
@@ -161,7 +185,10 @@ async def request_json(
                 raise classify_status(
                     response.status_code, response.headers, body, phase=phase, secrets=secrets
                 )
-            body = await _read_capped(response, max_bytes, phase=phase)
+            if splitter is None:
+                body = await _read_capped(response, max_bytes, phase=phase)
+            else:
+                body = await _read_split(response, splitter, max_bytes, phase=phase)
         finally:
             await response.aclose()
     except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -171,7 +198,7 @@ async def request_json(
     except ValueError:
         data = None
     if isinstance(data, dict):
-        return data
+        return data if splitter is None else splitter.resolve(data)
     message = f"upstream {phase} failed: HTTP {response.status_code} without a JSON object"
     if phase == "submit":
         # The upstream may have accepted (and billed) the request: never resubmit blindly.

@@ -23,14 +23,17 @@ from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamT
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.classify import MESSAGE_MAX_CHARS
 from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.inline import move_capped
 from worker.upstream.longrunning import (
     as_dict,
     as_list,
     check_operation_name,
     inline_video,
+    keep_videos,
     no_video_failure,
     operation_name,
     poll_max_bytes,
+    poll_splitter,
     predict_body,
     read_operation,
 )
@@ -188,6 +191,7 @@ class VertexUpstream:
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
         # Without storageUri the finished operation carries the video inline.
         self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
+        self._max_inline_bytes = max_inline_bytes
 
     async def _auth(self) -> tuple[dict[str, str], tuple[str, ...]]:
         """The credentials' headers, and the secret among them (the token) to scrub."""
@@ -251,20 +255,24 @@ class VertexUpstream:
         check_operation_name(operation, _OPERATION_NAME, "Vertex")
         resource = operation.rpartition("/operations/")[0]  # as the SDK derives it
         headers, secrets = await self._auth()
-        data = await request_json(
-            self._pool,
-            "POST",
-            f"{self._poll_base_url(operation)}/v1/{quote(resource, safe='/')}"
-            ":fetchPredictOperation",
-            phase="poll",
-            headers=headers,
-            json_body={"operationName": operation},
-            secrets=secrets,
-            max_bytes=self._poll_max_bytes,
-        )
-        return parse_operation(data)
+        with poll_splitter(self._max_inline_bytes) as splitter:  # an inline video: to disk
+            data = await request_json(
+                self._pool,
+                "POST",
+                f"{self._poll_base_url(operation)}/v1/{quote(resource, safe='/')}"
+                ":fetchPredictOperation",
+                phase="poll",
+                headers=headers,
+                json_body={"operationName": operation},
+                secrets=secrets,
+                max_bytes=self._poll_max_bytes,
+                splitter=splitter,
+            )
+            return keep_videos(splitter, parse_operation(data))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
+        if video.path is not None:
+            return move_capped(video.path, dest, max_bytes=max_bytes)
         if video.data is not None:
             return write_capped(video.data, dest, max_bytes=max_bytes)
         match = _GCS_URI.fullmatch(video.uri or "")
