@@ -107,7 +107,10 @@ class Settings(BaseSettings):
     upstream_connect_timeout_s: float = 5.0
     upstream_timeout_s: float = 30.0
     video_max_bytes: int = 512 * MIB
-    upstream_image_max_bytes: int = 15 * MIB
+    # Each input image as sent inline (before base64, which adds a third). Images are scaled to
+    # 1920 px on the long side first (a JPEG of that is about 1 MiB), so this only bounds the
+    # request body, which holds up to five images (first and last frame, three references).
+    upstream_image_max_bytes: int = 8 * MIB
 
     # --- pipeline --------------------------------------------------------------------------------
     # Below Vertex AI's per-project ceiling for Veo 3.1 (50 requests a minute), so that the
