@@ -50,6 +50,12 @@ _GCS_URI = re.compile(r"gs://([^/]+)/(.+)")
 _OPERATION_LOCATION = re.compile(r"^projects/[^/]+/locations/([a-z0-9-]+)/")
 
 
+def operation_base_url(operation: str) -> str | None:
+    """The Vertex AI endpoint of the location an operation name carries (None: it names none)."""
+    match = _OPERATION_LOCATION.search(operation)
+    return f"https://{_host(match.group(1))}" if match else None
+
+
 def _host(location: str) -> str:
     """Vertex AI's host for a location: regional, or the global endpoint."""
     if location == "global":
@@ -203,8 +209,7 @@ class VertexUpstream:
         us-central1 is polled there even after VEO_VERTEX_LOCATION changes."""
         if self._fixed_base_url:
             return self.base_url
-        match = _OPERATION_LOCATION.search(operation)
-        return f"https://{_host(match.group(1))}" if match else self.base_url
+        return operation_base_url(operation) or self.base_url
 
     def _model_resource(self) -> str:
         project = self.project or self._tokens.project_id
