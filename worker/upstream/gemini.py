@@ -85,6 +85,10 @@ class GeminiUpstream:
             raise UpstreamConfigError("the Gemini API key is not set (VEO_GEMINI_API_KEY)")
         return {API_KEY_HEADER: self._api_key}
 
+    def check_key(self) -> None:
+        """Raise UpstreamConfigError if no API key is set (whether it works, check_model says)."""
+        self._headers()
+
     def _model_url(self) -> str:
         return f"{self.base_url}/v1beta/models/{quote(self.video.model, safe='')}"
 

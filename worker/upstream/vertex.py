@@ -100,6 +100,13 @@ class TokenSource:
         self._credentials.apply(headers)
         return headers
 
+    def describe(self) -> str:
+        """Who the loaded credentials are, without secrets (for operators)."""
+        who = getattr(self._credentials, "service_account_email", None)
+        words = f"service account {who}" if who else type(self._credentials).__name__
+        quota = getattr(self._credentials, "quota_project_id", None)
+        return f"{words}, quota project {quota}" if quota else words
+
     async def _ensure_valid(self) -> None:
         if self._credentials is None or not self._credentials.valid:
             async with self._loop_lock():  # a hundred concurrent polls refresh once, not 100 times
@@ -203,6 +210,13 @@ class VertexUpstream:
         """The credentials' headers, and the secret among them (the token) to scrub."""
         headers = await self._tokens.headers()
         return headers, (await self._tokens.token(),)
+
+    async def describe_credentials(self) -> str:
+        """Load and refresh the credentials (unbilled): what they are, and the project the
+        calls go to. Raises the classified error when they do not work."""
+        await self._tokens.token()
+        project = self._model_resource().split("/")[1]
+        return f"token refreshed for {self._tokens.describe()}; project {project}"
 
     def _poll_base_url(self, operation: str) -> str:
         """The regional host of the operation's own location: an operation started in
