@@ -12,7 +12,7 @@ from sqlmodel import col
 
 from shared import counters
 from shared.db import read_connection, write_session
-from shared.models import LEDGER, Job
+from shared.models import LEDGER, Job, WebhookDelivery
 from shared.settings import Settings
 from shared.timeutil import utcnow
 from tests.support.fake_upstream import (
@@ -160,3 +160,26 @@ def test_a_second_failed_operation_fails_the_job_refunded(
     assert len(upstream.requests) == 2
     assert balance(account_id) == CREDITS
     assert _ledger(job) == ["debit", "refund"]
+
+
+def test_a_resubmitted_job_announces_processing_once(
+    paid_job: PaidJob, upstream: FakeUpstream
+) -> None:
+    """The job enters `processing` twice; its owner asked for that event and gets it once."""
+    job = paid_job(webhook_url="https://example.com/hook", webhook_events=["video.processing"])
+    upstream.script_next_operation(operation_failed(8))
+    upstream.script_next_operation(finished())
+    admit_waiting()
+    assert submit_job.run(job.id) == "processing"
+    assert poll_due.run() == 1
+    _due_now(job)
+    admit_waiting()
+    assert submit_job.run(job.id) == "processing"
+    assert poll_due.run() == 1
+
+    assert reload_job(job).status == "completed"
+    with read_connection() as connection:
+        events = connection.execute(
+            select(col(WebhookDelivery.event_type)).where(col(WebhookDelivery.job_id) == job.id)
+        ).scalars()
+        assert sorted(events) == ["video.completed", "video.processing"]
