@@ -104,6 +104,18 @@ def test_a_dropped_submit_is_not_sent_again_and_is_refunded(
     assert client.get("/api/health").json()["data"]["unknownSubmits"] == before + 1
 
 
+def test_an_operation_failed_upstream_is_submitted_anew_once_then_fails_refunded(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    """google.rpc 13 (INTERNAL) is worth one new submission; the second failure is final."""
+    prompt = unique("internal [sim error=13]")
+    uuid = create_video(client, user.headers, prompt)
+    result = wait_terminal(client, user.headers, uuid, timeout_s=60)
+    assert (result["status"], result["errorCode"]) == ("failed", "upstream_failed")
+    assert submissions(simulator_url, prompt) == 2
+    assert balance(user.account_id) == 100
+
+
 def test_safety_block_fails_with_the_reason_and_refunds(
     client: httpx.Client, user: AccountInfo
 ) -> None:
