@@ -6,22 +6,16 @@ Auth is an OAuth bearer token from a service account (or application default cre
 refreshed in a thread only when it has expired, and sent only to the Vertex and GCS origins.
 """
 
-import asyncio
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import google.auth
-import google.auth.exceptions
-import google.auth.transport.requests
 import httpx
-from google.oauth2 import service_account
 
-from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
-from worker.upstream.classify import MESSAGE_MAX_CHARS
 from worker.upstream.download import download_to, same_origin, write_capped
 from worker.upstream.inline import move_capped
 from worker.upstream.longrunning import (
@@ -38,10 +32,10 @@ from worker.upstream.longrunning import (
     read_operation,
 )
 from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
+from worker.upstream.vertex_auth import TokenSource
 
 DEFAULT_MODEL = "veo-3.1-generate-001"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 _OPERATION_NAME = re.compile(
     r"projects/[^/?#\s]+/locations/[^/?#\s]+/publishers/google/models/[^/?#\s]+"
     r"/operations/[^/?#\s]+"
@@ -61,94 +55,6 @@ def _host(location: str) -> str:
     if location == "global":
         return "aiplatform.googleapis.com"
     return f"{location}-aiplatform.googleapis.com"
-
-
-class _TimeoutRequest(google.auth.transport.requests.Request):
-    """google-auth's transport, with our timeout instead of its 120 s default."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self._timeout_s = timeout_s
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self._timeout_s
-        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]  # google-auth
-
-
-class TokenSource:
-    """An OAuth access token, loaded and refreshed off the event loop, once for all callers."""
-
-    def __init__(self, *, credentials_file: str, token_url: str, timeout_s: float) -> None:
-        self.credentials_file = credentials_file
-        self.token_url = token_url
-        self.project_id: str | None = None
-        self._request = _TimeoutRequest(timeout_s)
-        self._credentials: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
-
-    async def token(self) -> str:
-        await self._ensure_valid()
-        return str(self._credentials.token)
-
-    async def headers(self) -> dict[str, str]:
-        """The request headers the credentials ask for, through google-auth's own `apply()`:
-        the bearer token, and for a user's application default credentials the quota
-        project's `x-goog-user-project` (without it, Vertex bills and limits the wrong project)."""
-        headers: dict[str, str] = {}
-        await self._ensure_valid()
-        self._credentials.apply(headers)
-        return headers
-
-    def describe(self) -> str:
-        """Who the loaded credentials are, without secrets (for operators)."""
-        who = getattr(self._credentials, "service_account_email", None)
-        words = f"service account {who}" if who else type(self._credentials).__name__
-        quota = getattr(self._credentials, "quota_project_id", None)
-        return f"{words}, quota project {quota}" if quota else words
-
-    async def _ensure_valid(self) -> None:
-        if self._credentials is None or not self._credentials.valid:
-            async with self._loop_lock():  # a hundred concurrent polls refresh once, not 100 times
-                if self._credentials is None:
-                    self._credentials = await asyncio.to_thread(self._load)
-                if not self._credentials.valid:
-                    await asyncio.to_thread(self._refresh)
-
-    def _loop_lock(self) -> asyncio.Lock:
-        """asyncio.Lock binds to one loop; a new loop (a new test) gets a new lock."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
-
-    def _load(self) -> Any:
-        try:
-            if self.credentials_file:
-                credentials = service_account.Credentials.from_service_account_file(
-                    self.credentials_file, scopes=SCOPES
-                )
-                project_id = credentials.project_id
-            else:
-                credentials, project_id = google.auth.default(scopes=SCOPES)
-        except (OSError, ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-            message = f"cannot load Vertex credentials: {type(exc).__name__}: {exc}"
-            raise UpstreamConfigError(message[:MESSAGE_MAX_CHARS]) from exc
-        if self.token_url and hasattr(credentials, "with_token_uri"):
-            credentials = credentials.with_token_uri(self.token_url)
-        self.project_id = project_id
-        return credentials
-
-    def _refresh(self) -> None:
-        try:
-            self._credentials.refresh(self._request)
-        except google.auth.exceptions.TransportError as exc:
-            raise UpstreamTransientError(f"token refresh failed: {type(exc).__name__}") from exc
-        except google.auth.exceptions.RefreshError as exc:
-            message = f"token refresh failed: {exc}"[:MESSAGE_MAX_CHARS]
-            if getattr(exc, "retryable", False):  # the token endpoint itself had a bad moment
-                raise UpstreamTransientError(message) from exc
-            raise UpstreamConfigError(message) from exc  # revoked key, wrong token URI, ...
 
 
 def parse_operation(operation: Mapping[str, Any]) -> PollResult:
