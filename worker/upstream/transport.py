@@ -74,9 +74,15 @@ class ClientPool:
         "user-agent": f"python-httpx/{httpx.__version__}",
     }
 
-    def __init__(self, *, timeout_s: float, connect_timeout_s: float) -> None:
+    def __init__(
+        self, *, timeout_s: float, connect_timeout_s: float, keepalive_s: float = KEEPALIVE_S
+    ) -> None:
+        self._timeouts = (timeout_s, connect_timeout_s)
+        self._fresh_pool: ClientPool | None = None
         self.timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
-        self.limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_S)
+        # keepalive_s 0: a released connection is never handed out again (aiohttp reuses one
+        # only while its idle time is within the expiry; httpcore expires it at once).
+        self.limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=keepalive_s)
         self._opened: httpx.AsyncBaseTransport | httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._extensions = {"timeout": self.timeout.as_dict()}
@@ -101,8 +107,23 @@ class ClientPool:
         *,
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
+        fresh: bool = False,
     ) -> httpx.Response:
-        """Send one request; the answer's body is left to stream (close it)."""
+        """Send one request; the answer's body is left to stream (close it).
+
+        `fresh`: on a connection of its own, closed after the answer. A paid submit must never
+        ride a pooled connection the server may have closed while it sat idle: that drop would
+        leave the submit's outcome unknown (the request may or may not have arrived), and the
+        job would fail for nothing. A few submits a minute can afford their own TLS handshake.
+        """
+        if fresh:
+            if self._fresh_pool is None:
+                timeout_s, connect_timeout_s = self._timeouts
+                self._fresh_pool = ClientPool(
+                    timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, keepalive_s=0
+                )
+            closing = {**(headers or {}), "connection": "close"}
+            return await self._fresh_pool.send(method, url, headers=closing, json_body=json_body)
         opened = self._open()
         merged = dict(self.DEFAULT_HEADERS)
         for name, value in (headers or {}).items():
@@ -115,6 +136,8 @@ class ClientPool:
         return await opened.handle_async_request(request)
 
     async def aclose(self) -> None:
+        if self._fresh_pool is not None:
+            await self._fresh_pool.aclose()
         opened, self._opened = self._opened, None
         if opened is not None and self._loop is asyncio.get_running_loop():
             await opened.aclose()
@@ -178,7 +201,9 @@ async def request_json(
     `splitter`, its long strings come back as files (worker/upstream/inline.py), so an answer
     up to `max_bytes` never sits in memory."""
     try:
-        response = await pool.send(method, url, headers=headers, json_body=json_body)
+        response = await pool.send(
+            method, url, headers=headers, json_body=json_body, fresh=phase == "submit"
+        )
         try:
             if not response.is_success:
                 body = await read_capped_lenient(response)
