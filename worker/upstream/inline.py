@@ -116,6 +116,7 @@ class BlobSplitter:
 
     def __init__(self, *, max_blob_bytes: int, directory: Path | None = None) -> None:
         self.max_blob_bytes = max_blob_bytes
+        self.min_blob_bytes = BLOB_MIN_BYTES  # shorter answers cannot hold a string to divert
         self.directory = directory or Path(tempfile.gettempdir())
         self.blobs: list[Blob] = []
         self._json = bytearray()  # the answer without its long strings

@@ -175,6 +175,13 @@ async def _read_split(
     return splitter.json_text()
 
 
+def _declared_at_most(response: httpx.Response, limit: int) -> bool:
+    """Whether the answer says (Content-Length, uncompressed) it is at most `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    encoded = response.headers.get("content-encoding", "identity") != "identity"
+    return declared.isdigit() and int(declared) <= limit and not encoded
+
+
 async def read_capped_lenient(response: httpx.Response) -> bytes:
     """The start of an error body: enough to classify, never unbounded."""
     buffer = bytearray()
@@ -210,6 +217,8 @@ async def request_json(
                 raise classify_status(
                     response.status_code, response.headers, body, phase=phase, secrets=secrets
                 )
+            if splitter is not None and _declared_at_most(response, splitter.min_blob_bytes):
+                splitter = None  # too short to hold a long string: parse it as it is
             if splitter is None:
                 body = await _read_capped(response, max_bytes, phase=phase)
             else:
