@@ -6,7 +6,9 @@ through the inputs queue, whose processes fetch the image here. A redelivered or
 message is a no-op: only the process that moves the row from `admitted` to `submitting` fetches
 the image and calls the upstream (claim first, then fetch), and the operation name is committed
 the moment it returns. The one window a duplicate can slip through is documented in
-docs/guarantees.md.
+docs/guarantees.md. A call that may have reached the upstream but got no answer is not sent
+again blindly: VEO_UNKNOWN_SUBMIT_POLICY decides (worker/tasks/decisions.py), and each one is
+counted for /api/health and logged at WARNING.
 """
 
 import itertools
