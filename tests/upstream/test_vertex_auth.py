@@ -1,12 +1,15 @@
 """Vertex details around the request body: the credentials' own headers (google-auth's
-`apply()`, so a quota project travels), and the host an operation is polled at."""
+`apply()`, so a quota project travels), the host an operation is polled at, and the
+process-wide `generateAudio` setting."""
 
 from pathlib import Path
 
 import pytest
 
+from shared.settings import Settings
 from tests.upstream.conftest import Sim, run
 from tests.upstream.fake_server import FakeServer
+from worker.upstream import build_upstream
 from worker.upstream.base import SubmitRequest, VideoSettings
 from worker.upstream.vertex import VertexUpstream, operation_base_url
 
@@ -64,3 +67,24 @@ def test_without_a_configured_endpoint_the_poll_host_follows_the_operation() -> 
     assert adapter._poll_base_url(f"{PARENT}/operations/1") == (
         "https://europe-west4-aiplatform.googleapis.com"
     )
+
+
+def test_generate_audio_is_a_setting(
+    fake: FakeServer, sim: Sim, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """VEO_GENERATE_AUDIO=false: jobs that do not choose ask Vertex for silent (cheaper) videos."""
+    for name, value in {
+        "VEO_UPSTREAM_BACKEND": "vertex",
+        "VEO_VERTEX_BASE_URL": fake.url,
+        "VEO_VERTEX_PROJECT": "proj-x",
+        "VEO_VERTEX_LOCATION": "europe-west4",
+        "VEO_VERTEX_CREDENTIALS_FILE": str(sim.service_account(tmp_path / "sa.json")),
+        "VEO_GENERATE_AUDIO": "false",
+    }.items():
+        monkeypatch.setenv(name, value)
+    fake.routes[f"/v1/{PARENT}:predictLongRunning"] = lambda h: h.send_json(200, {"name": "op"})
+    adapter = build_upstream(Settings())
+
+    run(adapter, lambda a: a.submit(SubmitRequest("a quiet fox", "16:9")))
+
+    assert fake.seen[0].json()["parameters"]["generateAudio"] is False
