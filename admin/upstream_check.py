@@ -26,6 +26,10 @@ from worker.upstream.gemini import GeminiUpstream
 from worker.upstream.vertex import VertexUpstream
 
 EXIT_OK, EXIT_CONFIG, EXIT_UNREACHABLE = 0, 1, 2
+PREVIEW_NOTE = (
+    "a preview id, which Google retires on its own schedule; for production use Vertex AI"
+    " with veo-3.1-generate-001"
+)
 
 
 @dataclass
@@ -83,6 +87,8 @@ async def _run(settings: Settings) -> Findings:
             findings.checks.append(
                 Check("model", True, f"{findings.model} is known to the upstream")
             )
+            if findings.model.endswith("-preview"):
+                findings.checks.append(Check("model", True, PREVIEW_NOTE))
         except UpstreamError as exc:
             findings.failed("model", exc)
     finally:

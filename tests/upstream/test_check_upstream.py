@@ -112,3 +112,14 @@ def test_the_text_report_names_the_verdict(sim: Sim, tmp_path: Path, check: Conf
     assert result.exit_code == 0, result.output
     assert "usable" in result.output
     assert "nothing was billed" in result.output
+
+
+def test_a_preview_model_passes_with_a_note(sim: Sim, check: Configure) -> None:
+    """A live preview id works today; the note says what to use for production."""
+    result = check(
+        upstream_backend="gemini", gemini_base_url=sim.url, gemini_api_key="simulator",
+        model="veo-3.1-lab-preview",  # not one of the ids the simulator may call retired
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    notes = [c["detail"] for c in json.loads(result.output)["checks"]]
+    assert any("veo-3.1-generate-001" in note for note in notes)
