@@ -75,6 +75,15 @@ MEANINGS: dict[str, str] = {
     "poll_first_delay_s": "Wait after submitting before the first status poll",
     "poll_max_interval_s": "Cap of the poll backoff",
     "poll_backoff_factor": "Growth of the poll interval per poll",
+    "pubsub_topic": "Pub/Sub topic Vertex AI publishes each operation's progress to "
+    "(`projects/P/topics/T`; sent as `pubsubTopic`). Empty: none",
+    "push_notifications": "Accept Pub/Sub pushes at `/api/upstream/notifications`; each makes "
+    "the named operation's job due for a poll at once",
+    "push_audience": "Audience the push's OIDC token must carry. "
+    "Empty: `{public_base_url}/api/upstream/notifications`",
+    "push_service_account": "Service account the push subscription authenticates as. "
+    "Empty: any Google-signed token",
+    "push_certs_url": "Where Google's OIDC signing certificates are fetched (cached)",
     "poll_tick_s": (
         "How often beat asks a worker to poll the due jobs; a tick takes those due by the middle"
         " of the next one, so a poll lands within half a tick of its due time"

@@ -98,6 +98,13 @@ class Settings(BaseSettings):
     vertex_output_gcs_uri: str = ""  # empty: videos come back inline as bytes
     vertex_token_url: str = ""  # empty: the service account's own token_uri
     gcs_base_url: str = "https://storage.googleapis.com"
+    # Push notifications of finished operations (docs/operations.md): Vertex AI publishes to
+    # `pubsub_topic`, a push subscription calls /api/upstream/notifications.
+    pubsub_topic: str = ""
+    push_notifications: bool = False
+    push_audience: str = ""
+    push_service_account: str = ""
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     model: str = ""  # empty: the backend's default Veo 3.1 model id
     resolution: Literal["720p", "1080p", "4k"] = "720p"
     duration_s: Literal[4, 6, 8] = 8
