@@ -98,8 +98,6 @@ class Settings(BaseSettings):
     vertex_output_gcs_uri: str = ""  # empty: videos come back inline as bytes
     vertex_token_url: str = ""  # empty: the service account's own token_uri
     gcs_base_url: str = "https://storage.googleapis.com"
-    # Push notifications of finished operations (docs/operations.md): Vertex AI publishes to
-    # `pubsub_topic`, a push subscription calls /api/upstream/notifications.
     pubsub_topic: str = ""
     push_notifications: bool = False
     push_audience: str = ""
