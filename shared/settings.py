@@ -118,6 +118,8 @@ class Settings(BaseSettings):
     upstream_max_in_flight: int = 1000
     poll_first_delay_s: float = 5.0
     poll_max_interval_s: float = 30.0
+    poll_min_interval_s: float = 1.0
+    poll_schedule: Literal["predictive", "geometric"] = "predictive"
     poll_backoff_factor: float = 1.5
     poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500

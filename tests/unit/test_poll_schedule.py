@@ -17,6 +17,7 @@ from worker.tasks.poll_schedule import (
     fit,
     geometric_times,
     interval_s,
+    plan,
     poll_times,
     schedule_for,
 )
@@ -44,7 +45,7 @@ def test_a_fit_recovers_the_distribution_it_is_given() -> None:
 def test_the_expectations_agree_with_jobs_drawn_at_random() -> None:
     """expect() is exact; a Monte Carlo run of the same looks must land on it."""
     dist = LogNormal(75.0, 0.47)
-    times = geometric_times(5.0, FACTOR, 30.0, dist.quantile(0.99999))
+    times = geometric_times(TODAY, FACTOR, dist.quantile(0.99999))
     rng = random.Random(11)
     polls = lags = 0.0
     runs = 20_000
@@ -89,6 +90,20 @@ def test_every_interval_keeps_to_the_floor_and_the_cap(
     dist = LogNormal(median, sigma)
     lam, _, _ = schedule_for(median, sigma, TODAY, FACTOR)
     assert TODAY.floor_s <= interval_s(elapsed, dist, lam, TODAY) <= TODAY.cap_s
+
+
+def test_a_first_delay_of_zero_still_makes_a_finite_schedule() -> None:
+    """Tests and impatient operators set the first delay to 0; the floor keeps steps apart."""
+    bounds = Bounds(first_s=0.0, floor_s=1.0, cap_s=30.0)
+    _, new, old = schedule_for(PRIOR.median_s, PRIOR.sigma, bounds, FACTOR)
+    assert new.polls <= old.polls * 1.001
+
+
+def test_until_enough_jobs_have_finished_the_geometric_series_stands() -> None:
+    assert plan([75.0] * (MIN_SAMPLES - 1), TODAY, FACTOR) is None
+    fitted = plan([75.0, 80.0] * MIN_SAMPLES, TODAY, FACTOR)
+    assert fitted is not None
+    assert fitted.dist.median_s == pytest.approx(77.5, rel=0.02)
 
 
 def test_the_first_look_is_at_the_configured_first_delay() -> None:

@@ -8,6 +8,8 @@ fitted to recent jobs of the same kind), poll times placed with density
     n(t) = sqrt(h(t) / 2λ),   h(t) = f(t) / S(t)  (the hazard: the chance per second that a
                                                    job still running finishes now)
 
+(each wait lasts until one unit of n has accumulated from the last look)
+
 minimise the expected detection lag for an expected number of polls (the continuous
 approximation: lag ≈ ∫ f/2n dt, polls ≈ ∫ n·S dt, and Lagrange's condition gives n). λ is chosen
 so that a job spends on average exactly what the geometric schedule would spend on the same
@@ -18,6 +20,7 @@ computed from the time since the job reached the upstream, so a late or missed p
 shift the rest of the schedule.
 """
 
+import bisect
 import math
 import statistics
 from collections.abc import Iterable, Sequence
@@ -97,12 +100,40 @@ class Bounds:
     floor_s: float  # the closest two looks may be
     cap_s: float  # the longest any job waits between looks
 
+    def __post_init__(self) -> None:
+        if not 0 < self.floor_s <= self.cap_s:
+            raise ValueError("a poll schedule needs 0 < floor <= cap")
+
+
+GRID_S = 0.1  # resolution of the poll density's integral
+
 
 def interval_s(elapsed_s: float, dist: LogNormal, lam: float, bounds: Bounds) -> float:
-    """The wait before the next look at a job `elapsed_s` seconds after it reached upstream."""
-    hazard = dist.hazard(max(elapsed_s, 1e-3))
-    ideal = math.sqrt(2 * lam / hazard) if hazard > 0 else bounds.cap_s
-    return min(bounds.cap_s, max(bounds.floor_s, ideal))
+    """The wait before the next look at a job `elapsed_s` seconds after it reached upstream:
+    until one unit of the poll density n has accumulated from now, so that a look is not
+    placed past the start of the bulk because the hazard is still low where the wait begins.
+    n = sqrt(h / 2λ), so the unit is reached where ∫ sqrt(h) grows by sqrt(2λ)."""
+    grid = _root_hazard_integral(dist, bounds.cap_s)
+    start = elapsed_s / GRID_S
+    if start >= len(grid) - 1:
+        return bounds.cap_s  # past the horizon the hazard only falls
+    low = int(start)
+    here = grid[low] + (grid[low + 1] - grid[low]) * (start - low)
+    reached = bisect.bisect_left(grid, here + math.sqrt(2 * lam), lo=low)
+    waited = reached * GRID_S - elapsed_s
+    return min(bounds.cap_s, max(bounds.floor_s, waited))
+
+
+@lru_cache(maxsize=64)
+def _root_hazard_integral(dist: LogNormal, cap_s: float) -> list[float]:
+    """∫ sqrt(h(s)) ds from 0 to each multiple of GRID_S, up to the horizon plus one cap: built
+    once per distribution, so that every look and every calibration step is a bisection."""
+    points = int((dist.quantile(HORIZON_QUANTILE) + cap_s) / GRID_S) + 2
+    grid, total = [0.0], 0.0
+    for i in range(1, points):
+        total += math.sqrt(dist.hazard((i - 0.5) * GRID_S)) * GRID_S
+        grid.append(total)
+    return grid
 
 
 def poll_times(dist: LogNormal, lam: float, bounds: Bounds, horizon_s: float) -> list[float]:
@@ -113,12 +144,13 @@ def poll_times(dist: LogNormal, lam: float, bounds: Bounds, horizon_s: float) ->
     return times
 
 
-def geometric_times(first_s: float, factor: float, cap_s: float, horizon_s: float) -> list[float]:
-    """The fixed series this schedule replaces, as the same kind of list."""
-    times, step = [first_s], first_s
+def geometric_times(bounds: Bounds, factor: float, horizon_s: float) -> list[float]:
+    """The fixed series this schedule replaces (first delay, x factor, capped), as the same kind
+    of list; no step is shorter than the floor."""
+    times, step = [bounds.first_s], bounds.first_s
     while times[-1] < horizon_s:
-        times.append(times[-1] + step)
-        step = min(cap_s, step * factor)
+        times.append(times[-1] + max(bounds.floor_s, step))
+        step = min(bounds.cap_s, step * factor)
     return times
 
 
@@ -164,13 +196,37 @@ def schedule_for(
     Cached: the fit changes only as jobs finish, and rounding keeps the keys few."""
     dist = LogNormal(median_s, sigma)
     horizon = dist.quantile(HORIZON_QUANTILE)
-    old = expect(dist, geometric_times(bounds.first_s, factor, bounds.cap_s, horizon))
+    old = expect(dist, geometric_times(bounds, factor, horizon))
     lam = calibrate(dist, old.polls, bounds)
     new = expect(dist, poll_times(dist, lam, bounds, horizon))
     return lam, new, old
 
 
 def rounded(dist: LogNormal) -> LogNormal:
-    """The distribution with its parameters rounded (1 s, 0.01), so nearby fits share a cache
-    entry in schedule_for."""
-    return LogNormal(max(1.0, round(dist.median_s)), max(SIGMA_FLOOR, round(dist.sigma, 2)))
+    """The distribution on a coarse lattice (2 % steps of the median, 0.02 of sigma), so that a
+    fit moved by one more completion keeps its cached schedule (calibrating takes ~0.1 s)."""
+    median = math.exp(round(math.log(max(dist.median_s, 1.0)) / 0.02) * 0.02)
+    return LogNormal(round(median, 3), max(SIGMA_FLOOR, round(dist.sigma / 0.02) * 0.02))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """One poll batch's schedule: the fitted distribution, its λ and the settings' bounds."""
+
+    dist: LogNormal
+    lam: float
+    bounds: Bounds
+
+    def next_delay_s(self, elapsed_s: float) -> float:
+        return interval_s(elapsed_s, self.dist, self.lam, self.bounds)
+
+
+def plan(durations_s: Sequence[float], bounds: Bounds, factor: float) -> Plan | None:
+    """The schedule for jobs like those that took `durations_s`; None (the geometric series)
+    until enough have finished: a prior that does not match the upstream in use (a simulator
+    answering in seconds) would otherwise wait a whole cap past every early finish."""
+    if len(durations_s) < MIN_SAMPLES:
+        return None
+    dist = rounded(fit(durations_s))
+    lam, _, _ = schedule_for(dist.median_s, dist.sigma, bounds, factor)
+    return Plan(dist, lam, bounds)
