@@ -32,8 +32,9 @@ def predict_body(
     if request.last_frame is not None:
         instance["lastFrame"] = image_body(request.last_frame)
     if request.reference_images:
+        # The SDK sends its enum's value ("ASSET"/"STYLE"); Vertex's docs spell it in lower case.
         instance["referenceImages"] = [
-            {"image": image_body(ref.image), "referenceType": ref.reference_type}
+            {"image": image_body(ref.image), "referenceType": ref.reference_type.upper()}
             for ref in request.reference_images
         ]
     # personGeneration is left out everywhere: its default is accepted on every surface and in
