@@ -37,6 +37,9 @@ DEFAULTS_WE_SEND: dict[str, Any] = {
     # On explicitly: whether Vertex defaults it on for every Veo 3.1 model is unconfirmed.
     "parameters.generateAudio": True,
 }
+PERSON_GENERATION = (
+    "left out on purpose: the default is accepted in every region, explicit values are not"
+)
 ENHANCE_PROMPT = (
     "no per-job option: we leave enhancePrompt at Vertex's default (on), the SDK sends it asked"
 )
@@ -96,6 +99,19 @@ COMPLETING = [
         documented={"parameters.enhancePrompt": ENHANCE_PROMPT},
     ),
     Case("fast model", model=FAST_MODEL),
+    Case(
+        "options we do not offer",
+        {
+            "person_generation": "allow_adult",
+            "compression_quality": types.VideoCompressionQuality.OPTIMIZED,
+            "labels": {"team": "video"},
+        },
+        documented={
+            "parameters.personGeneration": PERSON_GENERATION,
+            "parameters.compressionQuality": "no option: Vertex's default (optimized) is ours",
+            "labels.team": "no option: billing labels are the project owner's business",
+        },
+    ),
     Case(
         "everything at once",
         {
@@ -264,6 +280,19 @@ def test_a_safety_block_reads_the_same_through_both(oracle: Oracle) -> None:
     assert ours.failure.code == "content_blocked"
     assert ours.failure.refund
     assert ours.failure.message == response.rai_media_filtered_reasons[0]
+
+
+def test_an_operation_that_ends_in_error_reads_the_same_through_both(oracle: Oracle) -> None:
+    case = Case("error", prompt="[sim error=13] a lighthouse in a storm")
+    prompt = unique(case)
+    sdk_operation = sdk_until_done(oracle, sdk_submit(oracle, case, prompt))
+    _, ours = our_run(oracle, case, prompt)
+
+    assert sdk_operation.error is not None
+    assert sdk_operation.error["code"] == 13
+    assert ours.failure is not None
+    assert ours.videos == ()
+    assert str(sdk_operation.error["message"]) in ours.failure.message
 
 
 @pytest.mark.parametrize("case", REFUSED, ids=lambda case: case.id)
