@@ -73,9 +73,10 @@ class Settings(BaseSettings):
     outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------
-    # "simulator" runs the gemini adapter against the bundled simulator (simulator_url).
+    # "simulator" runs the vertex (or, with simulator_protocol, the gemini) adapter against the
+    # bundled simulator (simulator_url). For real use: "vertex" with veo-3.1-generate-001.
     upstream_backend: Literal["simulator", "gemini", "vertex"] = "simulator"
-    simulator_protocol: Literal["gemini", "vertex"] = "gemini"
+    simulator_protocol: Literal["gemini", "vertex"] = "vertex"
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8090
     simulator_url: str = ""  # empty: http://{simulator_host}:{simulator_port} (set it in compose)
@@ -83,8 +84,10 @@ class Settings(BaseSettings):
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
     simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
+    # Comma-separated model ids answering 404 "no longer available": by default the three
+    # veo-3.1-*-preview ids, shut down on the Gemini API on 2026-10-22.
     simulator_retired_models: str = (
-        ""  # comma-separated model ids answering 404 "no longer available"
+        "veo-3.1-generate-preview,veo-3.1-fast-generate-preview,veo-3.1-lite-generate-preview"
     )
     # What the simulator's control endpoints (/_sim/stats, reset, config, ...) require in the
     # X-Sim-Token header; empty: they are closed. `make run` and the tests generate one per run.
