@@ -1,0 +1,337 @@
+"""`veo`: generate videos, follow them, and fetch them from a terminal or a script.
+
+Every command takes `--json` (one JSON document on stdout) and exits with the codes of
+veo_client/cli/exit_codes.py."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from veo_client import __version__
+from veo_client.cli import exit_codes, render
+from veo_client.cli.progress import download_progress, job_progress
+from veo_client.client import VeoClient
+from veo_client.errors import VeoError
+from veo_client.models import Page, ReferenceImage, Video
+
+app = typer.Typer(
+    help="Generate videos with the Veo 3.1 API. Reads VEO_API_KEY and VEO_BASE_URL.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document (for scripts).")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Save the video here.")]
+TimeoutOpt = Annotated[
+    float | None, typer.Option("--timeout", help="Stop waiting after this many seconds.")
+]
+
+
+class Aspect(StrEnum):
+    auto = "auto"
+    landscape = "16:9"
+    portrait = "9:16"
+
+
+class Model(StrEnum):
+    standard = "veo-3.1"
+    fast = "veo-3.1-fast"
+
+
+class Resolution(StrEnum):
+    hd = "720p"
+    full_hd = "1080p"
+    uhd = "4k"
+
+
+@dataclass(frozen=True)
+class Settings:
+    api_key: str | None
+    base_url: str | None
+
+
+def make_client(ctx: typer.Context) -> VeoClient:
+    settings: Settings = ctx.obj
+    return VeoClient(settings.api_key, settings.base_url)
+
+
+def version(value: bool) -> None:
+    if value:
+        render.out.print(f"veo {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="VEO_API_KEY", help="API key.", show_default=False)
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option(envvar="VEO_BASE_URL", help="Gateway URL (default http://127.0.0.1:8000)."),
+    ] = None,
+    _version: Annotated[
+        bool, typer.Option("--version", callback=version, is_eager=True, help="Show the version.")
+    ] = False,
+) -> None:
+    ctx.obj = Settings(api_key, base_url)
+
+
+@contextmanager
+def handled(as_json: bool) -> Iterator[None]:
+    """An API error becomes a message (or JSON) and its exit code, never a traceback."""
+    try:
+        yield
+    except VeoError as exc:
+        render.error(exc, as_json)
+        raise typer.Exit(exit_codes.for_error(exc)) from None
+
+
+def interrupted(command: str) -> typer.Exit:
+    render.err.print(f"\nStopped; the job keeps running. Resume with: [bold]{command}[/bold]")
+    return typer.Exit(exit_codes.INTERRUPTED)
+
+
+def resume_command(uuid: str, out: Path | None) -> str:
+    return f"veo wait {uuid}" + (f" --out {out}" if out else "")
+
+
+def follow(
+    client: VeoClient, uuid: str, timeout: float | None, out: Path | None, as_json: bool
+) -> None:
+    """Wait with a live progress bar, save the video if asked; exit 1 unless it completed."""
+    try:
+        with job_progress(uuid, as_json) as on_update:
+            final = client.wait(uuid, timeout, on_update=on_update)
+        saved = save(client, final, out, as_json) if out and final.status == "completed" else None
+    except KeyboardInterrupt:
+        raise interrupted(resume_command(uuid, out)) from None
+    show(final, as_json, saved)
+    if final.status != "completed":
+        raise typer.Exit(exit_codes.JOB_UNSUCCESSFUL)
+
+
+def save(client: VeoClient, video: Video, out: Path, as_json: bool) -> Path:
+    with download_progress(out.name, as_json) as progress:
+        return client.download(video.uuid, out, progress=progress)
+
+
+def show(video: Video, as_json: bool, saved: Path | None = None) -> None:
+    if as_json:
+        document = video.to_api()
+        if saved is not None:
+            document["savedTo"] = str(saved)
+        render.emit_json(document)
+        return
+    render.video(video)
+    if saved is not None:
+        render.out.print(f"[green]saved[/green] {saved}")
+
+
+def references(client: VeoClient, assets: list[str], styles: list[str]) -> list[ReferenceImage]:
+    """Each --reference/--style as the API wants it: URLs as they are, local files uploaded."""
+    chosen: list[tuple[str, Literal["asset", "style"]]] = [(value, "asset") for value in assets]
+    chosen += [(value, "style") for value in styles]
+    result = []
+    for value, kind in chosen:
+        if value.startswith(("http://", "https://")):
+            result.append(ReferenceImage(image_url=value, reference_type=kind))
+        else:
+            key = client.upload(value).image_key
+            result.append(ReferenceImage(image_key=key, reference_type=kind))
+    return result
+
+
+@app.command()
+def generate(  # noqa: PLR0917 - typer reads the options from the signature
+    ctx: typer.Context,
+    prompt: Annotated[str, typer.Argument(help="What the video shows.")],
+    image: Annotated[
+        str | None, typer.Option("--image", "-i", help="First frame: a local file or a URL.")
+    ] = None,
+    last_frame: Annotated[
+        str | None, typer.Option("--last-frame", help="Last frame: a local file or a URL.")
+    ] = None,
+    reference: Annotated[
+        list[str] | None, typer.Option("--reference", help="Asset reference image (up to 3).")
+    ] = None,
+    style: Annotated[
+        list[str] | None, typer.Option("--style", help="Style reference image.")
+    ] = None,
+    aspect: Annotated[Aspect | None, typer.Option("--aspect", "-a")] = None,
+    model: Annotated[Model | None, typer.Option("--model", "-m")] = None,
+    duration: Annotated[int | None, typer.Option("--duration", "-d", help="4, 6 or 8 s.")] = None,
+    resolution: Annotated[Resolution | None, typer.Option("--resolution", "-r")] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option("--negative-prompt", help="What the video must not show.")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", min=0, max=4294967295)] = None,
+    audio: Annotated[
+        bool | None, typer.Option("--audio/--no-audio", help="Generate sound.", show_default=False)
+    ] = None,
+    samples: Annotated[int | None, typer.Option("--samples", "-n", min=1, max=4)] = None,
+    webhook_url: Annotated[str | None, typer.Option("--webhook-url")] = None,
+    idempotency_key: Annotated[
+        str | None, typer.Option("--idempotency-key", help="Repeat-safe submit key.")
+    ] = None,
+    wait: Annotated[bool, typer.Option("--wait", "-w", help="Wait until it is done.")] = False,
+    out: OutOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Submit a video (local images are uploaded first); with --wait or --out, follow it."""
+    with handled(as_json), make_client(ctx) as client:
+        video = client.generate(
+            prompt,
+            image=image,
+            last_frame=last_frame,
+            idempotency_key=idempotency_key,
+            aspect_ratio=aspect.value if aspect else None,
+            model=model.value if model else None,
+            duration_seconds=duration,
+            resolution=resolution.value if resolution else None,
+            negative_prompt=negative_prompt,
+            seed=seed,
+            generate_audio=audio,
+            sample_count=samples,
+            reference_images=references(client, reference or [], style or []) or None,
+            webhook_url=webhook_url,
+        )
+        if not (wait or out):
+            show(video, as_json)
+            return
+        if not as_json:
+            render.err.print(f"submitted [bold]{video.uuid}[/bold] ({video.credits} credits)")
+        follow(client, video.uuid, timeout, out, as_json)
+
+
+@app.command()
+def status(ctx: typer.Context, uuid: str, as_json: JsonOpt = False) -> None:
+    """Show a video's status."""
+    with handled(as_json), make_client(ctx) as client:
+        show(client.status(uuid), as_json)
+
+
+@app.command("wait")
+def wait_command(
+    ctx: typer.Context,
+    uuid: str,
+    out: OutOpt = None,
+    timeout: TimeoutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait until a video is done (exit 0 only when it completed); --out saves it."""
+    with handled(as_json), make_client(ctx) as client:
+        follow(client, uuid, timeout, out, as_json)
+
+
+@app.command("list")
+def list_command(  # noqa: PLR0917 - typer reads the options from the signature
+    ctx: typer.Context,
+    status: Annotated[str | None, typer.Option("--status", "-s", help="Only this status.")] = None,
+    since: Annotated[str | None, typer.Option("--since", help="Created after (ISO-8601).")] = None,
+    until: Annotated[str | None, typer.Option("--until", help="Created before (ISO-8601).")] = None,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=100)] = 20,
+    cursor: Annotated[str | None, typer.Option("--cursor", help="Page to start at.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Every page, not just one.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Your videos, newest first."""
+    with handled(as_json), make_client(ctx) as client:
+        pager = client.list(
+            status=status, created_after=since, created_before=until, limit=limit, cursor=cursor
+        )
+        page = Page[Video](items=list(pager)) if every else pager.first_page()
+    if as_json:
+        render.emit_json(page)
+        return
+    render.videos(page)
+    if page.next_cursor:
+        render.err.print(f"more: veo list --limit {limit} --cursor {page.next_cursor}")
+
+
+@app.command()
+def cancel(ctx: typer.Context, uuid: str, as_json: JsonOpt = False) -> None:
+    """Cancel a pending or processing video (refunded as docs/api.md says)."""
+    with handled(as_json), make_client(ctx) as client:
+        show(client.cancel(uuid), as_json)
+
+
+@app.command()
+def delete(ctx: typer.Context, uuid: str, as_json: JsonOpt = False) -> None:
+    """Delete a video's files and prompt (the ledger keeps its charge)."""
+    with handled(as_json), make_client(ctx) as client:
+        deleted = client.delete(uuid)
+    if as_json:
+        render.emit_json(deleted)
+    else:
+        render.out.print(f"deleted {deleted.uuid}")
+
+
+@app.command()
+def download(
+    ctx: typer.Context,
+    uuid_or_url: Annotated[str, typer.Argument(help="A completed video's uuid, or a file URL.")],
+    out: OutOpt = None,
+    sample: Annotated[int, typer.Option("--sample", help="Which sample (from 0).")] = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Save a completed video."""
+    with handled(as_json), make_client(ctx) as client:
+        name = out.name if out else uuid_or_url.rsplit("/", 1)[-1].split("?")[0]
+        try:
+            with download_progress(name, as_json) as progress:
+                saved = client.download(uuid_or_url, out, progress=progress, sample=sample)
+        except KeyboardInterrupt:
+            raise interrupted(f"veo download {uuid_or_url}") from None
+    if as_json:
+        render.emit_json({"savedTo": str(saved), "bytes": saved.stat().st_size})
+    else:
+        render.out.print(f"[green]saved[/green] {saved}")
+
+
+@app.command()
+def upload(ctx: typer.Context, path: Path, as_json: JsonOpt = False) -> None:
+    """Upload an image; its imageKey can be passed to generate-video."""
+    with handled(as_json), make_client(ctx) as client:
+        uploaded = client.upload(path)
+    if as_json:
+        render.emit_json(uploaded)
+    else:
+        render.out.print(f"imageKey {uploaded.image_key}\nimageUrl {uploaded.image_url}")
+
+
+@app.command()
+def account(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Credits, rate limits and this month's usage."""
+    with handled(as_json), make_client(ctx) as client:
+        info = client.account()
+    if as_json:
+        render.emit_json(info)
+    else:
+        render.account(info)
+
+
+@app.command()
+def ledger(
+    ctx: typer.Context,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, max=100)] = 20,
+    cursor: Annotated[str | None, typer.Option("--cursor")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Credit movements (debits, refunds, grants), newest first."""
+    with handled(as_json), make_client(ctx) as client:
+        page = client.ledger(limit=limit, cursor=cursor).first_page()
+    if as_json:
+        render.emit_json(page)
+        return
+    render.ledger(page)
+    if page.next_cursor:
+        render.err.print(f"more: veo ledger --limit {limit} --cursor {page.next_cursor}")
