@@ -19,6 +19,7 @@ from veo_client.models import Account, Deleted, LedgerEntry, Page, Upload, Video
 from veo_client.webhooks import verify_webhook
 
 Progress = Callable[[int, int | None], None]
+sleep = asyncio.sleep  # one name for tests to replace
 OnUpdate = Callable[[Video], Awaitable[None] | None]
 
 
@@ -206,7 +207,7 @@ class AsyncVeoClient:
                     if isinstance(error, httpx.TransportError):
                         raise _core.connection_failed(error, self.base_url) from error
                     raise
-            await asyncio.sleep(delay)
+            await sleep(delay)
             attempt += 1
 
     async def _video_url(self, uuid_or_url: str, sample: int) -> str:
@@ -268,7 +269,7 @@ class AsyncVeoClient:
             if video.is_terminal:
                 return video
             if "preference-applied" not in headers:
-                await asyncio.sleep(deadline.sleep_for(poll_interval))
+                await sleep(deadline.sleep_for(poll_interval))
 
 
 async def notify(on_update: OnUpdate, video: Video) -> None:

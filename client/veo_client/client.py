@@ -19,6 +19,7 @@ from veo_client.models import Account, Deleted, LedgerEntry, Page, Upload, Video
 from veo_client.webhooks import verify_webhook
 
 Progress = Callable[[int, int | None], None]
+sleep = time.sleep  # one name for tests to replace
 OnUpdate = Callable[[Video], None]
 
 
@@ -204,7 +205,7 @@ class VeoClient:
                     if isinstance(error, httpx.TransportError):
                         raise _core.connection_failed(error, self.base_url) from error
                     raise
-            time.sleep(delay)
+            sleep(delay)
             attempt += 1
 
     def _video_url(self, uuid_or_url: str, sample: int) -> str:
@@ -264,4 +265,4 @@ class VeoClient:
             if video.is_terminal:
                 return video
             if "preference-applied" not in headers:
-                time.sleep(deadline.sleep_for(poll_interval))
+                sleep(deadline.sleep_for(poll_interval))
