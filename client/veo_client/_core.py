@@ -159,7 +159,7 @@ def parse(response: httpx.Response) -> Any:
 
 
 def connection_failed(exc: httpx.TransportError, base_url: str) -> ConnectionFailed:
-    return ConnectionFailed(f"no answer from {base_url}: {exc!r}")
+    return ConnectionFailed(f"no answer from {base_url}: {exc or type(exc).__name__}")
 
 
 def new_idempotency_key() -> str:

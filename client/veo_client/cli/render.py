@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from veo_client.errors import VeoError
@@ -37,7 +38,7 @@ def error(exc: VeoError, as_json: bool) -> None:
         emit_json({"error": {"code": exc.code, "msg": exc.msg, "data": exc.data}})
         return
     code = f" ({exc.code})" if exc.code is not None else ""
-    err.print(f"[red]error{code}:[/red] {exc.msg}")
+    err.print(f"[red]error{code}:[/red] {escape(exc.msg)}", soft_wrap=True)
 
 
 def when(value: datetime | None) -> str:
@@ -80,14 +81,14 @@ def video(item: Video) -> None:
     rows += [("video", url) for url in item.urls]
     for name, value in rows:
         if value not in (None, ""):
-            table.add_row(name, str(value))
+            table.add_row(name, value if name == "status" else escape(str(value)))
     out.print(table)
 
 
 def videos(page: Page[Video]) -> None:
     table = Table("uuid", "status", "created", "model", "prompt")
     for item in page.items:
-        prompt = (item.prompt or "")[:48]
+        prompt = escape((item.prompt or "")[:48])
         table.add_row(item.uuid, status_label(item), when(item.created_at), item.model, prompt)
     out.print(table)
 
@@ -98,7 +99,7 @@ def account(info: Account) -> None:
     table.add_column()
     table.add_row("account", info.account_id)
     if info.name:
-        table.add_row("name", info.name)
+        table.add_row("name", escape(info.name))
     table.add_row("credits", str(info.credits))
     if info.usage:
         usage = f"{info.usage.jobs} jobs, {info.usage.credits_spent} credits"
