@@ -107,17 +107,17 @@ class RetryPolicy:
         if isinstance(error, ServerError) and call.retry_safe:
             return self._honour(parse_retry_after(error.headers.get("retry-after")), attempt)
         if isinstance(error, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-            return self._backoff(attempt)  # the request never left this machine
+            return self.backoff_delay(attempt)  # the request never left this machine
         if isinstance(error, httpx.TransportError) and call.retry_safe:
-            return self._backoff(attempt)
+            return self.backoff_delay(attempt)
         return None
 
     def _honour(self, retry_after: float | None, attempt: int) -> float | None:
         if retry_after is None:
-            return self._backoff(attempt)
+            return self.backoff_delay(attempt)
         return retry_after if retry_after <= self.max_retry_after else None
 
-    def _backoff(self, attempt: int) -> float:
+    def backoff_delay(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2.0**attempt) * random.uniform(0.5, 1.0)
 
 

@@ -246,7 +246,7 @@ class AsyncVeoClient:
                                 return seen
                         deadline.check(video)
             except httpx.TransportError:
-                pass
+                await sleep(deadline.sleep_for(self.retry.backoff_delay(drops)))
             deadline.check(video)
             drops += 1
         return video

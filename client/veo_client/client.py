@@ -242,7 +242,7 @@ class VeoClient:
                                 return seen
                         deadline.check(video)
             except httpx.TransportError:
-                pass
+                sleep(deadline.sleep_for(self.retry.backoff_delay(drops)))
             deadline.check(video)
             drops += 1
         return video

@@ -198,3 +198,26 @@ def test_download_and_delete(veo, api: FakeApi, tmp_path: Path) -> None:
     assert saved.exit_code == 0, saved.output
     assert json.loads(saved.stdout) == {"savedTo": str(tmp_path / "j7.mp4"), "bytes": 3}
     assert json.loads(veo("delete", "j7", "--json").stdout) == {"uuid": "j7", "deleted": True}
+
+
+def test_ctrl_c_while_submitting_says_how_to_retry_without_a_second_job(veo, api: FakeApi) -> None:
+    def interrupt(_: httpx.Request) -> httpx.Response:
+        raise KeyboardInterrupt
+
+    api.on("POST", "/api/generate-video", interrupt)
+    result = veo("generate", "a red fox", "--idempotency-key", "fox-1")
+    assert result.exit_code == exit_codes.INTERRUPTED
+    assert "veo generate 'a red fox' --idempotency-key fox-1" in result.stderr
+
+
+def test_a_wait_timeout_leaves_the_job_and_says_how_to_resume(
+    veo, api: FakeApi, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.client.test_sdk_wait import Clock
+
+    monkeypatch.setattr("veo_client._wait.time", Clock())
+    api.on("GET", "/api/video-status/j8", ok(job("j8", "processing")))
+    result = veo("wait", "j8", "--timeout", "5", "--json")
+    assert result.exit_code == exit_codes.WAIT_TIMEOUT
+    assert "veo wait j8" in result.stderr
+    assert "still running" in json.loads(result.stdout)["error"]["msg"]

@@ -3,6 +3,7 @@
 Every command takes `--json` (one JSON document on stdout) and exits with the codes of
 veo_client/cli/exit_codes.py."""
 
+import shlex
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -11,12 +12,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markup import escape
 
 from veo_client import __version__
+from veo_client._core import new_idempotency_key
 from veo_client.cli import exit_codes, render
 from veo_client.cli.progress import download_progress, job_progress
 from veo_client.client import VeoClient
-from veo_client.errors import VeoError
+from veo_client.errors import VeoError, WaitTimeout
 from veo_client.models import Page, ReferenceImage, Video
 
 app = typer.Typer(
@@ -113,6 +116,9 @@ def follow(
         saved = save(client, final, out, as_json) if out and final.status == "completed" else None
     except KeyboardInterrupt:
         raise interrupted(resume_command(uuid, out)) from None
+    except WaitTimeout:
+        render.err.print(f"The job keeps running; resume with: {resume_command(uuid, out)}")
+        raise
     show(final, as_json, saved)
     if final.status != "completed":
         raise typer.Exit(exit_codes.JOB_UNSUCCESSFUL)
@@ -133,6 +139,20 @@ def show(video: Video, as_json: bool, saved: Path | None = None) -> None:
     render.video(video)
     if saved is not None:
         render.out.print(f"[green]saved[/green] {saved}")
+
+
+@contextmanager
+def submitting(prompt: str, key: str) -> Iterator[None]:
+    """Ctrl-C before the answer: whether the job exists is unknown, so say how to find out
+    without risking a second one (the same Idempotency-Key answers with the same job)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        again = f"veo generate {shlex.quote(prompt)} --idempotency-key {key} ..."
+        render.err.print(
+            f"\nInterrupted while submitting. Re-run as {escape(again)}: never a second job."
+        )
+        raise typer.Exit(exit_codes.INTERRUPTED) from None
 
 
 def references(client: VeoClient, assets: list[str], styles: list[str]) -> list[ReferenceImage]:
@@ -187,28 +207,31 @@ def generate(  # noqa: PLR0917 - typer reads the options from the signature
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a video (local images are uploaded first); with --wait or --out, follow it."""
+    key = idempotency_key or new_idempotency_key()
     with handled(as_json), make_client(ctx) as client:
-        video = client.generate(
-            prompt,
-            image=image,
-            last_frame=last_frame,
-            idempotency_key=idempotency_key,
-            aspect_ratio=aspect.value if aspect else None,
-            model=model.value if model else None,
-            duration_seconds=duration,
-            resolution=resolution.value if resolution else None,
-            negative_prompt=negative_prompt,
-            seed=seed,
-            generate_audio=audio,
-            sample_count=samples,
-            reference_images=references(client, reference or [], style or []) or None,
-            webhook_url=webhook_url,
-        )
+        with submitting(prompt, key):
+            video = client.generate(
+                prompt,
+                image=image,
+                last_frame=last_frame,
+                idempotency_key=key,
+                aspect_ratio=aspect.value if aspect else None,
+                model=model.value if model else None,
+                duration_seconds=duration,
+                resolution=resolution.value if resolution else None,
+                negative_prompt=negative_prompt,
+                seed=seed,
+                generate_audio=audio,
+                sample_count=samples,
+                reference_images=references(client, reference or [], style or []) or None,
+                webhook_url=webhook_url,
+            )
         if not (wait or out):
             show(video, as_json)
             return
         if not as_json:
-            render.err.print(f"submitted [bold]{video.uuid}[/bold] ({video.credits} credits)")
+            cost = f" ({video.credits} credits)" if video.credits is not None else ""
+            render.err.print(f"submitted [bold]{video.uuid}[/bold]{cost}")
         follow(client, video.uuid, timeout, out, as_json)
 
 

@@ -13,7 +13,7 @@ from veo_client.errors import VeoError
 from veo_client.models import Account, ApiModel, LedgerEntry, Page, Video
 
 out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)  # commands to copy stay one line
 
 STATUS_STYLE = {
     "pending": "yellow",
@@ -38,7 +38,7 @@ def error(exc: VeoError, as_json: bool) -> None:
         emit_json({"error": {"code": exc.code, "msg": exc.msg, "data": exc.data}})
         return
     code = f" ({exc.code})" if exc.code is not None else ""
-    err.print(f"[red]error{code}:[/red] {escape(exc.msg)}", soft_wrap=True)
+    err.print(f"[red]error{code}:[/red] {escape(exc.msg)}")
 
 
 def when(value: datetime | None) -> str:
@@ -49,7 +49,7 @@ def status_label(video: Video) -> str:
     style = STATUS_STYLE.get(video.status, "white")
     label = f"[{style}]{video.status}[/{style}]"
     if video.status == "pending" and video.queue_position is not None:
-        label += f" ({video.queue_position} ahead)"
+        label += f" (queue position {video.queue_position})"
     return label
 
 
