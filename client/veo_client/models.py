@@ -21,8 +21,8 @@ class ApiModel(BaseModel):
     )
 
     def to_api(self) -> dict[str, Any]:
-        """The answer as the API wrote it (camelCase), for `--json` output and logs."""
-        return self.model_dump(mode="json", by_alias=True)
+        """The answer as the API wrote it (camelCase, only the fields it sent), for `--json`."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 class Video(ApiModel):

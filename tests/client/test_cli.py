@@ -221,3 +221,11 @@ def test_a_wait_timeout_leaves_the_job_and_says_how_to_resume(
     assert result.exit_code == exit_codes.WAIT_TIMEOUT
     assert "veo wait j8" in result.stderr
     assert "still running" in json.loads(result.stdout)["error"]["msg"]
+
+
+def test_json_is_the_api_s_answer_as_it_came(veo, api: FakeApi) -> None:
+    seed = {"uuid": "j9", "status": "processing", "progress": 85, "estimatedTime": 120}
+    api.on("GET", "/api/video-status/j9", ok(seed))
+    result = veo("status", "j9", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == seed

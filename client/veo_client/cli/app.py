@@ -271,7 +271,7 @@ def list_command(  # noqa: PLR0917 - typer reads the options from the signature
         pager = client.list(
             status=status, created_after=since, created_before=until, limit=limit, cursor=cursor
         )
-        page = Page[Video](items=list(pager)) if every else pager.first_page()
+        page = Page[Video](items=list(pager), next_cursor=None) if every else pager.first_page()
     if as_json:
         render.emit_json(page)
         return
