@@ -124,3 +124,25 @@ def test_no_answer_at_all_is_a_connection_error(sdk: VeoClient, api: FakeApi) ->
     with pytest.raises(ConnectionFailed, match=r"no answer from http://veo\.test"):
         sdk.upload(b"\x89PNG\r\n\x1a\n")
     assert len(api.seen("POST", "/api/upload-video-image")) == 4  # never sent: safe to repeat
+
+
+def test_the_async_client_retries_and_maps_errors_the_same_way(
+    api: FakeApi, slept: list[float]
+) -> None:
+    import asyncio
+
+    from veo_client import AsyncVeoClient
+
+    limited = fail(1003, "Rate limit exceeded", 429, **{"Retry-After": "2"})
+    api.on("GET", "/api/video-status/j7", limited, ok(job("j7")))
+    api.on("POST", "/api/generate-video", fail(1001, "Insufficient credits", 402, {"current": 1}))
+
+    async def scenario() -> tuple[str, int | None]:
+        async with AsyncVeoClient(KEY, BASE, transport=httpx.MockTransport(api)) as client:
+            status = await client.status("j7")
+            with pytest.raises(InsufficientCredits) as raised:
+                await client.generate("a fox")
+            return status.uuid, raised.value.current
+
+    assert asyncio.run(scenario()) == ("j7", 1)
+    assert slept == [2.0]
