@@ -3,7 +3,6 @@ in-memory upstream: what its owner gets back, what the tasks then do with it, an
 with the workers' own moves, where exactly one move wins and the credits come back at most once.
 """
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from shared.states import JobStatus
 from shared.storage import get_storage
 from tests.support.fake_upstream import RUNNING, FakeUpstream, finished
 from tests.support.jobs import balance, reload_job
+from tests.support.race import race
 from tests.tasks.conftest import CREDITS, admit_waiting
 from worker.tasks.poll import poll_due
 from worker.tasks.submit import submit_job
@@ -178,26 +178,6 @@ def test_a_video_fetched_for_a_job_cancelled_meanwhile_is_deleted(
     assert balance(account_id) == CREDITS - settings.credits_per_generation
 
 
-def _race(first: Callable[[], object], second: Callable[[], object]) -> list[object]:
-    """Run both at once (each in a thread, released together); what each returned or raised."""
-    start = threading.Barrier(2)
-    results: list[object] = [None, None]
-
-    def run(index: int, call: Callable[[], object]) -> None:
-        start.wait()
-        try:
-            results[index] = call()
-        except Exception as error:  # the loser's refusal is a result here
-            results[index] = error
-
-    threads = [threading.Thread(target=run, args=pair) for pair in enumerate((first, second))]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def _won(result: object) -> bool:
     return result is True or isinstance(result, dict)
 
@@ -212,7 +192,7 @@ def test_cancel_racing_completion_one_wins_and_nothing_is_refunded(
         with write_session() as session:
             return complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=1)
 
-    results = _race(lambda: cancel_job(account_id, job.id), complete)
+    results = race(lambda: cancel_job(account_id, job.id), complete)
 
     assert [_won(result) for result in results].count(True) == 1, results
     status = reload_job(job).status
@@ -235,7 +215,7 @@ def test_cancel_racing_a_refunded_failure_refunds_exactly_once(
         with write_session() as session:
             return fail_job(session, job, failure)
 
-    results = _race(lambda: cancel_job(account_id, job.id), fail)
+    results = race(lambda: cancel_job(account_id, job.id), fail)
 
     assert [_won(result) for result in results].count(True) == 1, results
     assert _refunds(job) == 1
