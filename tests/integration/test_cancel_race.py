@@ -2,6 +2,7 @@
 transactions truly overlap): exactly one move wins, and the credits come back at most once."""
 
 from collections.abc import Callable
+from functools import partial
 
 import pytest
 from sqlalchemy import func, select
@@ -55,7 +56,7 @@ def test_cancel_racing_completion(account: Callable[..., AccountInfo]) -> None:
             with write_session() as session:
                 return complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=1)
 
-        results = race(lambda job=job: cancel_job(info.account_id, job.id), complete)
+        results = race(partial(cancel_job, info.account_id, job.id), complete)
         assert [_won(result) for result in results].count(True) == 1, results
         cancelled = _won(results[0])
         assert cancelled != isinstance(results[0], InvalidParameters)  # the loser: a 1000
@@ -77,7 +78,7 @@ def test_cancel_racing_a_refunded_failure_of_a_waiting_job(
             with write_session() as session:
                 return fail_job(session, job, failure)
 
-        results = race(lambda job=job: cancel_job(info.account_id, job.id), fail)
+        results = race(partial(cancel_job, info.account_id, job.id), fail)
         assert [_won(result) for result in results].count(True) == 1, results
     assert _refunds(info.account_id) == ROUNDS  # one per job, whichever move won
     assert balance(info.account_id) == PRICE * ROUNDS
