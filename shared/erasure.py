@@ -6,17 +6,19 @@ Erased: the stored video, what the owner wrote on the row (prompt, image URL and
 URL and events, idempotency key and request hash, error text) and the job's webhook deliveries
 (their payloads repeat the prompt). Kept: the row's id, type, status, charge, upstream
 operation and dates, and every ledger row, so the balance and the upstream bill still add up.
-Files go before rows, so a storage error leaves the row that names them for the next try.
+The status mirror is told first (a Redis that cannot be told refuses the deletion), files go
+before rows, so a storage error leaves the row that names them for the next try.
 """
 
 from collections.abc import Iterable
 
+import redis
 from sqlalchemy import delete, select, update
 from sqlmodel import col
 
 from shared import status_cache
 from shared.db import read_connection, write_session
-from shared.errors import NotFound, invalid
+from shared.errors import NotFound, ServiceUnavailable, invalid
 from shared.models import JOBS, WebhookDelivery
 from shared.states import PUBLIC_STATUS, TERMINAL, JobStatus
 from shared.storage import get_storage
@@ -66,6 +68,10 @@ def delete_job(account_id: str, job_id: str) -> None:
         raise invalid(
             "uuid", f"the video is still {PUBLIC_STATUS[status]}: cancel it before deleting it"
         )
+    try:
+        status_cache.mark_deleted(job_id)  # first: from now on the status answers "not found"
+    except redis.RedisError as error:
+        raise ServiceUnavailable("Could not delete the video now; try again") from error
     erase_files([job.video_key] if job.video_key else [])
     with write_session() as session:
         session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.job_id) == job_id))
@@ -81,4 +87,3 @@ def delete_job(account_id: str, job_id: str) -> None:
         session.commit()
     if not erased:  # a concurrent DELETE of the same job won
         raise NotFound("Video not found")
-    status_cache.mark_deleted(job_id)

@@ -80,14 +80,11 @@ def decode(entry: str) -> StatusRow | None:
 
 
 def mark_deleted(job_id: str) -> None:
-    """Replace the job's entry with DELETED_ENTRY (after the deletion committed); best effort:
-    the database says "deleted" too, and a fill cannot undo this one."""
-    try:
-        get_redis().eval(
-            SET_UNLESS_LATER, 1, entry_key(job_id), DELETED_RANK, "deleted", TERMINAL_TTL_S
-        )
-    except redis.RedisError as error:
-        log.warning("Could not mark job %s deleted in Redis (%r)", job_id, error)
+    """Replace the job's entry with DELETED_ENTRY, before the deletion erases anything: an entry
+    mirrored earlier must not keep answering with the prompt. Raises redis.RedisError."""
+    get_redis().eval(
+        SET_UNLESS_LATER, 1, entry_key(job_id), DELETED_RANK, "deleted", TERMINAL_TTL_S
+    )
 
 
 def watermark_key() -> str:
