@@ -35,9 +35,10 @@ router = APIRouter(prefix="/videos", tags=["videos"], route_class=AuthenticatedR
 PAGE_DEFAULT, PAGE_MAX = 20, 100
 _jobs = JOBS
 # The stored statuses behind each public one (`pending` is three of them).
-SHOWN_AS: dict[str, list[str]] = {}
-for _stored, _shown in PUBLIC_STATUS.items():
-    SHOWN_AS.setdefault(_shown, []).append(_stored.value)
+SHOWN_AS: dict[str, list[str]] = {
+    shown: [stored.value for stored, public in PUBLIC_STATUS.items() if public == shown]
+    for shown in set(PUBLIC_STATUS.values())
+}
 
 
 def _job_id(uuid: str) -> str:
