@@ -224,3 +224,14 @@ def test_a_video_in_progress_must_be_cancelled_before_it_is_deleted(
     assert "cancel it" in refused["reason"]
     _data(quiet_client.post(f"/api/videos/{uuid}/cancel", headers=info.headers))
     assert _data(quiet_client.delete(f"/api/videos/{uuid}", headers=info.headers))["deleted"]
+
+
+def test_a_fill_that_read_the_row_before_the_deletion_cannot_bring_it_back(
+    quiet_client: httpx.Client, account: Callable[..., AccountInfo], tmp_path: Path
+) -> None:
+    info = account(credits=10)
+    stale = _completed(info, tmp_path)  # what a gateway or the sweeper read just before
+    _data(quiet_client.delete(f"/api/videos/{stale.id}", headers=info.headers))
+    status_cache.store([stale])  # ... and mirrored just after
+    gone = quiet_client.get(f"/api/video-status/{stale.id}", headers=info.headers)
+    assert (gone.status_code, gone.json()["code"]) == (404, 1000)
