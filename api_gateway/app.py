@@ -15,12 +15,14 @@ from api_gateway import errors
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.routes import (
+    account,
     files,
     generate,
     health,
     notifications,
     status,
     upload,
+    videos,
     webhooks,
 )
 from api_gateway.schemas import ErrorEnvelope
@@ -57,7 +59,17 @@ def create_app() -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     errors.install(app)
-    for module in (generate, status, upload, health, files, webhooks, notifications):
+    for module in (
+        generate,
+        status,
+        upload,
+        health,
+        files,
+        webhooks,
+        account,
+        videos,
+        notifications,
+    ):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them
     app.add_middleware(SubmitFastPath)

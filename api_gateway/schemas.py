@@ -30,8 +30,8 @@ IdText = Annotated[str, AfterValidator(storable), AfterValidator(lowercase_id)]
 
 GenerationType = Literal["text_to_video", "image_to_video"]
 AspectRatio = Literal["auto", "16:9", "9:16"]
-PublicStatus = Literal["pending", "processing", "completed", "failed"]
-WebhookEvent = Literal["video.processing", "video.completed", "video.failed"]
+PublicStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
+WebhookEvent = Literal["video.processing", "video.completed", "video.failed", "video.cancelled"]
 
 
 class Envelope(BaseModel, Generic[T]):
@@ -65,8 +65,8 @@ class GenerateVideoRequest(BaseModel):
     )
     webhookEvents: list[WebhookEvent] | None = Field(  # noqa: N815
         default=None,
-        max_length=3,
-        description="Events to send; video.completed and video.failed are always sent",
+        max_length=4,
+        description="Events to send; the terminal ones (completed, failed, cancelled) always are",
     )
 
 
@@ -85,13 +85,24 @@ class VideoStatusData(BaseModel):
     videoUrl: str | None = None  # noqa: N815
     progress: int = Field(ge=0, le=100)
     estimatedTime: int = Field(ge=0, description="Seconds remaining (estimate)")  # noqa: N815
-    queuePosition: int | None = Field(default=None, description="Jobs ahead while pending")  # noqa: N815
+    queuePosition: int | None = Field(  # noqa: N815
+        default=None, description="Jobs admitted before this one while pending, else null"
+    )
     error: str | None = Field(default=None, description="Why it failed (failed only)")
     errorCode: str | None = None  # noqa: N815
     generationType: GenerationType  # noqa: N815
+    prompt: str = Field(description="As submitted; empty once the account was erased")
     aspectRatio: str  # noqa: N815
     createdAt: str  # noqa: N815
-    completedAt: str | None = None  # noqa: N815
+    startedAt: str | None = Field(  # noqa: N815
+        default=None, description="When the upstream began generating it (processing)"
+    )
+    completedAt: str | None = Field(  # noqa: N815
+        default=None, description="When it completed, failed or was cancelled"
+    )
+    expiresAt: str | None = Field(  # noqa: N815
+        default=None, description="When its stored video stops being served; null: kept"
+    )
 
 
 class UploadData(BaseModel):
@@ -107,3 +118,55 @@ class HealthData(BaseModel):
     database: bool
     redis: bool
     lastSweepAt: str | None = None  # noqa: N815
+
+
+# GET /api/account, GET /api/account/ledger, GET /api/videos, DELETE /api/videos/{uuid}
+
+
+class RateLimitBudget(BaseModel):
+    limit: int = Field(description="Requests per window")
+    remaining: int = Field(description="Left in the current window")
+    resetSeconds: int = Field(description="Seconds until the window starts again")  # noqa: N815
+
+
+class RateLimits(BaseModel):
+    write: RateLimitBudget = Field(description="Submits, uploads, cancels and deletes")
+    read: RateLimitBudget = Field(description="Every other request")
+
+
+class MonthUsage(BaseModel):
+    month: str = Field(description="YYYY-MM, UTC")
+    jobs: int = Field(description="Videos created this month")
+    creditsSpent: int = Field(description="Credits debited this month, less refunds")  # noqa: N815
+
+
+class AccountData(BaseModel):
+    accountId: str  # noqa: N815
+    name: str
+    credits: int
+    rateLimits: RateLimits  # noqa: N815
+    usage: MonthUsage
+    webhookUrl: str | None = Field(description="The account's default webhook endpoint")  # noqa: N815
+
+
+class LedgerItem(BaseModel):
+    id: str
+    kind: Literal["debit", "refund", "grant"]
+    amount: int = Field(ge=0, description="Always positive; kind gives the sign")
+    jobId: str | None = Field(description="The video debited or refunded")  # noqa: N815
+    createdAt: str  # noqa: N815
+
+
+class LedgerPage(BaseModel):
+    items: list[LedgerItem]
+    nextCursor: str | None = Field(description="Pass as `cursor` for the next page")  # noqa: N815
+
+
+class VideoPage(BaseModel):
+    items: list[VideoStatusData]
+    nextCursor: str | None = Field(description="Pass as `cursor` for the next page")  # noqa: N815
+
+
+class DeletedVideoData(BaseModel):
+    uuid: str
+    deleted: Literal[True]

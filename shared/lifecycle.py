@@ -27,8 +27,10 @@ EVENTS: dict[JobStatus, str] = {
     JobStatus.PROCESSING: "video.processing",
     JobStatus.COMPLETED: "video.completed",
     JobStatus.FAILED: "video.failed",
+    JobStatus.CANCELLED: "video.cancelled",
 }
-ALWAYS_SENT = frozenset({"video.completed", "video.failed"})
+# Every terminal event: a receiver always learns how a job ended.
+ALWAYS_SENT = frozenset({"video.completed", "video.failed", "video.cancelled"})
 # Deliveries of one batch to one endpoint travel in one message of at most this many: the
 # delivery task's claim, reads and writes are shared, and a Celery message costs as much CPU
 # as a delivery. (The task stops early on a slow or failing receiver; see worker/tasks/deliver.)
@@ -60,6 +62,7 @@ class Step:
     values: dict[str, Any] = field(default_factory=dict)
     guard: dict[str, Any] | None = None
     failure: Failure | None = None
+    refund: bool | None = None  # None: as `refund_due` says; a cancel decides for itself
 
 
 def wants_event(job: JobRef, event_type: str) -> bool:
@@ -116,7 +119,7 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     fresh = {row.id: row for row in rows if row is not None}
     done = [step for step, ok in zip(steps, moved, strict=True) if ok]
     for step in done:
-        if refund_due(step.to, step.failure):
+        if _refunds(step):
             refund_job(session, step.job.account_id, step.job.id, step.job.credits_charged)
     events = {step.job.id: EVENTS[step.to] for step in done if _wants_its_event(step)}
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
@@ -133,7 +136,7 @@ def advance_alone(
     no event wanted: a submit's move to processing, usually) is its one statement, autocommitted
     on PostgreSQL: no ORM session, no BEGIN and COMMIT round trips."""
     step = Step(job, to, values, guard)
-    if refund_due(step.to, step.failure) or _wants_its_event(step):
+    if _refunds(step) or _wants_its_event(step):
         with write_session() as session:
             return advance_all(session, [step])[0]
     with statement_connection() as connection:
@@ -156,6 +159,10 @@ def refund_due(to: JobStatus, failure: Failure | None) -> bool:
     """Whether a move gives the job's credits back: a job pays its `credits_charged` once, when
     accepted, and gets them back when it fails, unless the failure was the user's own fault."""
     return to is JobStatus.FAILED and (failure is None or failure.refund)
+
+
+def _refunds(step: Step) -> bool:
+    return refund_due(step.to, step.failure) if step.refund is None else step.refund
 
 
 def _wants_its_event(step: Step) -> bool:

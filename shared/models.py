@@ -166,6 +166,7 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_status_next_poll", "status", "next_poll_at"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_account_created", "account_id", "created_at"),  # GET /api/videos
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -201,6 +202,9 @@ class Job(SQLModel, table=True):
     processing_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()
     failed_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    # Set: its owner deleted it; files and prompt are erased, the row stays for the ledger.
+    deleted_at: datetime | None = _ts()
 
 
 class LedgerEntry(SQLModel, table=True):

@@ -168,3 +168,17 @@ def test_a_lost_mirror_write_heals_within_its_lifetime(
             timeout_s=10,
             what="the mirrored status to expire",
         )
+
+
+def test_an_entry_of_another_shape_is_read_again_from_the_database(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """An entry written by a version whose status rows had other fields (a rolling upgrade):
+    answered from the row, then mirrored again in this version's shape."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id, "after an upgrade"))
+    get_redis().set(status_cache.entry_key(job.id), f'1["{info.account_id}","{job.id}"]')
+    data = _status(client, info, job.id)
+    assert (data["status"], data["prompt"]) == ("processing", "after an upgrade")
+    entry = get_redis().get(status_cache.entry_key(job.id))
+    assert status_cache.decode(str(entry)) is not None

@@ -9,7 +9,7 @@ from devtools.processes import wait_for
 from shared.settings import get_settings
 from simulator.control import control_headers
 
-TERMINAL = {"completed", "failed"}
+TERMINAL = {"completed", "failed", "cancelled"}
 
 
 def create_video(client: httpx.Client, headers: dict[str, str], prompt: str, **fields: Any) -> str:

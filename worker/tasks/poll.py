@@ -17,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
+from shared.cancellation import discard_cancelled_videos
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
@@ -197,6 +198,11 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
             )
         steps = _finishing_steps(session, finished)
         moved = advance_all(session, steps)  # commits the reschedules too
+    discard_cancelled_videos(
+        (claimed.job_id, outcome.video_key)
+        for claimed, outcome in finished
+        if isinstance(outcome, Stored) and not _completed(claimed.job_id, steps, moved)
+    )
     now = utcnow()
     record_durations(
         [
@@ -206,6 +212,11 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
         ]
     )
     release_capacity(*(claimed.job_id for claimed, _ in finished))
+
+
+def _completed(job_id: str, steps: list[Step], moved: list[bool]) -> bool:
+    """Whether this batch's completion of the job moved it (False: a cancel got there first)."""
+    return any(step.job.id == job_id and ok for step, ok in zip(steps, moved, strict=True))
 
 
 def _finishing_steps(

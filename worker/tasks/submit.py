@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import OperationalError
 
+from shared.cancellation import keep_discarded_operation
 from shared.constants import TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
@@ -133,6 +134,14 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
     decision = decide_submit(answer, attempt, get_settings())
     if isinstance(decision, Accepted):
         if not _store_operation(job, attempt, decision.operation):
+            if keep_discarded_operation(job.id, decision.operation):
+                log.info(
+                    "job %s was cancelled during its submit: operation %s runs upstream and its"
+                    " result is discarded",
+                    job.id,
+                    decision.operation,
+                )
+                return "cancelled"
             log.error(
                 "job %s left submitting while operation %s was being created",
                 job.id,

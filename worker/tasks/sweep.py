@@ -27,7 +27,7 @@ from shared.queueing import enqueue_delivery
 from shared.quotas import acquire_slot, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import DeliveryStatus, JobStatus
+from shared.states import TERMINAL, DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
 from shared.transitions import transition
 from worker.app import app
@@ -157,8 +157,9 @@ def reconcile_in_flight() -> int:
 _FINISHED_SINCE = (
     select(*(JOBS.c[name] for name in STATUS_FIELDS))
     .where(
-        JOBS.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        JOBS.c.status.in_([status.value for status in TERMINAL]),
         JOBS.c.updated_at >= bindparam("since", type_=JOBS.c.updated_at.type),
+        JOBS.c.deleted_at.is_(None),
     )
     .order_by(JOBS.c.updated_at)
     .limit(BATCH)
