@@ -48,7 +48,12 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
     credits_per_generation: int = 2
+    # Two per-key budgets per minute, settable per account (veo-admin set-rate-limits): `write`
+    # counts requests that create or change something (submit, upload, cancel, delete), `read`
+    # the rest (status, list, events, account). A waiting request (Prefer: wait, SSE) counts
+    # once. 600 reads: ~20 jobs polled every 2 s, or 50 every 5 s, as the seed advises.
     default_rate_limit_per_minute: int = 60
+    default_read_rate_limit_per_minute: int = 600
     # Refused API keys (unknown or revoked) one client address may send per minute; past that,
     # the address is answered 1003 with Retry-After until the minute ends, and its unknown keys
     # are no longer looked up in the database. IPv6 clients count per /64. 0: no limit. Behind a

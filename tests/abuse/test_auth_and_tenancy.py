@@ -180,7 +180,7 @@ def test_another_tenants_objects_are_invisible_on_every_endpoint(
 def test_one_tenants_rate_limit_does_not_limit_another(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    noisy, quiet = account(credits=10, rate_limit=3), account(credits=10, rate_limit=3)
+    noisy, quiet = account(credits=10, read_rate_limit=3), account(credits=10, read_rate_limit=3)
     fresh_rate_window()
     codes = [
         client.get("/api/video-status/x", headers=noisy.headers).json()["code"] for _ in range(5)
