@@ -92,6 +92,9 @@ class VideoStatusData(BaseModel):
     aspectRatio: str  # noqa: N815
     createdAt: str  # noqa: N815
     completedAt: str | None = None  # noqa: N815
+    expiresAt: str | None = Field(  # noqa: N815
+        default=None, description="When the stored video is deleted (completed only)"
+    )
 
 
 class UploadData(BaseModel):

@@ -1,6 +1,6 @@
 """What `GET /api/video-status/{uuid}` returns (and what webhooks carry): one function."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
@@ -50,7 +50,10 @@ def status_data(session: Session | Connection | None, job: JobView) -> dict[str,
         "generationType": job.generation_type,
         "aspectRatio": job.aspect_ratio,
         "createdAt": iso_z(job.created_at),
+        "expiresAt": None,
     }
+    if status is JobStatus.COMPLETED:
+        data["expiresAt"] = video_expiry(job)
     if status is JobStatus.COMPLETED and job.video_key:
         data.update(videoUrl=get_storage().url(job.video_key), progress=100)
         data["completedAt"] = iso_z(job.completed_at or job.updated_at)
@@ -63,6 +66,15 @@ def status_data(session: Session | Connection | None, job: JobView) -> dict[str,
     else:
         data.update(_waiting(session, job, status))
     return data
+
+
+def video_expiry(job: JobView) -> str | None:
+    """When the retention sweep deletes a completed job's video (worker/tasks/retention.py);
+    None when videos are kept forever."""
+    days = get_settings().video_retention_days
+    if days <= 0:
+        return None
+    return iso_z((job.completed_at or job.updated_at) + timedelta(days=days))
 
 
 def _waiting(

@@ -164,6 +164,19 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr = SecretStr("")
     s3_url_expiry_s: int = 7 * 24 * 3600
+    # Local storage's file URLs are signed (HMAC) and expire after this (rounded up to the
+    # hour); a fresh one comes with every status answer. Webhook payloads carry one too.
+    file_url_expiry_s: int = 7 * 24 * 3600
+    # The HMAC key of those URLs; empty: generated once and kept in the storage directory,
+    # which the gateways and workers share.
+    url_signing_key: SecretStr = SecretStr("")
+    # Finished videos are deleted this many days after they completed (`expiresAt` in the
+    # status answer); 0: kept forever. Uploads no job used for upload_unused_retention_s go too.
+    video_retention_days: int = 30
+    upload_unused_retention_s: int = 24 * 3600
+    retention_sweep_interval_s: float = 600.0  # how often beat runs the retention sweep
+    # Most bytes of uploaded images one account may keep stored; an upload past it is 1000.
+    upload_quota_bytes: int = 500 * MIB
 
     # --- operations ------------------------------------------------------------------------------
     flower_port: int = 5555
