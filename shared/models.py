@@ -289,6 +289,7 @@ JOBS = _table(Job)
 LEDGER = _table(LedgerEntry)
 HEARTBEATS = _table(Heartbeat)
 DELIVERIES = _table(WebhookDelivery)
+UPLOADS = _table(Upload)
 
 
 @cache
