@@ -17,6 +17,7 @@ from fastapi.responses import FileResponse
 from starlette.responses import MalformedRangeHeader
 from starlette.responses import RangeNotSatisfiable as StarletteRangeNotSatisfiable
 
+from api_gateway.openapi import PUBLIC
 from api_gateway.schemas import ErrorEnvelope
 from shared.errors import ApiError, NotFound, RangeNotSatisfiable, invalid
 from shared.storage import get_storage
@@ -64,9 +65,15 @@ def _content_type(key: str) -> str:
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The file (video/mp4, image/jpeg, image/png or image/webp)",
-        "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},
+        "content": {
+            media: {"schema": {"type": "string", "format": "binary"}}
+            for media in sorted(set(CONTENT_TYPES.values()))
+        },
     },
-    206: {"description": "The requested byte range"},
+    206: {
+        "description": "The requested byte range",
+        "content": {"video/mp4": {"schema": {"type": "string", "format": "binary"}}},
+    },
     403: {"model": ErrorEnvelope, "description": "1002 the URL is unsigned, altered or expired"},
     416: {"model": ErrorEnvelope, "description": "1000 the range starts past the end"},
 }
@@ -102,6 +109,7 @@ async def _serve(key: str, expires: int | None, signature: str | None) -> FileRe
     operation_id="downloadFile",
     response_class=FileResponse,
     responses=FILE_RESPONSES,
+    openapi_extra=PUBLIC,
 )
 async def download_file(
     key: str, expires: Expires = None, signature: Signature = None
@@ -117,6 +125,7 @@ async def download_file(
     operation_id="headFile",
     response_class=FileResponse,
     responses=FILE_RESPONSES,
+    openapi_extra=PUBLIC,
 )
 async def head_file(key: str, expires: Expires = None, signature: Signature = None) -> FileResponse:
     """The headers `downloadFile` would answer (size, type, ranges), without the body."""
