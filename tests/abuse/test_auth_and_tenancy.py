@@ -18,7 +18,7 @@ from admin.cli import app as admin_cli
 from shared.db import read_session, write_session
 from shared.models import Account, WebhookEndpoint
 from tests.conftest import AccountInfo, Stack
-from tests.support.api import fresh_rate_window
+from tests.support.api import fresh_rate_window, signed_file_path
 from tests.uploads.images import image_bytes
 
 PUBLIC_PATHS = {"/api/health", "/api/files/{key}"}
@@ -95,7 +95,8 @@ def test_every_authenticated_endpoint_refuses_bad_credentials_with_1002(
 
 def test_public_endpoints_need_no_key(client: httpx.Client) -> None:
     assert client.get("/api/health").json()["code"] == 0
-    assert client.get("/api/files/videos/nope.mp4").json()["code"] == 1000
+    # A file needs no API key: its URL is signed instead (tests/uploads/test_files_api.py).
+    assert client.get(signed_file_path("videos/nope.mp4")).json()["code"] == 1000
 
 
 @pytest.fixture
