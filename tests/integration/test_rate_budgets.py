@@ -8,8 +8,8 @@ from collections.abc import Callable
 import httpx
 
 from shared import key_cache
-from shared.settings import Settings
-from tests.conftest import AccountInfo
+from shared.settings import Settings, get_settings
+from tests.conftest import AccountInfo, Stack
 from tests.support.admin import UNKNOWN_JOB, admin
 from tests.support.api import fresh_rate_window
 
@@ -64,8 +64,6 @@ def test_a_burst_of_reads_is_refused_with_retry_after_and_writes_go_on(
 def test_defaults_apply_to_an_account_without_limits_of_its_own(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    from shared.settings import get_settings
-
     settings: Settings = get_settings()
     user = account(credits=100)
     read = client.get(UNKNOWN_JOB, headers=user.headers)
@@ -129,3 +127,43 @@ def test_what_is_left_of_both_budgets_can_be_read_without_counting(
     assert (budgets["read"].limit, budgets["read"].remaining) == (9, 7)
     assert 1 <= budgets["read"].reset_s <= key_cache.RATE_WINDOW_S
     assert asyncio.run(peek()) == budgets  # peeking counted nothing
+
+
+def test_each_budget_counts_apart_and_an_older_cache_entry_still_reads(stack: Stack) -> None:
+    """Straight against the batch script: a read and a write of one key count in their own
+    windows; an entry cached by an older gateway ("<key id> <account id> <limit>") reads
+    with the default read limit."""
+    import asyncio
+    import secrets
+
+    from api_gateway.batching.admission import AdmissionCounter
+    from shared.redis_client import get_redis
+
+    key_id = 10**9 + secrets.randbelow(10**9)
+    new, old = secrets.token_hex(32), secrets.token_hex(32)
+    get_redis().set(
+        key_cache.cache_key(new), key_cache.encode(key_cache.KeyRecord(key_id, "acct_a", 3, 7))
+    )
+    get_redis().set(key_cache.cache_key(old), f"{key_id + 1} acct_b 4", ex=60)
+
+    async def scenario() -> list[list[object]]:
+        import redis.asyncio
+
+        client = redis.asyncio.Redis.from_url(stack.redis_url, decode_responses=True)
+        try:
+            counter = AdmissionCounter(client)
+            asks = [
+                counter.count(new, budget=key_cache.WRITE),
+                counter.count(new, budget=key_cache.READ),
+                counter.count(new, budget=key_cache.READ),
+                counter.count(old, budget=key_cache.WRITE),
+                counter.count(old, budget=key_cache.READ),
+            ]
+            return list(await asyncio.gather(*asks))
+        finally:
+            await client.aclose()
+
+    answers = asyncio.run(scenario())
+    default_read = get_settings().default_read_rate_limit_per_minute
+    counted = [(answer[3], answer[4]) for answer in answers]
+    assert counted == [(3, 1), (7, 1), (7, 2), (4, 1), (default_read, 1)]
