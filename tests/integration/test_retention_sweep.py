@@ -11,11 +11,18 @@ from shared.db import read_session, write_session
 from shared.models import Job, Upload
 from shared.states import JobStatus
 from shared.storage import get_storage
+from shared.storage.local import LocalStorage
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo, Stack
 from tests.support.environment import reset_caches
 from tests.support.jobs import insert_paid_job
 from worker.tasks.retention import expire_videos, remove_unused_uploads
+
+
+def _local() -> LocalStorage:
+    storage = get_storage()
+    assert isinstance(storage, LocalStorage)
+    return storage
 
 
 def _upload(account_id: str, name: str, hours_ago: float, tmp: str) -> Upload:
@@ -28,7 +35,7 @@ def _upload(account_id: str, name: str, hours_ago: float, tmp: str) -> Upload:
         height=1,
         created_at=utcnow() - timedelta(hours=hours_ago),
     )
-    source = get_storage().path(f"{tmp}/{name}.png")  # type: ignore[attr-defined]
+    source = _local().path(f"{tmp}/{name}.png")
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_bytes(b"png")
     get_storage().put_file(upload.storage_key, source, upload.mime_type)
@@ -58,10 +65,10 @@ def test_the_sweep_removes_what_retention_says_and_nothing_else(
     assert remove_unused_uploads() == 1
     with read_session() as session:
         assert set(session.execute(select(col(Upload.key))).scalars()) == {waiting.key}
-    assert not get_storage().path(unused.storage_key).is_file()  # type: ignore[attr-defined]
+    assert not _local().path(unused.storage_key).is_file()
 
     done = insert_paid_job(owner)
-    video = get_storage().path(f"videos/{done.id}.mp4")  # type: ignore[attr-defined]
+    video = _local().path(f"videos/{done.id}.mp4")
     video.parent.mkdir(parents=True, exist_ok=True)
     video.write_bytes(b"mp4")
     with write_session() as session:
@@ -74,4 +81,6 @@ def test_the_sweep_removes_what_retention_says_and_nothing_else(
     assert expire_videos() == 1
     assert not video.exists()
     with read_session() as session:
-        assert session.get(Job, done.id).video_key is None  # type: ignore[union-attr]
+        expired = session.get(Job, done.id)
+        assert expired is not None
+        assert expired.video_key is None

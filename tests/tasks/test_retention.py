@@ -16,6 +16,7 @@ from shared.models import Job, Upload
 from shared.settings import Settings
 from shared.states import JobStatus
 from shared.storage import get_storage
+from shared.storage.local import LocalStorage
 from shared.timeutil import iso_z, utcnow
 from worker.tasks.retention import expire_videos, remove_unused_uploads, retention
 
@@ -44,7 +45,9 @@ def _job(job_id: str) -> Job:
 
 
 def _stored(key: str) -> bool:
-    return (get_storage().path(key)).is_file()  # type: ignore[attr-defined]
+    storage = get_storage()
+    assert isinstance(storage, LocalStorage)
+    return storage.path(key).is_file()
 
 
 def test_videos_past_retention_are_deleted_and_the_status_said_when(
