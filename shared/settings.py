@@ -48,11 +48,12 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
     credits_per_generation: int = 2
-    # Two per-key budgets per minute, settable per account (veo-admin set-rate-limits): `write`
-    # counts requests that create or change something (submit, upload, cancel, delete), `read`
-    # the rest (status, list, events, account). A waiting request (Prefer: wait, SSE) counts
-    # once. 600 reads: ~20 jobs polled every 2 s, or 50 every 5 s, as the seed advises.
+    # Each API key has two budgets per minute, settable per account (veo-admin
+    # set-rate-limits). This is the `write` one: requests that create or change something
+    # (submit, upload, cancel, delete).
     default_rate_limit_per_minute: int = 60
+    # The `read` budget: GET and HEAD (status, list, events, account); a waiting request
+    # (Prefer: wait, SSE) counts once. 600: ~20 jobs polled every 2 s (the seed advises 5-10 s).
     default_read_rate_limit_per_minute: int = 600
     # Refused API keys (unknown or revoked) one client address may send per minute; past that,
     # the address is answered 1003 with Retry-After until the minute ends, and its unknown keys
@@ -171,8 +172,9 @@ class Settings(BaseSettings):
     # which the gateways and workers share.
     url_signing_key: SecretStr = SecretStr("")
     # Finished videos are deleted this many days after they completed (`expiresAt` in the
-    # status answer); 0: kept forever. Uploads no job used for upload_unused_retention_s go too.
+    # status answer); 0: kept forever.
     video_retention_days: int = 30
+    # Uploads no job used for this long (and none still waiting or generating uses) are removed.
     upload_unused_retention_s: int = 24 * 3600
     retention_sweep_interval_s: float = 600.0  # how often beat runs the retention sweep
     # Most bytes of uploaded images one account may keep stored; an upload past it is 1000.
