@@ -55,6 +55,7 @@ def create_account_with_key(
 
 
 def create_account(
+    *,
     credits: Annotated[int, typer.Option(min=0, help="Starting credits")] = 0,
     name: Annotated[str, typer.Option(help="A label for operators")] = "",
     webhook_url: Annotated[
@@ -64,11 +65,18 @@ def create_account(
         int | None,
         typer.Option("--rate-limit", min=1, help="Write requests per minute (see set-rate-limits)"),
     ] = None,
+    read_rate_limit: Annotated[
+        int | None, typer.Option("--read-rate-limit", min=1, help="Read requests per minute")
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an account and print its first API key (shown once)."""
     account, key = create_account_with_key(
-        credits, name=name, webhook_url=webhook_url, rate_limit=rate_limit
+        credits,
+        name=name,
+        webhook_url=webhook_url,
+        rate_limit=rate_limit,
+        read_rate_limit=read_rate_limit,
     )
     created = {
         "account_id": account.id,

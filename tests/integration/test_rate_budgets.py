@@ -167,3 +167,17 @@ def test_each_budget_counts_apart_and_an_older_cache_entry_still_reads(stack: St
     default_read = get_settings().default_read_rate_limit_per_minute
     counted = [(answer[3], answer[4]) for answer in answers]
     assert counted == [(3, 1), (7, 1), (7, 2), (4, 1), (default_read, 1)]
+
+
+def test_an_account_is_created_with_both_budgets(client: httpx.Client) -> None:
+    created = admin(
+        "create-account", "--credits", "5", "--rate-limit", "5", "--read-rate-limit", "9", "--json"
+    )
+    assert created.exit_code == 0, created.output
+    made = json.loads(created.output)
+    user = AccountInfo(made["account_id"], made["api_key"])
+    assert client.get(UNKNOWN_JOB, headers=user.headers).headers["X-RateLimit-Limit"] == "9"
+    assert _submit(client, user).headers["X-RateLimit-Limit"] == "5"
+    listed = {row["account_id"]: row for row in json.loads(admin("list-accounts", "--json").output)}
+    row = listed[user.account_id]
+    assert (row["rate_limit_per_minute"], row["read_rate_limit_per_minute"]) == (5, 9)
