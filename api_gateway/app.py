@@ -5,13 +5,13 @@ the per-process submit pipeline. The process's own settings (garbage collector, 
 api_gateway/tuning.py.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from api_gateway import errors
+from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.routes import (
@@ -57,6 +57,9 @@ def create_app() -> FastAPI:
         version="1.0",
         description="Generate videos from text or images. Every answer is `{code, msg, data}`.",
         responses=ERROR_RESPONSES,
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # served without a CDN by api_gateway.openapi
+        redoc_url=None,
     )
     errors.install(app)
     for module in (
@@ -75,25 +78,8 @@ def create_app() -> FastAPI:
     app.add_middleware(SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
-    app.openapi = _envelope_only_openapi(app)  # type: ignore[method-assign]
+    openapi.install(app)
     return app
-
-
-def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The schema without FastAPI's automatic 422: validation errors are the 400 envelope here."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-        return app.openapi_schema  # type: ignore[return-value]
-
-    return openapi
 
 
 log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs

@@ -101,7 +101,8 @@ class VideoStatusData(BaseModel):
         default=None, description="When it completed, failed or was cancelled"
     )
     expiresAt: str | None = Field(  # noqa: N815
-        default=None, description="When its stored video stops being served; null: kept"
+        default=None,
+        description="When the stored video is deleted (completed only); null: kept",
     )
 
 

@@ -38,7 +38,10 @@ MEANINGS: dict[str, str] = {
     "gateway_port": "Port the gateway listens on",
     "public_base_url": "Base of the URLs the API hands out (video links)",
     "credits_per_generation": "Credits one video costs (refunded once if it fails)",
-    "default_rate_limit_per_minute": "Requests per minute per account without its own limit",
+    "default_rate_limit_per_minute": "Write requests per minute per API key, for accounts "
+    "without their own limit",
+    "default_read_rate_limit_per_minute": "Read requests per minute per API key, for accounts "
+    "without their own limit",
     "prompt_max_chars": "Longest prompt accepted",
     "upload_max_bytes": "Largest file accepted by /api/upload-video-image",
     "image_max_pixels": "Largest image accepted, in pixels (decompression-bomb guard)",

@@ -21,6 +21,7 @@ from shared.constants import (
     TASK_DELIVER,
     TASK_DISPATCH,
     TASK_POLL_DUE,
+    TASK_RETENTION,
     TASK_SUBMIT,
     TASK_SWEEP,
 )
@@ -88,6 +89,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TASK_DISPATCH: {"queue": QUEUE_POLL},
             TASK_DELIVER: {"queue": QUEUE_WEBHOOKS},
             TASK_SWEEP: {"queue": QUEUE_MAINTENANCE},
+            TASK_RETENTION: {"queue": QUEUE_MAINTENANCE},
         },
         # The database is the truth: beat only nudges (DESIGN rule 1). Stale nudges are useless,
         # so they expire instead of piling up while no worker is consuming.
@@ -106,6 +108,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": TASK_SWEEP,
                 "schedule": settings.sweep_interval_s,
                 "options": {"expires": settings.sweep_interval_s * 2},
+            },
+            "retention": {
+                "task": TASK_RETENTION,
+                "schedule": settings.retention_sweep_interval_s,
+                "options": {"expires": settings.retention_sweep_interval_s},
             },
         },
         "timezone": "UTC",

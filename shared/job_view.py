@@ -1,6 +1,6 @@
 """What `GET /api/video-status/{uuid}` returns (and what webhooks carry): one function."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import Connection, Row
@@ -80,10 +80,14 @@ def finished_at(job: JobView) -> datetime:
     return job.completed_at or job.updated_at
 
 
-def expires_at(job: JobView) -> datetime | None:  # noqa: ARG001 - retention will read it
-    """When the job's stored video stops being served; None: kept until its owner deletes it.
-    The one place the status answer's `expiresAt` comes from."""
-    return None
+def expires_at(job: JobView) -> datetime | None:
+    """When the retention sweep (worker/tasks/retention.py) deletes a completed job's video;
+    None for other jobs, and when videos are kept forever. The one place the status answer's
+    `expiresAt` comes from."""
+    days = get_settings().video_retention_days
+    if JobStatus(job.status) is not JobStatus.COMPLETED or days <= 0:
+        return None
+    return finished_at(job) + timedelta(days=days)
 
 
 def _waiting(

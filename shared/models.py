@@ -105,7 +105,8 @@ class Account(SQLModel, table=True):
     id: str = Field(default_factory=new_account_id, primary_key=True, max_length=40)
     name: str = Field(default="", max_length=200)
     credits: int = Field(default=0, sa_type=BigInteger)
-    rate_limit_per_minute: int | None = None  # None: the configured default
+    rate_limit_per_minute: int | None = None  # the write budget; None: the configured default
+    read_rate_limit_per_minute: int | None = None  # the read budget; None: the default
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_secret: str = Field(default_factory=new_webhook_secret, max_length=100)
     # During a rotation's grace period the previous secret signs too, so receivers never fail.
@@ -152,7 +153,9 @@ class Upload(SQLModel, table=True):
     size_bytes: int = Field(sa_type=BigInteger)
     width: int
     height: int
-    created_at: datetime = _created()
+    created_at: datetime = Field(  # indexed: the retention sweep removes unused old uploads
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
 
     @property
     def storage_key(self) -> str:
@@ -167,6 +170,8 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_status_updated", "status", "updated_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
         Index("ix_jobs_account_created", "account_id", "created_at"),  # GET /api/videos
+        Index("ix_jobs_status_completed", "status", "completed_at"),  # the retention sweep
+        Index("ix_jobs_image_key", "image_key"),  # which uploads jobs still use
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -288,6 +293,7 @@ JOBS = _table(Job)
 LEDGER = _table(LedgerEntry)
 HEARTBEATS = _table(Heartbeat)
 DELIVERIES = _table(WebhookDelivery)
+UPLOADS = _table(Upload)
 
 
 @cache

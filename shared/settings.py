@@ -48,7 +48,13 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
     credits_per_generation: int = 2
+    # Each API key has two budgets per minute, settable per account (veo-admin
+    # set-rate-limits). This is the `write` one: requests that create or change something
+    # (submit, upload, cancel, delete).
     default_rate_limit_per_minute: int = 60
+    # The `read` budget: GET and HEAD (status, list, events, account); a waiting request
+    # (Prefer: wait, SSE) counts once. 600: ~20 jobs polled every 2 s (the seed advises 5-10 s).
+    default_read_rate_limit_per_minute: int = 600
     # Refused API keys (unknown or revoked) one client address may send per minute; past that,
     # the address is answered 1003 with Retry-After until the minute ends, and its unknown keys
     # are no longer looked up in the database. IPv6 clients count per /64. 0: no limit. Behind a
@@ -169,6 +175,20 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr = SecretStr("")
     s3_url_expiry_s: int = 7 * 24 * 3600
+    # Local storage's file URLs are signed (HMAC) and expire after this (rounded up to the
+    # hour); a fresh one comes with every status answer. Webhook payloads carry one too.
+    file_url_expiry_s: int = 7 * 24 * 3600
+    # The HMAC key of those URLs; empty: generated once and kept in the storage directory,
+    # which the gateways and workers share.
+    url_signing_key: SecretStr = SecretStr("")
+    # Finished videos are deleted this many days after they completed (`expiresAt` in the
+    # status answer); 0: kept forever.
+    video_retention_days: int = 30
+    # Uploads no job used for this long (and none still waiting or generating uses) are removed.
+    upload_unused_retention_s: int = 24 * 3600
+    retention_sweep_interval_s: float = 600.0  # how often beat runs the retention sweep
+    # Most bytes of uploaded images one account may keep stored; an upload past it is 1000.
+    upload_quota_bytes: int = 500 * MIB
 
     # --- operations ------------------------------------------------------------------------------
     flower_port: int = 5555

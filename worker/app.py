@@ -36,6 +36,7 @@ app.conf.include = [
     "worker.tasks.dispatch",
     "worker.tasks.sweep",
     "worker.tasks.deliver",
+    "worker.tasks.retention",
 ]
 
 

@@ -39,6 +39,7 @@ def _account(account_id: str) -> dict[str, Any]:
                 ACCOUNTS.c.credits,
                 ACCOUNTS.c.webhook_url,
                 ACCOUNTS.c.rate_limit_per_minute,
+                ACCOUNTS.c.read_rate_limit_per_minute,
             ).where(ACCOUNTS.c.id == account_id)
         ).first()
         if account is None:  # deleted while its key was still cached
@@ -56,11 +57,15 @@ def _account(account_id: str) -> dict[str, Any]:
                 LEDGER.c.account_id == account_id, LEDGER.c.created_at >= since
             )
         ).scalar_one()
+    settings = get_settings()
     return {
         "name": account.name,
         "credits": int(account.credits),
         "webhookUrl": account.webhook_url,
-        "limit": account.rate_limit_per_minute or get_settings().default_rate_limit_per_minute,
+        "limits": (
+            account.rate_limit_per_minute or settings.default_rate_limit_per_minute,
+            account.read_rate_limit_per_minute or settings.default_read_rate_limit_per_minute,
+        ),
         "usage": {"month": since.strftime("%Y-%m"), "jobs": int(jobs), "creditsSpent": int(spent)},
     }
 
@@ -74,7 +79,7 @@ async def get_account(request: Request, caller: LimitedCaller) -> JSONResponse:
             "accountId": caller.account_id,
             "name": found["name"],
             "credits": found["credits"],
-            "rateLimits": await rate_limit_budgets(request, found["limit"]),
+            "rateLimits": await rate_limit_budgets(request, *found["limits"]),
             "usage": found["usage"],
             "webhookUrl": found["webhookUrl"],
         }

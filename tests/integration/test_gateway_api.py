@@ -215,7 +215,7 @@ def test_requests_still_authenticate_after_redis_forgets_its_scripts(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
     """A restarted Redis has no script cache: the gateway sends the script again."""
-    info = account(credits=10, rate_limit=60)
+    info = account(credits=10, read_rate_limit=60)
     status_url = "/api/video-status/unknown-job"
     assert_envelope(client.get(status_url, headers=info.headers), 1000, 404)
     get_redis().script_flush()
@@ -285,7 +285,7 @@ def test_idempotency_key_replays_instead_of_charging_again(
 def test_rate_limit_answers_1003_with_headers(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    info = account(credits=100, rate_limit=3)
+    info = account(credits=100, read_rate_limit=3)
     fresh_rate_window()
     answers = [client.get("/api/video-status/unknown", headers=info.headers) for _ in range(4)]
     assert [r.json()["code"] for r in answers] == [1000, 1000, 1000, 1003]
@@ -333,7 +333,7 @@ def test_every_submit_counts_once_against_the_rate_limit(
 def test_rate_limit_holds_across_two_gateway_processes(
     stack: Stack, gateway_url: str, account: Callable[..., AccountInfo]
 ) -> None:
-    info = account(credits=100, rate_limit=6)
+    info = account(credits=100, read_rate_limit=6)
     with running_gateway(stack, "gateway-b") as second_url:
         fresh_rate_window()
         codes = [

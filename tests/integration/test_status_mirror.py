@@ -63,7 +63,7 @@ def test_every_move_shows_at_once_while_the_job_is_polled(
         assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
     data = _status(client, info, job.id)
     assert data["status"] == "completed"
-    assert str(data["videoUrl"]).endswith(f"{job.id}.mp4")
+    assert f"/api/files/videos/{job.id}.mp4?expires=" in str(data["videoUrl"])
     assert data["progress"] == 100
     assert str(data["completedAt"]).endswith("Z")
 
