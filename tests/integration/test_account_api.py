@@ -39,10 +39,11 @@ def test_the_account_shows_its_balance_limits_usage_and_webhook(
         "usage": {"month": utcnow().strftime("%Y-%m"), "jobs": 0, "creditsSpent": 0},
         "webhookUrl": "https://example.com/hook",
     }
-    for budget in ("read", "write"):
-        limits = first["rateLimits"][budget]
-        assert limits["limit"] == 50
-        assert 0 <= limits["remaining"] < 50
+    write, read = first["rateLimits"]["write"], first["rateLimits"]["read"]
+    assert (write["limit"], write["remaining"]) == (50, 50)  # reading spends no write budget
+    assert read["limit"] == get_settings().default_read_rate_limit_per_minute
+    assert read["remaining"] < read["limit"]  # this request was counted
+    for limits in (write, read):
         assert 1 <= limits["resetSeconds"] <= 60
 
     uuid = create_video(quiet_client, info.headers, "one")
@@ -53,8 +54,8 @@ def test_the_account_shows_its_balance_limits_usage_and_webhook(
     assert second["credits"] == 10 - price  # two debits, one refund
     assert second["usage"]["jobs"] == 2
     assert second["usage"]["creditsSpent"] == price
-    read = second["rateLimits"]["read"]
-    assert read["remaining"] < first["rateLimits"]["read"]["remaining"]
+    assert second["rateLimits"]["write"]["remaining"] == 50 - 3  # two submits and a cancel
+    assert second["rateLimits"]["read"]["remaining"] < read["remaining"]
 
 
 def test_the_ledger_pages_newest_first_and_shows_only_the_accounts_rows(
