@@ -54,11 +54,11 @@ async def answer(request: Request, uuid: str) -> JSONResponse:
     if problem is not None:
         raise invalid("uuid", problem)
     account_id = admission.caller.account_id
-    if admission.fetched is not None:  # the polled endpoint's usual case: no database at all
-        job = status_cache.decode(admission.fetched)
-        if job.account_id == account_id:
-            return ok(status_data(None, job))
+    mirrored = None if admission.fetched is None else status_cache.decode(admission.fetched)
+    # The polled endpoint's usual case: no database at all.
+    if mirrored is not None and mirrored.account_id == account_id:
+        return ok(status_data(None, mirrored))
     # Another account's job answers exactly like an unknown one: ids cannot be probed.
-    if not valid or admission.fetched is not None:
+    if not valid or mirrored is not None:
         raise NotFound("Video not found")
     return ok(await in_db_thread(_load, uuid, account_id))

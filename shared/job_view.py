@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from shared.dispatch_order import queue_position
 from shared.estimates import pending_estimate, processing_estimate, typical_duration_s
+from shared.job_options import echoed
 from shared.models import Job
 from shared.settings import get_settings
 from shared.states import PUBLIC_STATUS, JobStatus
@@ -32,6 +33,11 @@ class StatusRow(NamedTuple):
     video_key: str | None
     error_code: str | None
     error_message: str | None
+    # Generation options (shared/job_options.py): new fields go last, as the mirror is by position.
+    credits_charged: int
+    options: dict[str, Any] | None
+    aspect_ratio_used: str | None
+    video_keys: list[str] | None
 
 
 STATUS_FIELDS = StatusRow._fields
@@ -48,11 +54,15 @@ def status_data(session: Session | Connection | None, job: JobView) -> dict[str,
         "progress": 0,
         "estimatedTime": 0,
         "generationType": job.generation_type,
-        "aspectRatio": job.aspect_ratio,
+        "aspectRatio": job.aspect_ratio_used or job.aspect_ratio,
         "createdAt": iso_z(job.created_at),
+        "credits": job.credits_charged,
+        **echoed(job.options),
     }
     if status is JobStatus.COMPLETED and job.video_key:
-        data.update(videoUrl=get_storage().url(job.video_key), progress=100)
+        storage = get_storage()
+        urls = [storage.url(key) for key in job.video_keys or (job.video_key,)]
+        data.update(videoUrl=urls[0], videoUrls=urls, progress=100)
         data["completedAt"] = iso_z(job.completed_at or job.updated_at)
     elif status is JobStatus.FAILED:
         data.update(error=job.error_message, errorCode=job.error_code)

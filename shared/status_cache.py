@@ -56,9 +56,12 @@ def _encode(job: JobView) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
-def decode(entry: str) -> StatusRow:
-    """An entry as read by the gateway (rank digit first)."""
+def decode(entry: str) -> StatusRow | None:
+    """An entry as read by the gateway (rank digit first); None for one written by a release
+    with other fields (read from the database instead)."""
     values = json.loads(entry[1:])
+    if len(values) != len(STATUS_FIELDS):
+        return None
     for index, name in enumerate(STATUS_FIELDS):
         if name in _TIMES and values[index] is not None:
             values[index] = datetime.fromisoformat(values[index])
