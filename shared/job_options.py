@@ -9,6 +9,7 @@ Beside the scalar options the column keeps the extra inputs (`lastFrameUrl`/`las
 from typing import Any
 
 from shared.capabilities import Options, public_model
+from shared.pricing import credits_for
 from shared.settings import Settings
 
 # The scalar options, in the API's names (also the keys the status answer echoes).
@@ -78,3 +79,8 @@ def echoed(stored: dict[str, Any] | None) -> dict[str, Any]:
     before options existed)."""
     stored = stored or {}
     return {name: stored.get(name) for name in ECHOED}
+
+
+def default_credits(settings: Settings) -> int:
+    """What a request without options costs (the seed's request)."""
+    return credits_for(resolve({}, settings), settings.price_table)

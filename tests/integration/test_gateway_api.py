@@ -15,6 +15,7 @@ from admin.cli import app as admin_cli
 from devtools.processes import free_port
 from shared import key_cache
 from shared.db import read_session, write_session
+from shared.job_options import default_credits
 from shared.keys import hash_api_key
 from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
@@ -327,7 +328,7 @@ def test_every_submit_counts_once_against_the_rate_limit(
     remaining = [r.headers.get("X-RateLimit-Remaining") for r in answers]
     assert remaining == ["9", "8", "7", "6", "5"]
     assert {r.headers.get("X-RateLimit-Limit") for r in answers} == {"10"}
-    assert balance(info.account_id) == 100 - 2 * get_settings().credits_per_generation
+    assert balance(info.account_id) == 100 - 2 * default_credits(get_settings())
 
 
 def test_rate_limit_holds_across_two_gateway_processes(
