@@ -66,7 +66,7 @@ def _check_extra_images(request: GenerateVideoRequest, account_id: str) -> None:
     if request.lastFrameUrl is not None:
         _check_outbound(request.lastFrameUrl, "lastFrameUrl")
     for index, reference in enumerate(request.referenceImages or ()):
-        field = f"referenceImages[{index}]"
+        field = f"referenceImages.{index}"
         if (reference.imageKey is None) == (reference.imageUrl is None):
             raise invalid(f"{field}.imageKey", "give imageKey or imageUrl (one of them)")
         if reference.imageKey is not None:

@@ -141,7 +141,7 @@ def _check_references(model: str, inputs: Inputs, caps: Capabilities) -> None:
     for index, kind in enumerate(inputs.reference_types):
         if kind not in caps.reference_types:
             allowed = ", ".join(sorted(caps.reference_types))
-            raise Refused(f"referenceImages[{index}].referenceType", f"{model} takes {allowed}")
+            raise Refused(f"referenceImages.{index}.referenceType", f"{model} takes {allowed}")
     if inputs.image or inputs.last_frame:
         raise Refused(
             "referenceImages", "cannot be combined with imageUrl/imageKey or a last frame"

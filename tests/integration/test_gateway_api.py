@@ -50,7 +50,11 @@ def test_seed_generate_example_answers_as_documented(
     )
     data = body["data"]
     assert body["msg"] == "Success"
-    assert set(data) == {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    seed_fields = {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    assert seed_fields <= set(data)
+    # Beside the seed's fields: the charge and the options, defaults filled in.
+    assert data["credits"] == 2
+    assert (data["model"], data["durationSeconds"], data["resolution"]) == ("veo-3.1", 8, "720p")
     assert data["status"] == "pending"
     assert data["prompt"] == SEED_TEXT["prompt"]
     assert data["aspectRatio"] == "16:9"

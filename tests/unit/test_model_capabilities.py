@@ -75,7 +75,7 @@ def test_above_720p_renders_only_at_8_seconds(model: str, resolution: str, durat
         pytest.param(
             options(),
             Inputs(reference_types=("asset", "style")),
-            "referenceImages[1].referenceType",
+            "referenceImages.1.referenceType",
             id="style-on-3.1",
         ),
         pytest.param(

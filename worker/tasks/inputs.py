@@ -98,9 +98,8 @@ def _extra_images(stored: dict[str, Any]) -> dict[str, Any]:
         ]
     references = []
     for index, reference in enumerate(stored.get("referenceImages") or ()):
-        field = (
-            f"referenceImages[{index}].{'imageKey' if reference.get('imageKey') else 'imageUrl'}"
-        )
+        source = "imageKey" if reference.get("imageKey") else "imageUrl"
+        field = f"referenceImages.{index}.{source}"
         image = _image(reference.get("imageKey"), reference.get("imageUrl"), field)[0]
         references.append(ReferenceImageInput(image, reference.get("referenceType", "asset")))
     if references:
