@@ -116,5 +116,6 @@ def test_reference_images_reach_the_simulator(
     assert result["status"] == "completed", result
 
     instance = received(simulator_url, uuid)["instances"][0]
-    assert [r["referenceType"] for r in instance["referenceImages"]] == ["asset", "asset"]
+    kinds = [r["referenceType"].lower() for r in instance["referenceImages"]]  # the SDK: ASSET
+    assert kinds == ["asset", "asset"]
     assert "image" not in instance

@@ -62,11 +62,11 @@ def test_options_are_priced_stored_and_echoed(
     assert answer["code"] == 0, answer
     data = answer["data"]
     assert {name: data[name] for name in options} == options
-    assert data["credits"] == 8  # 4k without audio: 0.25 credits/s x 8 s x 2 samples
-    assert balance(info.account_id) == 92
+    assert data["credits"] == 4  # 4k without audio: 0.25 credits/s x 8 s x 2 samples
+    assert balance(info.account_id) == 96
     status = client.get(f"/api/video-status/{data['uuid']}", headers=info.headers).json()["data"]
     assert {name: status[name] for name in options} == options
-    assert status["credits"] == 8
+    assert status["credits"] == 4
     assert status["aspectRatio"] == "auto"  # resolved once submitted
 
 
