@@ -37,8 +37,6 @@ MEANINGS: dict[str, str] = {
     "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",
     "gateway_port": "Port the gateway listens on",
     "public_base_url": "Base of the URLs the API hands out (video links)",
-    "price_table": "Credits per second of video by model, resolution and audio (JSON); a job "
-    "costs rate x durationSeconds x sampleCount, rounded up, refunded once if it fails",
     "default_rate_limit_per_minute": "Requests per minute per account without its own limit",
     "prompt_max_chars": "Longest prompt accepted",
     "upload_max_bytes": "Largest file accepted by /api/upload-video-image",
