@@ -1,6 +1,7 @@
 """Turning a job row into the upstream request: resolve `auto`, fetch and prepare every image
 (the first frame, the last frame, the reference images), and pass the job's options on."""
 
+import time
 from typing import Any
 
 from sqlalchemy import update
@@ -18,6 +19,9 @@ from worker.runloop import run
 from worker.upstream.base import ImageInput, ReferenceImageInput, SubmitRequest
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 
+# For all of a job's image URLs together (first, last, reference images): each fetch gets what
+# is left, so a job holds its worker no longer than one slow image did (the sweeper and the
+# task's time limits count on it).
 IMAGE_FETCH_TIMEOUT_S = 30.0
 REQUEST_FIELDS = (
     "generation_type",
@@ -35,8 +39,9 @@ def _image_unavailable(field: str, reason: str) -> InputError:
     )
 
 
-def _image_bytes(key: str | None, url: str | None, field: str) -> bytes:
-    """An image given by an upload's key or by a URL (`field` names it in the failure)."""
+def _image_bytes(key: str | None, url: str | None, field: str, deadline: float) -> bytes:
+    """An image given by an upload's key or by a URL (`field` names it in the failure),
+    fetched before `deadline` (time.monotonic())."""
     settings = get_settings()
     if key:
         with read_session() as session:
@@ -47,12 +52,11 @@ def _image_bytes(key: str | None, url: str | None, field: str) -> bytes:
             )
         return get_storage().read_bytes(upload.storage_key, settings.upload_max_bytes)
     assert url is not None
+    left_s = deadline - time.monotonic()
+    if left_s <= 0:
+        raise _image_unavailable(field, f"the images took over {IMAGE_FETCH_TIMEOUT_S:.0f} s")
     try:
-        body = run(
-            fetch_limited(
-                url, max_bytes=settings.image_url_max_bytes, timeout_s=IMAGE_FETCH_TIMEOUT_S
-            )
-        )
+        body = run(fetch_limited(url, max_bytes=settings.image_url_max_bytes, timeout_s=left_s))
     except NetguardError as exc:  # in the words the gateway uses for the field
         raise _image_unavailable(field, invalid(field, exc.reason).msg) from exc
     except Exception as exc:  # every other failure to fetch the user's URL is reported alike
@@ -60,8 +64,10 @@ def _image_bytes(key: str | None, url: str | None, field: str) -> bytes:
     return body.content
 
 
-def _image(key: str | None, url: str | None, field: str) -> tuple[ImageInput, tuple[int, int]]:
-    data = _image_bytes(key, url, field)
+def _image(
+    key: str | None, url: str | None, field: str, deadline: float
+) -> tuple[ImageInput, tuple[int, int]]:
+    data = _image_bytes(key, url, field, deadline)
     try:
         return prepare_image(data, max_bytes=get_settings().upstream_image_max_bytes)
     except UpstreamPermanentError as exc:
@@ -88,19 +94,18 @@ def _options(stored: dict[str, Any] | None, settings: Settings) -> dict[str, Any
     }
 
 
-def _extra_images(stored: dict[str, Any]) -> dict[str, Any]:
+def _extra_images(stored: dict[str, Any], deadline: float) -> dict[str, Any]:
     """The last frame and the reference images, fetched as the first image is."""
     extra: dict[str, Any] = {}
-    if stored.get("lastFrameKey") or stored.get("lastFrameUrl"):
-        field = "lastFrameKey" if stored.get("lastFrameKey") else "lastFrameUrl"
-        extra["last_frame"] = _image(stored.get("lastFrameKey"), stored.get("lastFrameUrl"), field)[
-            0
-        ]
+    key, url = stored.get("lastFrameKey"), stored.get("lastFrameUrl")
+    if key or url:
+        field = "lastFrameKey" if key else "lastFrameUrl"
+        extra["last_frame"] = _image(key, url, field, deadline)[0]
     references = []
     for index, reference in enumerate(stored.get("referenceImages") or ()):
         source = "imageKey" if reference.get("imageKey") else "imageUrl"
         field = f"referenceImages.{index}.{source}"
-        image = _image(reference.get("imageKey"), reference.get("imageUrl"), field)[0]
+        image = _image(reference.get("imageKey"), reference.get("imageUrl"), field, deadline)[0]
         references.append(ReferenceImageInput(image, reference.get("referenceType", "asset")))
     if references:
         extra["reference_images"] = tuple(references)
@@ -111,11 +116,11 @@ def build_request(job: JobRef) -> SubmitRequest:
     """The upstream request for a job (a Job, or a row with its id and REQUEST_FIELDS); the
     aspect ratio `auto` resolved to is stored on the job, for its status."""
     settings = get_settings()
-    stored = job.options or {}
-    fields = _options(job.options, settings) | _extra_images(stored)
+    deadline = time.monotonic() + IMAGE_FETCH_TIMEOUT_S
     image, size = None, None
     if job.generation_type == "image_to_video":
-        image, size = _image(job.image_key, job.image_url, "imageUrl")
+        image, size = _image(job.image_key, job.image_url, "imageUrl", deadline)
+    fields = _options(job.options, settings) | _extra_images(job.options or {}, deadline)
     ratio = resolve_aspect_ratio(job.aspect_ratio, size)
     if job.aspect_ratio == "auto":
         _record_aspect_ratio(job.id, ratio)
