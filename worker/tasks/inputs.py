@@ -87,7 +87,7 @@ def _options(stored: dict[str, Any] | None, settings: Settings) -> dict[str, Any
         "model": model,
         "duration_s": options.duration_s,
         "resolution": options.resolution,
-        "negative_prompt": options.negative_prompt or None,
+        "negative_prompt": options.negative_prompt,  # "": none, whatever the settings say
         "seed": options.seed,
         "generate_audio": options.generate_audio,
         "sample_count": options.sample_count,
