@@ -8,16 +8,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select, update
+from sqlmodel import col
 
-from shared.db import read_connection, write_session
+from shared.db import read_connection, read_session, write_session
 from shared.job_options import resolve, to_column
 from shared.job_view import STATUS_FIELDS, status_data
-from shared.models import JOBS, Job, Upload, upload_storage_key
+from shared.models import JOBS, Job, LedgerEntry, Upload, upload_storage_key
 from shared.settings import Settings
 from shared.storage import get_storage
-from tests.support.fake_upstream import FakeUpstream
-from tests.support.jobs import reload_job
-from tests.tasks.conftest import admit_waiting
+from tests.support.fake_upstream import FakeUpstream, rejected
+from tests.support.jobs import balance, insert_paid_job, reload_job
+from tests.tasks.conftest import CREDITS, admit_waiting
 from tests.uploads.images import image_bytes
 from worker.tasks.poll import poll_due
 from worker.tasks.submit import submit_job
@@ -172,3 +174,25 @@ def test_every_sample_is_stored_and_listed_first_one_first(
     status = _status(job)
     assert status["videoUrls"] == [get_storage().url(key) for key in row.video_keys]
     assert status["videoUrl"] == status["videoUrls"][0]
+
+
+def test_a_failed_job_gives_back_exactly_its_price_once(
+    upstream: FakeUpstream, vertex: Settings, account_id: str
+) -> None:
+    job = insert_paid_job(account_id, "four takes", credits=8, admitted=True)
+    with write_session() as session:
+        session.execute(
+            update(Job).where(col(Job.id) == job.id).values(options=_options(vertex, sampleCount=4))
+        )
+        session.commit()
+    assert balance(account_id) == CREDITS - 8
+    upstream.refuse_submits(rejected())
+    assert submit_job.run(job.id) == "failed"
+    assert balance(account_id) == CREDITS
+    with read_session() as session:
+        refunds = session.execute(
+            select(LedgerEntry.amount).where(
+                col(LedgerEntry.job_id) == job.id, col(LedgerEntry.kind) == "refund"
+            )
+        ).all()
+    assert [amount for (amount,) in refunds] == [8]
