@@ -189,6 +189,10 @@ class UploadData(BaseModel):
     imageKey: str  # noqa: N815
 
 
+class PushData(BaseModel):
+    polled: bool = Field(description="Whether a job of ours was made due for a poll now")
+
+
 class HealthData(BaseModel):
     database: bool
     redis: bool

@@ -76,9 +76,10 @@ class Settings(BaseSettings):
     outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------
-    # "simulator" runs the gemini adapter against the bundled simulator (simulator_url).
+    # "simulator" runs the vertex (or, with simulator_protocol, the gemini) adapter against the
+    # bundled simulator (simulator_url). For real use: "vertex" with veo-3.1-generate-001.
     upstream_backend: Literal["simulator", "gemini", "vertex"] = "simulator"
-    simulator_protocol: Literal["gemini", "vertex"] = "gemini"
+    simulator_protocol: Literal["gemini", "vertex"] = "vertex"
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8090
     simulator_url: str = ""  # empty: http://{simulator_host}:{simulator_port} (set it in compose)
@@ -86,8 +87,10 @@ class Settings(BaseSettings):
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
     simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
+    # Comma-separated model ids answering 404 "no longer available": by default the three
+    # veo-3.1-*-preview ids, shut down on the Gemini API on 2026-10-22.
     simulator_retired_models: str = (
-        ""  # comma-separated model ids answering 404 "no longer available"
+        "veo-3.1-generate-preview,veo-3.1-fast-generate-preview,veo-3.1-lite-generate-preview"
     )
     # What the simulator's control endpoints (/_sim/stats, reset, config, ...) require in the
     # X-Sim-Token header; empty: they are closed. `make run` and the tests generate one per run.
@@ -101,6 +104,11 @@ class Settings(BaseSettings):
     vertex_output_gcs_uri: str = ""  # empty: videos come back inline as bytes
     vertex_token_url: str = ""  # empty: the service account's own token_uri
     gcs_base_url: str = "https://storage.googleapis.com"
+    pubsub_topic: str = ""
+    push_notifications: bool = False
+    push_audience: str = ""
+    push_service_account: str = ""
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     model: str = ""  # empty: the backend's default Veo 3.1 model id
     resolution: Literal["720p", "1080p", "4k"] = "720p"
     duration_s: Literal[4, 6, 8] = 8
@@ -116,6 +124,8 @@ class Settings(BaseSettings):
     upstream_max_in_flight: int = 1000
     poll_first_delay_s: float = 5.0
     poll_max_interval_s: float = 30.0
+    poll_min_interval_s: float = 1.0
+    poll_schedule: Literal["predictive", "geometric"] = "predictive"
     poll_backoff_factor: float = 1.5
     poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500

@@ -34,6 +34,7 @@ CREDITS = 100
 # Quick steps, so a test runs a job's whole life by calling the task bodies in turn.
 FAST = {
     "VEO_POLL_FIRST_DELAY_S": "0",  # a job is due for its first poll as soon as it is submitted
+    "VEO_POLL_SCHEDULE": "geometric",  # ... and again at once (test_poll.py checks the other)
     "VEO_SUBMIT_RETRY_DELAY_S": "2",
     "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "60000",
     "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",

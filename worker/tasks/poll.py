@@ -20,7 +20,7 @@ from sqlmodel import Session, col
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
-from shared.estimates import record_durations, record_poll_lateness
+from shared.estimates import recent_durations_s, record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
@@ -38,7 +38,9 @@ from worker.tasks.decisions import (
     decide_poll,
     early_window_s,
     past_deadline,
+    poll_bounds,
 )
+from worker.tasks.poll_schedule import Plan, plan
 from worker.upstream import get_upstream
 from worker.upstream.base import PollResult, VideoRef
 
@@ -52,6 +54,7 @@ class Claimed:
     operation: str
     poll_count: int
     deadline_at: datetime | None
+    started_at: datetime | None  # when the upstream accepted it (processing_at)
 
 
 @dataclass(slots=True)
@@ -84,6 +87,7 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
             col(Job.poll_count),
             col(Job.deadline_at),
             col(Job.next_poll_at),
+            col(Job.processing_at),
         )
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
         .order_by(col(Job.next_poll_at))
@@ -99,7 +103,10 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
         )
     session.commit()
     record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
-    return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
+    return [
+        Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at, r.processing_at)
+        for r in rows
+    ]
 
 
 def video_key(job_id: str, sample: int) -> str:
@@ -132,7 +139,15 @@ async def _store_videos(
     return Stored(keys, total)
 
 
-async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
+def current_plan(settings: Settings) -> Plan | None:
+    """The predictive schedule for this batch, fitted to the latest completions (None: the
+    geometric one)."""
+    if settings.poll_schedule != "predictive":
+        return None
+    return plan(recent_durations_s(), poll_bounds(settings), settings.poll_backoff_factor)
+
+
+async def check_once(claimed: Claimed, settings: Settings, schedule: Plan | None = None) -> Outcome:
     """One look at one operation, decided by `decide_poll` and carried out here."""
     now = utcnow()
     if past_deadline(claimed.deadline_at, now):
@@ -142,7 +157,10 @@ async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
         answer = await get_upstream().poll(claimed.operation)
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
-    decision = decide_poll(answer, claimed.poll_count, now, settings)
+    elapsed_s = (now - claimed.started_at).total_seconds() if claimed.started_at else None
+    decision = decide_poll(
+        answer, claimed.poll_count, now, settings, plan=schedule, elapsed_s=elapsed_s
+    )
     if isinstance(decision, Fetch):
         videos = answer.videos if isinstance(answer, PollResult) else ()
         try:
@@ -162,10 +180,11 @@ async def check_all(batch: list[Claimed]) -> list[Outcome]:
     outcomes come back in the batch's order."""
     settings = get_settings()
     limit = asyncio.Semaphore(settings.poll_concurrency)
+    schedule = current_plan(settings)
 
     async def bounded(claimed: Claimed) -> Outcome:
         async with limit:
-            return await check_once(claimed, settings)
+            return await check_once(claimed, settings, schedule)
 
     return await asyncio.gather(*(bounded(c) for c in batch))
 
