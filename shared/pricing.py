@@ -10,7 +10,7 @@ for the rest (video without audio costs half; 4k half as much again; Fast about 
 import json
 import math
 from fractions import Fraction
-from functools import cache
+from functools import cache, lru_cache
 
 from shared.capabilities import Options
 
@@ -68,8 +68,22 @@ def parse(table_json: str) -> PriceTable:
 def credits_for(options: Options, table_json: str) -> int:
     """Whole credits for one job with these options (at least 1)."""
     audio = AUDIO if options.generate_audio else SILENT
+    return _credits(
+        options.model,
+        options.resolution,
+        audio,
+        duration_s=options.duration_s,
+        samples=options.sample_count,
+        table_json=table_json,
+    )
+
+
+@lru_cache(maxsize=1024)  # a few hundred combinations: Fraction arithmetic per submit cost 40 us
+def _credits(
+    model: str, resolution: str, audio: str, *, duration_s: int, samples: int, table_json: str
+) -> int:
     try:
-        rate = parse(table_json)[options.model][options.resolution][audio]
+        rate = parse(table_json)[model][resolution][audio]
     except KeyError:
-        raise NoPrice(f"{options.model} {options.resolution} {audio}") from None
-    return max(1, math.ceil(rate * options.duration_s * options.sample_count))
+        raise NoPrice(f"{model} {resolution} {audio}") from None
+    return max(1, math.ceil(rate * duration_s * samples))
