@@ -37,7 +37,6 @@ MEANINGS: dict[str, str] = {
     "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",
     "gateway_port": "Port the gateway listens on",
     "public_base_url": "Base of the URLs the API hands out (video links)",
-    "credits_per_generation": "Credits one video costs (refunded once if it fails)",
     "default_rate_limit_per_minute": "Write requests per minute per API key, for accounts "
     "without their own limit",
     "default_read_rate_limit_per_minute": "Read requests per minute per API key, for accounts "

@@ -187,6 +187,9 @@ class Job(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)  # with an Idempotency-Key
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Generation options, defaults resolved, in the API's names (shared/job_options.py).
+    options: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    aspect_ratio_used: str | None = Field(default=None, max_length=8)  # `auto` resolved
 
     upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
     submit_attempts: int = 0
@@ -199,6 +202,7 @@ class Job(SQLModel, table=True):
     error_message: str | None = Field(default=None, sa_column=Column(Text))
     video_key: str | None = Field(default=None, max_length=200)
     video_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    video_keys: list[str] | None = Field(default=None, sa_column=Column(JSON))  # every sample
 
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -210,6 +214,11 @@ class Job(SQLModel, table=True):
     cancelled_at: datetime | None = _ts()
     # Set: its owner deleted it; files and prompt are erased, the row stays for the ledger.
     deleted_at: datetime | None = _ts()
+
+
+def video_files(video_key: str | None, video_keys: list[str] | None) -> list[str]:
+    """Every stored sample of a job (rows from before samples were kept name only the first)."""
+    return list(video_keys or ([video_key] if video_key else []))
 
 
 class LedgerEntry(SQLModel, table=True):

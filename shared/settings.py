@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.pricing import DEFAULT_PRICE_TABLE, parse
 from shared.stack_record import read_record
 
 MIB = 1024 * 1024
@@ -47,7 +48,9 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
-    credits_per_generation: int = 2
+    # Credits per second of video by model, resolution and audio ("audio"/"silent"), JSON;
+    # a job costs rate x durationSeconds x sampleCount, rounded up (shared/pricing.py).
+    price_table: str = DEFAULT_PRICE_TABLE
     # Each API key has two budgets per minute, settable per account (veo-admin
     # set-rate-limits). This is the `write` one: requests that create or change something
     # (submit, upload, cancel, delete).
@@ -209,6 +212,12 @@ class Settings(BaseSettings):
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
         return value
 
+    @field_validator("price_table")
+    @classmethod
+    def _valid_price_table(cls, value: str) -> str:
+        parse(value)  # ValueError names what is wrong
+        return value
+
     _redis_url_origin: RedisUrlOrigin = PrivateAttr(default=RedisUrlOrigin.GIVEN)
 
     @model_validator(mode="after")
@@ -244,6 +253,13 @@ class Settings(BaseSettings):
     @property
     def redis_url_origin(self) -> RedisUrlOrigin:
         return self._redis_url_origin
+
+    @property
+    def upstream_protocol(self) -> Literal["gemini", "vertex"]:
+        """The wire protocol the upstream speaks (the simulator speaks either)."""
+        if self.upstream_backend == "simulator":
+            return self.simulator_protocol
+        return self.upstream_backend
 
     @property
     def is_sqlite(self) -> bool:

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from devtools.processes import wait_for
+from shared.job_options import default_credits
 from shared.settings import get_settings
 from tests.conftest import AccountInfo, Workers
 from tests.e2e.test_webhooks import secret_of, verified, wait_received
@@ -38,7 +39,7 @@ def test_a_processing_video_is_cancelled_without_a_refund_and_its_receiver_told(
     receiver: Receiver,
 ) -> None:
     info = account(credits=10)
-    price = get_settings().credits_per_generation
+    price = default_credits(get_settings())
     where = f"cancel-{secrets.token_hex(4)}"
     uuid = create_video(
         client, info.headers, f"a slow one {where} [sim latency=30]", webhookUrl=receiver.url(where)

@@ -1,6 +1,7 @@
 """The status endpoint answers from a Redis mirror of jobs past pending; these are the ways a
 mirror could lie, each checked over HTTP against a running gateway, on SQLite and PostgreSQL."""
 
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -182,3 +183,19 @@ def test_an_entry_of_another_shape_is_read_again_from_the_database(
     assert (data["status"], data["prompt"]) == ("processing", "after an upgrade")
     entry = get_redis().get(status_cache.entry_key(job.id))
     assert status_cache.decode(str(entry)) is not None
+
+
+def test_an_entry_from_a_release_with_other_fields_is_read_from_the_database(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """After an upgrade that adds status fields, entries written before it (fewer fields, by
+    position) are passed over, and the answer carries the new fields."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id, credits=3))
+    assert _status(client, info, job.id)["status"] == "processing"
+    key = status_cache.entry_key(job.id)
+    entry = str(get_redis().get(key))
+    values = json.loads(entry[1:])
+    get_redis().set(key, entry[0] + json.dumps(values[:12]))  # as the release before options
+    data = _status(client, info, job.id)
+    assert (data["status"], data["credits"]) == ("processing", 3)

@@ -60,10 +60,10 @@ class Claimed:
 
 @dataclass(slots=True)
 class Stored:
-    """A finished video, now in our storage: the job completes."""
+    """A finished job's videos (one per sample), now in our storage: the job completes."""
 
-    video_key: str
-    video_bytes: int
+    video_keys: list[str]
+    video_bytes: int  # all of them together
 
 
 # What one look at a claimed job came to: poll again, fail, or complete (its video stored).
@@ -110,18 +110,34 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     ]
 
 
-async def _store_video(claimed: Claimed, video: VideoRef, settings: Settings) -> Stored:
+def video_key(job_id: str, sample: int) -> str:
+    """Where a sample is stored: the first where single-sample jobs always kept theirs."""
+    return f"videos/{job_id}.mp4" if sample == 0 else f"videos/{job_id}-{sample}.mp4"
+
+
+async def _store_video(key: str, video: VideoRef, settings: Settings) -> int:
     """Download to a file of its own in the temporary directory, then hand it to storage (a
     rename, locally). Not a temporary directory per video: creating and removing one cost
     about a tenth of a poll batch's time on a busy host."""
-    key = f"videos/{claimed.job_id}.mp4"
     path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
     try:
         size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
         await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     finally:
         path.unlink(missing_ok=True)  # gone already once moved
-    return Stored(key, size)
+    return size
+
+
+async def _store_videos(
+    claimed: Claimed, videos: tuple[VideoRef, ...], settings: Settings
+) -> Stored:
+    """Every sample, one after another (a worker holds one download at a time per job)."""
+    keys, total = [], 0
+    for sample, video in enumerate(videos):
+        key = video_key(claimed.job_id, sample)
+        total += await _store_video(key, video, settings)
+        keys.append(key)
+    return Stored(keys, total)
 
 
 def current_plan(settings: Settings) -> Plan | None:
@@ -147,8 +163,9 @@ async def check_once(claimed: Claimed, settings: Settings, schedule: Plan | None
         answer, claimed.poll_count, now, settings, plan=schedule, elapsed_s=elapsed_s
     )
     if isinstance(decision, Fetch):
+        videos = answer.videos if isinstance(answer, PollResult) else ()
         try:
-            return await _store_video(claimed, decision.video, settings)
+            return await _store_videos(claimed, videos or (decision.video,), settings)
         except (UpstreamTransientError, UpstreamPermanentError) as exc:  # a failed download
             decision = decide_poll(exc, claimed.poll_count, now, settings)
     if isinstance(decision, PollAgain) and decision.reason is not None:
@@ -199,9 +216,10 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
         steps = _finishing_steps(session, finished)
         moved = advance_all(session, steps)  # commits the reschedules too
     discard_cancelled_videos(
-        (claimed.job_id, outcome.video_key)
+        (claimed.job_id, key)
         for claimed, outcome in finished
         if isinstance(outcome, Stored) and not _completed(claimed.job_id, steps, moved)
+        for key in outcome.video_keys
     )
     now = utcnow()
     record_durations(
@@ -239,7 +257,8 @@ def _finishing_steps(
             steps.append(Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome))
         else:
             values = {
-                "video_key": outcome.video_key,
+                "video_key": outcome.video_keys[0],
+                "video_keys": outcome.video_keys,
                 "video_bytes": outcome.video_bytes,
                 "next_poll_at": None,
             }
