@@ -11,7 +11,7 @@ DELETE itself.
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, exists, or_, select, update
 
 from shared import status_cache
 from shared.constants import TASK_RETENTION
@@ -66,10 +66,15 @@ def expire_videos(now: datetime | None = None) -> int:
 
 
 def _unused_since(cutoff: datetime) -> ColumnElement[bool]:
-    """No job created since `cutoff`, and no job still waiting or generating, uses the upload."""
+    """No job created since `cutoff`, and no job still waiting or generating, uses the upload:
+    as its image, or as a last frame or reference image (named in its options' JSON; a key is
+    a random token, so matching its text there finds no other upload's)."""
     unfinished = [status.value for status in JobStatus if status not in TERMINAL]
     return ~exists().where(
-        JOBS.c.image_key == _uploads.c.key,
+        or_(
+            JOBS.c.image_key == _uploads.c.key,
+            cast(JOBS.c.options, Text).contains(_uploads.c.key),
+        ),
         or_(JOBS.c.created_at >= cutoff, JOBS.c.status.in_(unfinished)),
     )
 
