@@ -14,10 +14,11 @@ from fastapi import FastAPI
 from api_gateway import errors
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
-from api_gateway.routes import files, generate, health, status, upload, webhooks
+from api_gateway.metrics_asgi import Metrics
+from api_gateway.routes import files, generate, health, ready, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
-from shared import log_redaction
+from shared import log_redaction, logs
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -49,12 +50,13 @@ def create_app() -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     errors.install(app)
-    for module in (generate, status, upload, health, files, webhooks):
+    for module in (generate, status, upload, health, ready, files, webhooks):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them
     app.add_middleware(SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Metrics)  # outermost: times and counts every answer, serves /metrics
     app.openapi = _envelope_only_openapi(app)  # type: ignore[method-assign]
     return app
 
@@ -77,5 +79,6 @@ def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
 
 
 log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs
+logs.configure("gateway")  # VEO_LOG_FORMAT=json: one JSON object per line (uvicorn's too)
 app = create_app()
 tune_garbage_collector()

@@ -170,8 +170,27 @@ class Settings(BaseSettings):
     # Port of the embedded Redis that `make run` starts when VEO_REDIS_URL is unset (see redis_url).
     embedded_redis_port: int = 6390
     log_level: str = "INFO"
+    # "json": every process (gateway, workers, beat) logs one JSON object per line, with the job
+    # uuid, account id and task id where they apply (shared/logs.py); "human": plain lines.
+    log_format: Literal["human", "json"] = "human"
 
-    @field_validator("outbound_allow_cidrs")
+    # --- observability (docs/operations.md, "Metrics") ------------------------------------------
+    # The gateway's GET /metrics (Prometheus text format): no API key and no rate limit. Off:
+    # 404. metrics_allow_cidrs (comma-separated) limits who may scrape it; empty: anyone.
+    metrics_enabled: bool = True
+    metrics_allow_cidrs: str = ""
+    # The exporter of a worker host: the first worker of the host to bind this port serves the
+    # metrics of every worker process under data_dir/metrics; 0: none.
+    worker_metrics_port: int = 9808
+    worker_metrics_host: str = "127.0.0.1"  # 0.0.0.0 in a container
+    # GET /api/ready answers 503 past these: a sweeper this long silent, the oldest waiting job
+    # this old, or this share of the upstream calls of the last 5 minutes failing (with at
+    # least 20 calls).
+    ready_sweep_max_age_s: float = 120.0
+    ready_backlog_max_age_s: float = 900.0
+    ready_upstream_error_rate_max: float = 0.5
+
+    @field_validator("outbound_allow_cidrs", "metrics_allow_cidrs")
     @classmethod
     def _valid_cidrs(cls, value: str | None) -> str | None:
         for part in (value or "").split(","):
