@@ -8,8 +8,10 @@ webhook delivery. The task id and name come from Celery's current task. Secrets 
 before a record is formatted (shared/log_redaction.py makes every record clean at birth).
 """
 
+import io
 import json
 import logging
+import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -105,9 +107,61 @@ def configure(process: str) -> bool:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(get_settings().log_level.upper())
+    logging.captureWarnings(True)  # Python's warnings, too, as records rather than raw text
     for name in OWN_HANDLER_LOGGERS:
         logger = logging.getLogger(name)
         for old in list(logger.handlers):
             logger.removeHandler(old)
         logger.propagate = True
     return True
+
+
+class _LoggedLines(io.TextIOBase):
+    """A stdout whose lines become log records (Celery beat prints its banner before any
+    logging is set up): in JSON mode nothing reaches the terminal that is not a JSON line."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        super().__init__()
+        self.logger = logger
+        self.pending = ""
+
+    def write(self, text: str) -> int:
+        self.pending += text
+        *lines, self.pending = self.pending.split("\n")
+        for line in lines:
+            if line.strip():
+                self.logger.info("%s", line.rstrip())
+        return len(text)
+
+    def flush(self) -> None:
+        if self.pending.strip():
+            self.logger.info("%s", self.pending.rstrip())
+        self.pending = ""
+
+    def isatty(self) -> bool:
+        return False
+
+
+def capture_stdout() -> None:
+    """In JSON mode, what a process prints is logged as JSON (logger "stdout")."""
+    if json_enabled() and not isinstance(sys.stdout, _LoggedLines):
+        sys.stdout = _LoggedLines(logging.getLogger("stdout"))
+
+
+def json_say(process: str) -> Any:
+    """A replacement for Celery's `safe_say` (what a worker prints from its signal handlers:
+    "worker: Warm shutdown"), writing one JSON line with a bare os.write as Celery does, since
+    a signal handler must not take the logging locks."""
+
+    def say(msg: str, f: Any = None) -> None:  # noqa: ARG001 - safe_say's signature
+        entry = {
+            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "level": "WARNING",
+            "logger": "celery.apps.worker",
+            "process": process,
+            "pid": os.getpid(),
+            "msg": str(msg).strip(),
+        }
+        os.write(2, (json.dumps(entry) + "\n").encode())
+
+    return say

@@ -145,6 +145,7 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_WORKER_METRICS_PORT": str(free_port()),  # the session's workers' exporter
         "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }

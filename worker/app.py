@@ -1,10 +1,13 @@
 """The Celery app the workers run: `celery -A worker.app worker -Q <queues>`."""
 
 import logging
+import sys
 from contextvars import Token
 from typing import Any
 
+from celery.apps import worker as celery_worker_app
 from celery.signals import (
+    celeryd_after_setup,
     setup_logging,
     task_postrun,
     task_prerun,
@@ -87,11 +90,22 @@ def _warm_up(**_: object) -> None:
     default_ssl_context()
 
 
-if logs.json_enabled():  # connected, it replaces Celery's own logging set-up (VEO_LOG_FORMAT)
+def _role() -> str:
+    """What this Celery process is, as its JSON log lines say (`process`)."""
+    return next((r for r in ("worker", "beat", "flower") if r in sys.argv[1:]), "celery")
 
-    @setup_logging.connect
+
+if logs.configure(_role()):  # VEO_LOG_FORMAT=json: from the first line on, beat's banner too
+    logs.capture_stdout()
+    celery_worker_app.safe_say = logs.json_say(_role())
+
+    @setup_logging.connect  # connected, it replaces Celery's own logging set-up
     def _json_logs(**_: object) -> None:
-        logs.configure("celery")
+        logs.configure(_role())
+
+    @celeryd_after_setup.connect
+    def _no_banner(instance: Any, **_: object) -> None:
+        instance.quiet = True  # the worker's banner goes straight to the terminal: not JSON
 
 
 _job_tokens: dict[str, Token[str | None]] = {}
