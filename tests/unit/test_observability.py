@@ -153,3 +153,14 @@ def test_only_a_celery_worker_main_process_writes_metric_files() -> None:
     assert not is_celery_worker(["/venv/bin/celery", "-A", "worker.app", "beat"])
     assert not is_celery_worker(["/venv/bin/celery", "-A", "worker.app", "flower"])
     assert not is_celery_worker(["/venv/bin/pytest", "tests/worker"])
+
+
+def test_the_banner_prints_both_metrics_endpoints(tmp_path) -> None:
+    from devtools.banner import Banner
+    from tests.support.settings import ExplicitSettings
+
+    settings = ExplicitSettings(data_dir=tmp_path, gateway_port=8123, worker_metrics_port=9911)
+    line = Banner(settings, "veo_key", "password", "").metrics
+    assert line == "http://127.0.0.1:8123/metrics  workers http://127.0.0.1:9911/metrics"
+    quiet = ExplicitSettings(data_dir=tmp_path, worker_metrics_port=0, metrics_enabled=False)
+    assert Banner(quiet, "veo_key", "password", "").metrics == "gateway: off"
