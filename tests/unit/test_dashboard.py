@@ -132,7 +132,7 @@ def test_every_series_drawn_is_one_we_export(dashboard: dict) -> None:
         for target in panel.get("targets", []):
             expr = target["expr"]
             assert expr.count("(") == expr.count(")"), expr
-            drawn |= {w for w in re.findall(r"\bveo_[a-z_]+\b", expr)}
+            drawn |= set(re.findall(r"\bveo_[a-z_]+\b", expr))
             for label_set in re.findall(r"by \(([^)]*)\)", expr):
                 assert "job_id" not in label_set, expr
     assert drawn, "the dashboard draws nothing"
