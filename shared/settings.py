@@ -184,7 +184,7 @@ class Settings(BaseSettings):
     worker_metrics_port: int = 9808
     worker_metrics_host: str = "127.0.0.1"  # the worker exporter's address (0.0.0.0 in a container)
     # GET /api/ready answers 503 past each of these three (docs/operations.md).
-    ready_sweep_max_age_s: float = 120.0  # the sweeper silent this long (is beat running?)
+    ready_sweep_max_age_s: float = 120.0  # The sweeper silent this long (is beat running?)
     ready_backlog_max_age_s: float = 900.0  # the oldest waiting (pending) job this old
     ready_upstream_error_rate_max: float = 0.5  # this share of 5 minutes' upstream calls failed
 
