@@ -308,7 +308,7 @@ class Workers:
             "-s",
             str(schedule),
         ]
-        self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
+        self.beat = Proc(f"{self.tag}beat", argv, self.stack.env, self.stack.log_dir).start()
         return self.beat
 
     def stop_all(self) -> None:
