@@ -1,6 +1,8 @@
 """The gateway's requests: by route template (never a raw path: a uuid is not a label), method
 and HTTP status; their latency; and the requests admission refused, by reason."""
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 LATENCY_BUCKETS_S = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -56,9 +58,23 @@ def refusal_reason(status: int, headers: list[tuple[bytes, bytes]]) -> str | Non
     return "refused_keys_from_address"
 
 
+# The label children of each (route, method, status) seen: looking them up in prometheus_client
+# takes a lock and builds the label tuple on every request; the set of keys is bounded.
+_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
 def observe(route: str, method: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(route, method, str(status)).inc()
-    LATENCY.labels(route, method).observe(seconds)
+    method = method if method in METHODS else "OTHER"  # the client names it: keep it bounded
+    key = (route, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = (REQUESTS.labels(route, method, str(status)), LATENCY.labels(route, method))
+        _children[key] = children
+    children[0].inc()
+    children[1].observe(seconds)
 
 
 def job_created(credits: int) -> None:

@@ -96,6 +96,16 @@ def test_requests_are_labelled_by_route_template_never_by_path(
     assert gateway.route_template(path, matched) == label
 
 
+def test_a_method_the_client_invents_is_not_a_label_value() -> None:
+    gateway.observe("unmatched", "BREW", 400, 0.001)
+    samples = {
+        tuple(sorted(s.labels.items())) for f in REGISTRY.collect() for s in f.samples
+        if s.name == "veo_http_requests_total"
+    }  # fmt: skip
+    assert (("code", "400"), ("method", "OTHER"), ("route", "unmatched")) in samples
+    assert not any(("method", "BREW") in labels for labels in samples)
+
+
 def test_admission_refusals_are_told_apart_by_their_answer() -> None:
     limited = [(b"x-ratelimit-limit", b"60"), (b"retry-after", b"3")]
     assert gateway.refusal_reason(401, []) == "invalid_key"
