@@ -174,3 +174,19 @@ def test_the_banner_prints_both_metrics_endpoints(tmp_path) -> None:
     assert line == "http://127.0.0.1:8123/metrics  workers http://127.0.0.1:9911/metrics"
     quiet = ExplicitSettings(data_dir=tmp_path, worker_metrics_port=0, metrics_enabled=False)
     assert Banner(quiet, "veo_key", "password", "").metrics == "gateway: off"
+
+
+def test_a_starting_worker_removes_the_metric_files_of_workers_that_are_gone(tmp_path) -> None:
+    import os
+    import subprocess
+
+    from shared.metrics.process import remove_dead
+
+    gone = subprocess.Popen(["true"])  # noqa: S607
+    gone.wait()  # its pid now names no process
+    for pid in (gone.pid, os.getpid(), os.getppid()):
+        (tmp_path / f"worker-{pid}").mkdir()
+        (tmp_path / f"worker-{pid}" / "counter_1.db").write_bytes(b"")
+    remove_dead(tmp_path)
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == {f"worker-{os.getpid()}", f"worker-{os.getppid()}"}
