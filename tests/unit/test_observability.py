@@ -182,7 +182,7 @@ def test_a_starting_worker_removes_the_metric_files_of_workers_that_are_gone(tmp
 
     from shared.metrics.process import remove_dead
 
-    gone = subprocess.Popen(["true"])  # noqa: S607
+    gone = subprocess.Popen(["true"])
     gone.wait()  # its pid now names no process
     for pid in (gone.pid, os.getpid(), os.getppid()):
         (tmp_path / f"worker-{pid}").mkdir()
