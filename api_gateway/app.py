@@ -14,12 +14,14 @@ from fastapi import FastAPI
 from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
+from api_gateway.metrics_asgi import Metrics
 from api_gateway.routes import (
     account,
     files,
     generate,
     health,
     notifications,
+    ready,
     status,
     upload,
     videos,
@@ -27,7 +29,7 @@ from api_gateway.routes import (
 )
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
-from shared import log_redaction
+from shared import log_redaction, logs
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -67,6 +69,7 @@ def create_app() -> FastAPI:
         status,
         upload,
         health,
+        ready,
         files,
         webhooks,
         account,
@@ -78,10 +81,12 @@ def create_app() -> FastAPI:
     app.add_middleware(SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Metrics)  # outermost: times and counts every answer, serves /metrics
     openapi.install(app)
     return app
 
 
 log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs
+logs.configure("gateway")  # VEO_LOG_FORMAT=json: one JSON object per line (uvicorn's too)
 app = create_app()
 tune_garbage_collector()

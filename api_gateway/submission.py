@@ -10,6 +10,7 @@ Idempotency-Key replays the original job.
 
 import hashlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,12 +28,15 @@ from api_gateway.schemas import GenerateVideoData, GenerateVideoRequest
 from shared.db import read_session
 from shared.errors import UnsafeUrl, invalid
 from shared.job_options import echoed
+from shared.logs import log_context
+from shared.metrics import gateway as gateway_metrics
 from shared.models import Job, Upload, new_job_row
 from shared.netguard.addresses import check_url
 from shared.settings import get_settings
 from shared.states import PUBLIC_STATUS, JobStatus
 from shared.timeutil import iso_z
 
+log = logging.getLogger(__name__)
 IDEMPOTENCY_KEY_MAX = 255
 
 
@@ -195,6 +199,13 @@ def _replay(account_id: str, key: str, fingerprint: str) -> Submitted | None:
     return None if existing is None else Submitted(existing.model_dump(), replayed=True)
 
 
+def report_created(job: dict[str, Any]) -> None:
+    """A new paid job: counted, and logged under its uuid and account (shared/logs.py)."""
+    gateway_metrics.job_created(job.get("credits_charged") or 0)
+    with log_context(job["id"], job["account_id"]):
+        log.info("job %s created (%s)", job["id"], job["generation_type"])
+
+
 async def create_video(
     pipeline: SubmitPipeline,
     body: GenerateVideoRequest,
@@ -206,6 +217,7 @@ async def create_video(
     job = result.job
     if not result.replayed:  # committed: its message may leave
         pipeline.publisher.add(job["id"])
+        report_created(job)
     data = GenerateVideoData(
         credits=job["credits_charged"],
         **echoed(job["options"]),

@@ -203,8 +203,25 @@ class Settings(BaseSettings):
     # Port of the embedded Redis that `make run` starts when VEO_REDIS_URL is unset (see redis_url).
     embedded_redis_port: int = 6390
     log_level: str = "INFO"
+    # "json": every process (gateway, workers, beat) logs one JSON object per line, with the job
+    # uuid, account id and task id where they apply (shared/logs.py); "human": plain lines.
+    log_format: Literal["human", "json"] = "human"
 
-    @field_validator("outbound_allow_cidrs")
+    # --- observability (docs/operations.md, "Metrics") ------------------------------------------
+    # The gateway's GET /metrics (Prometheus text format): no API key and no rate limit. Off:
+    # 404.
+    metrics_enabled: bool = True
+    metrics_allow_cidrs: str = ""  # who may read /metrics (comma-separated CIDRs); empty: anyone
+    # The exporter of a worker host: the first worker of the host to bind this port serves the
+    # metrics of every worker process under data_dir/metrics; 0: none.
+    worker_metrics_port: int = 9808
+    worker_metrics_host: str = "127.0.0.1"  # the worker exporter's address (0.0.0.0 in a container)
+    # GET /api/ready answers 503 past each of these three (docs/operations.md).
+    ready_sweep_max_age_s: float = 120.0  # The sweeper silent this long (is beat running?)
+    ready_backlog_max_age_s: float = 900.0  # the oldest waiting (pending) job this old
+    ready_upstream_error_rate_max: float = 0.5  # this share of 5 minutes' upstream calls failed
+
+    @field_validator("outbound_allow_cidrs", "metrics_allow_cidrs")
     @classmethod
     def _valid_cidrs(cls, value: str | None) -> str | None:
         for part in (value or "").split(","):

@@ -146,6 +146,7 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_WORKER_METRICS_PORT": str(free_port()),  # the session's workers' exporter
         "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }
@@ -308,7 +309,7 @@ class Workers:
             "-s",
             str(schedule),
         ]
-        self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
+        self.beat = Proc(f"{self.tag}beat", argv, self.stack.env, self.stack.log_dir).start()
         return self.beat
 
     def stop_all(self) -> None:

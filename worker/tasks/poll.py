@@ -9,6 +9,7 @@ loses nothing: its claimed jobs become due again when the lease runs out.
 import asyncio
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +24,8 @@ from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.estimates import recent_durations_s, record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
+from shared.metrics import jobs as job_metrics
+from shared.metrics import upstream as upstream_metrics
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -120,11 +123,13 @@ async def _store_video(key: str, video: VideoRef, settings: Settings) -> int:
     rename, locally). Not a temporary directory per video: creating and removing one cost
     about a tenth of a poll batch's time on a busy host."""
     path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
+    started = time.monotonic()
     try:
         size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
         await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     finally:
         path.unlink(missing_ok=True)  # gone already once moved
+    job_metrics.downloaded(time.monotonic() - started)
     return size
 
 
@@ -245,7 +250,8 @@ def _finishing_steps(
     if not finished:
         return []
     ids = [claimed.job_id for claimed, _ in finished]
-    columns = (*STEP_FIELDS, "processing_at", "created_at")
+    # the timestamps also time each stage of a finished job (shared/metrics/jobs.py)
+    columns = (*STEP_FIELDS, "processing_at", "created_at", "admitted_at", "submitted_at")
     rows = session.execute(select(*(_jobs.c[name] for name in columns)).where(_jobs.c.id.in_(ids)))
     jobs = {job.id: job for job in rows}
     steps = []
@@ -279,6 +285,7 @@ def poll_due() -> int:
         wanted=wanted,
     )
     if tokens == 0:
+        upstream_metrics.quota_wait("poll")
         return 0
     with write_session() as session:
         batch = claim_due(session, tokens)

@@ -24,6 +24,7 @@ from shared.constants import TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
+from shared.logs import log_context
 from shared.models import JOBS
 from shared.queueing import enqueue_submit
 from shared.quotas import release_capacity
@@ -77,7 +78,10 @@ def submit_job(*job_ids: str) -> str:
             enqueue_submit(*job_ids[index:])  # committed rows, so rule 2 holds
             outcomes += ["handed on"] * (len(job_ids) - index)
             break
-        outcomes.append(_submit(rows.get(job_id)))
+        row = rows.get(job_id)
+        with log_context(job_id, row.account_id if row is not None else None):
+            outcomes.append(_submit(row))
+            log.info("submit of job %s: %s", job_id, outcomes[-1])
     return _summary(outcomes)
 
 
