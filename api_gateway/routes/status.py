@@ -11,11 +11,11 @@ router = APIRouter(tags=["videos"])
 
 
 @router.get("/video-status/{uuid}", response_model=Envelope[VideoStatusData])
-async def video_status(uuid: str, request: Request) -> JSONResponse:
+async def get_video_status(uuid: str, request: Request) -> JSONResponse:
     """Where a job is: status, progress, estimated seconds left, and the video URL when done."""
     return await answer(request, uuid)
 
 
 router.add_api_route(
-    "/video-status/{uuid}", video_status, methods=["HEAD"], include_in_schema=False
+    "/video-status/{uuid}", get_video_status, methods=["HEAD"], include_in_schema=False
 )

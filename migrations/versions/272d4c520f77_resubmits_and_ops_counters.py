@@ -15,7 +15,7 @@ from alembic import op
 import shared.models
 
 revision = "272d4c520f77"
-down_revision = "5d1e0a7c3b42"
+down_revision = "601f4712bd7b"
 branch_labels = None
 depends_on = None
 
