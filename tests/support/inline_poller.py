@@ -19,7 +19,7 @@ def main() -> None:
         operation = line.strip()
         if not operation:
             break
-        outcome = run(check_once(Claimed(f"job-{number}", operation, 0, None), settings))
+        outcome = run(check_once(Claimed(f"job-{number}", operation, 0, None, None), settings))
         size = outcome.video_bytes if isinstance(outcome, Stored) else -1
         print(f"{type(outcome).__name__} {size}", flush=True)
 

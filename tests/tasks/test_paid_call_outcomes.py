@@ -12,6 +12,7 @@ from sqlmodel import col
 
 from shared import counters
 from shared.db import read_connection, write_session
+from shared.job_options import default_credits
 from shared.models import LEDGER, Job, WebhookDelivery
 from shared.settings import Settings
 from shared.timeutil import utcnow
@@ -106,7 +107,7 @@ def test_under_the_retry_policy_an_unanswered_submit_is_sent_again_and_charged_o
     assert (row.status, row.submit_attempts) == ("completed", 2)
     assert len(upstream.requests) == 2
     assert _unknown_submits() == 1
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
     assert _ledger(job) == ["debit"]
 
 
@@ -136,7 +137,7 @@ def test_an_operation_failed_upstream_is_submitted_anew_once_then_completes(
     row = reload_job(job)
     assert (row.status, row.submit_attempts, row.operation_resubmits) == ("completed", 2, 1)
     assert len(upstream.requests) == 2
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
     assert _ledger(job) == ["debit"]
 
 
