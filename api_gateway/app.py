@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from api_gateway import errors
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
-from api_gateway.routes import files, generate, health, status, upload, webhooks
+from api_gateway.routes import events, files, generate, health, status, upload, webhooks
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
 from shared import log_redaction
@@ -49,7 +49,7 @@ def create_app() -> FastAPI:
         responses=ERROR_RESPONSES,
     )
     errors.install(app)
-    for module in (generate, status, upload, health, files, webhooks):
+    for module in (generate, status, upload, health, files, webhooks, events):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them
     app.add_middleware(SubmitFastPath)
