@@ -19,6 +19,8 @@ import logging
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Final
 
 import redis
@@ -38,6 +40,8 @@ Event = StatusRow | str
 LISTENER_BACKLOG = 8
 READ_TIMEOUT_S = 15.0  # each read also lets redis-py PING an idle connection
 RECONNECT_PAUSE_S = 1.0
+# A burst of new waiters queues its SUBSCRIBEs behind each other: give their replies time.
+CONFIRM_MIN_S = 10.0
 
 
 class Unavailable(Exception):
@@ -81,6 +85,8 @@ class JobEventHub:
         self._listeners: dict[str, set[Listener]] = {}
         # Per channel, one future per SUBSCRIBE sent, resolved by its reply (replies come in order).
         self._confirmations: dict[str, deque[asyncio.Future[None]]] = {}
+        self._commands: list[tuple[bool, str]] = []  # (subscribe?, channel), in order
+        self._sender: asyncio.Task[None] | None = None
         self._reader: asyncio.Task[None] | None = None
         self._connection: Any = None
         self._resyncs = 0
@@ -107,16 +113,13 @@ class JobEventHub:
             listeners.discard(listener)
             if not listeners and self._listeners.get(name) is listeners:
                 del self._listeners[name]
-                await self._unsubscribe(name)
+                self._queue(False, name)
 
     async def _subscribe(self, name: str) -> None:
-        confirmation = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(name, deque()).append(confirmation)
-        try:
-            await self._pubsub.subscribe(name)
-        except (redis.RedisError, OSError) as error:
-            raise Unavailable(str(error)) from error
-        self._start_reader()
+        self._confirmations.setdefault(name, deque()).append(
+            asyncio.get_running_loop().create_future()
+        )
+        self._queue(True, name)
         await self._confirmed(name)
 
     async def _confirmed(self, name: str) -> None:
@@ -129,15 +132,37 @@ class JobEventHub:
         except TimeoutError as error:
             raise Unavailable(f"no confirmation of {name}") from error
 
-    async def _unsubscribe(self, name: str) -> None:
+    def _queue(self, subscribe: bool, name: str) -> None:
+        """(Un)subscriptions leave in order, those of one loop turn in one command."""
+        self._commands.append((subscribe, name))
+        if self._sender is None or self._sender.done():
+            self._sender = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._commands:
+            commands, self._commands = self._commands, []
+            for subscribe, run in groupby(commands, key=itemgetter(0)):
+                names = [name for _, name in run]
+                try:
+                    if self._pubsub.connection is None:
+                        await self._pubsub.connect()  # type: ignore[no-untyped-call]
+                    if subscribe:
+                        await self._pubsub.subscribe(*names)
+                    else:
+                        await self._unsubscribe(names)
+                except (redis.RedisError, OSError) as error:
+                    log.warning("Could not (un)subscribe job events (%r)", error)
+                    if subscribe:
+                        self._fail(names)
+            self._start_reader()
+
+    async def _unsubscribe(self, names: list[str]) -> None:
         connection = self._pubsub.connection
         if connection is None or not connection.is_connected:
-            self._pubsub.channels.pop(name, None)  # not resubscribed by the next connect
+            for name in names:  # not subscribed again by the next connect
+                self._pubsub.channels.pop(name, None)
             return
-        try:
-            await self._pubsub.unsubscribe(name)
-        except (redis.RedisError, OSError) as error:
-            log.info("Could not unsubscribe %s (%r); the reconnect forgets it", name, error)
+        await self._pubsub.unsubscribe(*names)
 
     def _start_reader(self) -> None:
         if self._reader is None or self._reader.done():
@@ -195,13 +220,16 @@ class JobEventHub:
                 listener.push(event)
 
     def _fail_all(self) -> None:
-        for pending in self._confirmations.values():
-            for confirmation in pending:
+        self._fail(list(self._confirmations))
+        self._broadcast(FAILED)
+
+    def _fail(self, names: list[str]) -> None:
+        """Subscriptions no reply will confirm."""
+        for name in names:
+            for confirmation in self._confirmations.pop(name, ()):
                 if not confirmation.done():
                     confirmation.set_exception(Unavailable("connection lost"))
                     confirmation.exception()  # retrieved: no "never retrieved" warning
-        self._confirmations.clear()
-        self._broadcast(FAILED)
 
 
 _hubs: dict[int, JobEventHub] = {}
@@ -221,5 +249,5 @@ def get_hub() -> JobEventHub:
             health_check_interval=30,
             decode_responses=True,
         )
-        hub = _hubs[loop_id] = JobEventHub(client, timeout_s)
+        hub = _hubs[loop_id] = JobEventHub(client, max(timeout_s, CONFIRM_MIN_S))
     return hub
