@@ -26,9 +26,15 @@ PREFER = b"prefer"
 
 
 def requested_wait(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
-    """N of the first `wait` preference in the Prefer headers (raw ASGI headers), cut to
-    `wait_max_s`; None without one. A malformed `wait` is ignored, as RFC 7240 asks, and so
-    is any later `wait` (only the first instance of a preference counts)."""
+    """The wait a request asks for (raw ASGI headers), cut to `wait_max_s`; None: no wait."""
+    seconds = preferred_wait(headers)
+    return None if seconds is None else min(seconds, get_settings().wait_max_s)
+
+
+def preferred_wait(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
+    """N of the first `wait` preference in the Prefer headers; None without one. A malformed
+    `wait` is ignored, as RFC 7240 asks, and so is any later `wait` (only the first instance
+    of a preference counts)."""
     for name, value in headers:
         if name != PREFER:
             continue
@@ -39,7 +45,7 @@ def requested_wait(headers: Iterable[tuple[bytes, bytes]]) -> int | None:
             seconds = raw.strip().strip('"')
             if not has_value or not (seconds.isascii() and seconds.isdigit()):
                 return None
-            return min(int(seconds), get_settings().wait_max_s)
+            return int(seconds)
     return None
 
 
