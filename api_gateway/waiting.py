@@ -23,6 +23,10 @@ log = logging.getLogger(__name__)
 StatusData = dict[str, Any]
 Current = Callable[[], Awaitable[StatusData]]
 PREFER = b"prefer"
+WAIT_DOC = (
+    "`wait=N` (RFC 7240, N ≤ 60): answer once the job is terminal or N seconds passed, "
+    "whichever is first; the answer says `Preference-Applied: wait=N`"
+)
 
 
 def requested_wait(headers: Iterable[tuple[bytes, bytes]]) -> int | None:

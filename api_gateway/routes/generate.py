@@ -15,7 +15,7 @@ from api_gateway.routing import AuthenticatedRoute
 from api_gateway.schemas import Envelope, GenerateVideoData, GenerateVideoRequest
 from api_gateway.submission import create_video
 from api_gateway.video_status import current
-from api_gateway.waiting import applied, requested_wait, wait_for_terminal
+from api_gateway.waiting import WAIT_DOC, applied, requested_wait, wait_for_terminal
 
 router = APIRouter(tags=["videos"], route_class=AuthenticatedRoute)
 
@@ -29,7 +29,7 @@ async def generate_video(  # noqa: PLR0917 - FastAPI's parameters, each one of t
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key")] = None,
     prefer: Annotated[
         str | None,
-        Header(description="`wait=N` (N ≤ 60): answer once the job is terminal or N s passed"),
+        Header(description=WAIT_DOC),
     ] = None,
 ) -> JSONResponse:
     """Create a video job: debits credits, answers at once (or, with `Prefer: wait=N`, when the
