@@ -12,15 +12,20 @@ When the connection is lost, redis-py reconnects and subscribes again; the chang
 meanwhile are gone, so every listener is then told to read the current state again (RESYNC,
 sent once a PING behind the new subscriptions has come back). When Redis cannot be reached at
 all, listeners are told FAILED and `listening` raises: callers answer with what they have.
+So are they when the process is asked to stop: uvicorn waits for every open request before it
+stops, and an event stream has no end of its own (`_release_on_exit`).
 """
 
 import asyncio
 import logging
+import signal
+import threading
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from itertools import groupby
 from operator import itemgetter
+from types import FrameType
 from typing import Any, Final
 
 import redis
@@ -219,6 +224,10 @@ class JobEventHub:
             for listener in listeners:
                 listener.push(event)
 
+    def release_all(self) -> None:
+        """Every listener stops waiting (the process is stopping)."""
+        self._broadcast(FAILED)
+
     def _fail_all(self) -> None:
         self._fail(list(self._confirmations))
         self._broadcast(FAILED)
@@ -233,6 +242,28 @@ class JobEventHub:
 
 
 _hubs: dict[int, JobEventHub] = {}
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def _release_on_exit(loop: asyncio.AbstractEventLoop) -> None:
+    """Chain the process's SIGINT/SIGTERM handlers (uvicorn's, which start its graceful
+    shutdown): every listener is told FAILED first, so waits answer and streams end (clients
+    resume elsewhere with Last-Event-ID). Only the main thread can; elsewhere, nothing."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    for signum in _SIGNALS:
+        previous = signal.getsignal(signum)
+        if not callable(previous):
+            continue
+
+        def handler(
+            number: int, frame: FrameType | None, previous: Callable[..., Any] = previous
+        ) -> None:
+            for hub in list(_hubs.values()):
+                loop.call_soon_threadsafe(hub.release_all)
+            previous(number, frame)
+
+        signal.signal(signum, handler)
 
 
 def get_hub() -> JobEventHub:
@@ -249,5 +280,7 @@ def get_hub() -> JobEventHub:
             health_check_interval=30,
             decode_responses=True,
         )
+        if not _hubs:
+            _release_on_exit(asyncio.get_running_loop())
         hub = _hubs[loop_id] = JobEventHub(client, max(timeout_s, CONFIRM_MIN_S))
     return hub

@@ -3,14 +3,16 @@
 import asyncio
 import json
 import secrets
+import signal
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
-from devtools.processes import wait_for
+from devtools.processes import free_port, wait_for
 from shared.credits import insert_paid_jobs
 from shared.db import write_session
 from shared.job_events import channel
@@ -18,7 +20,7 @@ from shared.lifecycle import Step, advance_all
 from shared.models import JOBS, Job
 from shared.redis_client import get_redis
 from shared.states import JobStatus
-from tests.conftest import AccountInfo, Stack, Workers, running_gateway
+from tests.conftest import AccountInfo, Stack, Workers, running_gateway, start_gateway
 from tests.support.api import create_video, status, wait_terminal
 
 pytestmark = pytest.mark.e2e
@@ -185,6 +187,38 @@ def test_the_stream_sends_heartbeats(stack: Stack, user: AccountInfo) -> None:
                     break
     assert kinds[0] == "status"
     assert kinds.count("ping") == 2
+
+
+def test_a_stopping_gateway_ends_its_streams_and_waits(stack: Stack, user: AccountInfo) -> None:
+    """Asked to stop, the gateway answers its waits with the current status and ends its
+    streams (their clients resume elsewhere) instead of waiting for them."""
+    proc, url = start_gateway(stack, "gateway-stopping", free_port())
+    try:
+        with httpx.Client(base_url=url, timeout=60) as client, ThreadPoolExecutor(1) as pool:
+            uuid = create_video(client, user.headers, unique("long [sim never-finish]"))
+            other = create_video(client, user.headers, unique("long too [sim never-finish]"))
+            path = f"/api/videos/{uuid}/events"
+            with client.stream("GET", path, headers=user.headers) as stream:
+                lines = stream.iter_lines()
+                first = next(event for event in events(lines) if "comment" not in event)
+                waiting = pool.submit(
+                    client.get, f"/api/video-status/{other}", headers=waited(user.headers, 60)
+                )
+                wait_for(lambda: subscribers(channel(other)), timeout_s=30, what="the wait")
+                proc.popen.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+                rest = list(events(lines))
+            answer = waiting.result(timeout=30)
+        # Gone by itself (uvicorn raises the signal again once it has shut down), not killed.
+        assert proc.popen.wait(timeout=30) in {0, -signal.SIGTERM}  # type: ignore[union-attr]
+    finally:
+        proc.stop()
+    assert json.loads(first["data"])["status"] in {"pending", "processing"}
+    assert all("comment" in event for event in rest)
+    assert answer.json()["data"]["status"] in {"pending", "processing"}
+
+
+def subscribers(name: str) -> int:
+    return int(get_redis().pubsub_numsub(name)[0][1])
 
 
 def test_another_accounts_job_is_unknown_to_waits_and_streams(
