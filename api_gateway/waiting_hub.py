@@ -192,6 +192,8 @@ class JobEventHub:
             except (redis.RedisError, OSError) as error:
                 log.warning("Job event subscription lost (%r); waiting requests answer now", error)
                 self._fail_all()
+                if not self._listeners:
+                    return  # the next subscription starts a reader again
                 await asyncio.sleep(RECONNECT_PAUSE_S)
                 continue
             if message is not None:
