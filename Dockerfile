@@ -29,10 +29,11 @@ ENV PATH=/opt/venv/bin:$PATH \
     VEO_GATEWAY_HOST=0.0.0.0 \
     VEO_GATEWAY_PORT=8000
 RUN useradd --system --uid 10001 --user-group --create-home --home-dir /home/veo veo \
-    && mkdir -p /data/storage \
+    && mkdir -p /data/storage /data/simulator \
     && chown -R veo:veo /data
 COPY --from=build /opt/venv /opt/venv
-# /data/storage exists owned by veo, so a named volume mounted there starts writable.
+# /data/storage and /data/simulator exist owned by veo, so named volumes mounted there start
+# writable.
 WORKDIR /home/veo
 USER veo
 EXPOSE 8000

@@ -16,16 +16,16 @@ PYTEST_ARGS ?=
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-venv: $(STAMP) ## Create .venv and install the project with its dev extras
+venv: $(STAMP) ## Create .venv and install the project with its dev extras and the SDK/CLI (client/)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml client/pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
 		{ echo "Python >= 3.11 is needed; run: make PYTHON=python3.11 ..." >&2; exit 1; }
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
 		{ echo "python -m venv failed (on Debian/Ubuntu: apt-get install python3-venv)" >&2; \
 		  rm -rf $(VENV); exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e './client[cli]'
 	@touch $@
 
 run: venv ## Start the whole stack (embedded Redis, SQLite, gateway, worker, beat, Flower, simulator)
@@ -41,7 +41,7 @@ test: venv ## Run the test suite
 lint: venv ## ruff (lint and format check) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy api_gateway worker shared simulator admin devtools
+	$(BIN)/mypy api_gateway worker shared simulator admin devtools client/veo_client
 
 bench: venv ## Run the benchmark (bench/run.py)
 	@if [ -f bench/run.py ]; then $(BIN)/python bench/run.py; \
@@ -52,7 +52,7 @@ chaos: venv ## Run the full chaos and network-partition runs (tests/chaos)
 	else echo "tests/chaos does not exist yet"; fi
 
 clean: ## Remove caches and build output (keeps .venv and the data in var/)
-	rm -rf .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info
+	rm -rf .pytest_cache .ruff_cache .mypy_cache build dist *.egg-info client/build client/*.egg-info
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean ## Also remove .venv and var/ (the local database, videos, Redis data, demo key)

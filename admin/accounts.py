@@ -29,10 +29,20 @@ def state_of(account: Account) -> str:
 
 
 def create_account_with_key(
-    credits: int, *, name: str = "", webhook_url: str | None = None, rate_limit: int | None = None
+    credits: int,
+    *,
+    name: str = "",
+    webhook_url: str | None = None,
+    rate_limit: int | None = None,
+    read_rate_limit: int | None = None,
 ) -> tuple[Account, str]:
+    """`rate_limit`: the write budget; `read_rate_limit`: the read one (None: the defaults)."""
     account = Account(
-        name=name, credits=0, webhook_url=webhook_url, rate_limit_per_minute=rate_limit
+        name=name,
+        credits=0,
+        webhook_url=webhook_url,
+        rate_limit_per_minute=rate_limit,
+        read_rate_limit_per_minute=read_rate_limit,
     )
     with write_session() as session:
         session.add(account)
@@ -45,19 +55,28 @@ def create_account_with_key(
 
 
 def create_account(
+    *,
     credits: Annotated[int, typer.Option(min=0, help="Starting credits")] = 0,
     name: Annotated[str, typer.Option(help="A label for operators")] = "",
     webhook_url: Annotated[
         str | None, typer.Option("--webhook-url", help="Default webhook endpoint")
     ] = None,
     rate_limit: Annotated[
-        int | None, typer.Option("--rate-limit", min=1, help="Requests per minute")
+        int | None,
+        typer.Option("--rate-limit", min=1, help="Write requests per minute (see set-rate-limits)"),
+    ] = None,
+    read_rate_limit: Annotated[
+        int | None, typer.Option("--read-rate-limit", min=1, help="Read requests per minute")
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create an account and print its first API key (shown once)."""
     account, key = create_account_with_key(
-        credits, name=name, webhook_url=webhook_url, rate_limit=rate_limit
+        credits,
+        name=name,
+        webhook_url=webhook_url,
+        rate_limit=rate_limit,
+        read_rate_limit=read_rate_limit,
     )
     created = {
         "account_id": account.id,
@@ -105,6 +124,7 @@ def list_accounts(as_json: JsonFlag = False) -> None:
             "name": a.name,
             "credits": a.credits,
             "rate_limit_per_minute": a.rate_limit_per_minute,
+            "read_rate_limit_per_minute": a.read_rate_limit_per_minute,
             "webhook_url": a.webhook_url,
             "created_at": iso_z(a.created_at),
             "state": state_of(a),

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from admin import accounts, erase, keys, webhooks
+from admin import accounts, erase, keys, limits, webhooks
 from admin.accounts import create_account_with_key
 from admin.keys import issue_key
 from admin.output import console
@@ -37,6 +37,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "list-accounts": accounts.list_accounts,
     "disable-account": accounts.disable_account,
     "enable-account": accounts.enable_account,
+    "set-rate-limits": limits.set_rate_limits,
     "delete-account": erase.delete_account,
     "set-webhook": webhooks.set_webhook,
     "show-webhook-secret": webhooks.show_webhook_secret,

@@ -1,8 +1,8 @@
 """`veo-admin delete-account`: erase what an account put in, keep what the books need.
 
 Erased: its API keys, its uploads (rows and bytes), its stored videos, its webhook endpoints and
-deliveries (their payloads repeat the jobs), what it wrote on each job row (prompt, image URL and
-key, webhook URL and events, idempotency key and request hash, error text), its name and webhook
+deliveries (their payloads repeat the jobs), what it wrote on each job row (the columns
+shared/erasure.py erases when its owner deletes one job), its name and webhook
 settings, and the jobs' mirrored statuses in Redis. Kept: the account row (id, credits, dates),
 each job row's id, type, status, charge, upstream operation and dates, and every ledger row, so
 the balance and the upstream bill still add up.
@@ -25,6 +25,7 @@ from admin.output import JsonFlag, cache_not_told, fail, report, warn_cache_not_
 from admin.records import account_or_fail
 from shared import status_cache
 from shared.db import read_session, write_session
+from shared.erasure import ERASED_JOB_COLUMNS, erase_files
 from shared.models import (
     ApiKey,
     Job,
@@ -32,24 +33,11 @@ from shared.models import (
     WebhookDelivery,
     WebhookEndpoint,
     new_webhook_secret,
+    video_files,
 )
 from shared.redis_client import delete_keys
 from shared.states import TERMINAL
-from shared.storage import get_storage
 from shared.timeutil import utcnow
-
-# What the account wrote on its job rows, and what erasing leaves there.
-ERASED_JOB_COLUMNS: dict[str, object] = {
-    "prompt": "",
-    "image_url": None,
-    "image_key": None,
-    "webhook_url": None,
-    "webhook_events": None,
-    "idempotency_key": None,
-    "request_hash": None,
-    "error_message": None,
-    "video_key": None,
-}
 
 
 def _in_flight(account_id: str) -> int:
@@ -72,9 +60,12 @@ def _stored_files(account_id: str) -> tuple[list[str], list[str], list[str]]:
         uploads = session.execute(select(Upload).where(col(Upload.account_id) == account_id))
         upload_keys = [upload.storage_key for upload in uploads.scalars()]
         jobs = session.execute(
-            select(col(Job.id), col(Job.video_key)).where(col(Job.account_id) == account_id)
+            select(col(Job.id), col(Job.video_key), col(Job.video_keys)).where(
+                col(Job.account_id) == account_id
+            )
         ).all()
-    return upload_keys, [key for _, key in jobs if key], [job_id for job_id, _ in jobs]
+    videos = [key for _, first, every in jobs for key in video_files(first, every)]
+    return upload_keys, videos, [job_id for job_id, _, _ in jobs]
 
 
 def _erase_rows(account_id: str) -> None:
@@ -113,9 +104,7 @@ def delete_account(
             " are still in flight: nothing was erased; run delete-account again once they finished"
         )
     upload_keys, video_keys, job_ids = _stored_files(account_id)
-    storage = get_storage()
-    for key in [*upload_keys, *video_keys]:
-        storage.delete(key)
+    erase_files([*upload_keys, *video_keys])
     _erase_rows(account_id)
     delete_keys([status_cache.entry_key(job_id) for job_id in job_ids])  # they expire anyway
     erased = {

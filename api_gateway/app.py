@@ -5,19 +5,32 @@ the per-process submit pipeline. The process's own settings (garbage collector, 
 api_gateway/tuning.py.
 """
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
 
-from api_gateway import errors
+from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
-from api_gateway.routes import events, files, generate, health, status, upload, webhooks
+from api_gateway.metrics_asgi import Metrics
+from api_gateway.routes import (
+    account,
+    events,
+    files,
+    generate,
+    health,
+    notifications,
+    ready,
+    status,
+    upload,
+    videos,
+    webhooks,
+)
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
-from shared import log_redaction
+from shared import log_redaction, logs
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -47,35 +60,35 @@ def create_app() -> FastAPI:
         version="1.0",
         description="Generate videos from text or images. Every answer is `{code, msg, data}`.",
         responses=ERROR_RESPONSES,
+        generate_unique_id_function=openapi.operation_id,
+        docs_url=None,  # served without a CDN by api_gateway.openapi
+        redoc_url=None,
     )
     errors.install(app)
-    for module in (generate, status, upload, health, files, webhooks, events):
+    for module in (
+        generate,
+        status,
+        upload,
+        health,
+        ready,
+        files,
+        webhooks,
+        account,
+        videos,
+        notifications,
+        events,
+    ):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them
     app.add_middleware(SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
-    app.openapi = _envelope_only_openapi(app)  # type: ignore[method-assign]
+    app.add_middleware(Metrics)  # outermost: times and counts every answer, serves /metrics
+    openapi.install(app)
     return app
 
 
-def _envelope_only_openapi(app: FastAPI) -> Callable[[], dict[str, Any]]:
-    """The schema without FastAPI's automatic 422: validation errors are the 400 envelope here."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = generate()
-            for path in schema.get("paths", {}).values():
-                for operation in path.values():
-                    operation.get("responses", {}).pop("422", None)
-            for name in ("HTTPValidationError", "ValidationError"):
-                schema.get("components", {}).get("schemas", {}).pop(name, None)
-        return app.openapi_schema  # type: ignore[return-value]
-
-    return openapi
-
-
 log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs
+logs.configure("gateway")  # VEO_LOG_FORMAT=json: one JSON object per line (uvicorn's too)
 app = create_app()
 tune_garbage_collector()

@@ -1,13 +1,15 @@
 """What a route is given besides its input: the authenticated, rate-limited caller and the
 process's submit pipeline, as `Annotated` dependencies (`LimitedCaller`, `SubmitPipelineDep`).
 
-Authentication and the per-key rate limit are one Redis round trip, shared with the requests
-of the same event-loop turn (api_gateway/batching/admission.py). The key's hash is looked up in
-the Redis key cache (shared.key_cache), which also counts the request; only a cache miss reads
-the database (and remembers an unknown key as such, briefly). Unknown, malformed and revoked
-keys all get the same answer, and each refused key counts against the client's address: past
-`auth_failures_per_minute`, it is answered 1003 and its keys are no longer looked up. A dead
-Redis never blocks a request: the database answers and the limits fail open (logged).
+Authentication and the per-key rate limit (two budgets: `write` for requests that create or
+change something, `read` for GET and HEAD; shared.key_cache) are one Redis round trip, shared
+with the requests of the same event-loop turn (api_gateway/batching/admission.py). The key's
+hash is looked up in the Redis key cache (shared.key_cache), which also counts the request;
+only a cache miss reads the database (and remembers an unknown key as such, briefly). Unknown,
+malformed and revoked keys all get the same answer, and each refused key counts against the
+client's address: past `auth_failures_per_minute`, it is answered 1003 and its keys are no
+longer looked up. A dead Redis never blocks a request: the database answers and the limits
+fail open (logged).
 """
 
 import ipaddress
@@ -61,7 +63,12 @@ def bearer_token(request: Request) -> str:
 def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
     with read_session() as session:
         row = session.execute(
-            select(col(ApiKey.id), col(ApiKey.account_id), col(Account.rate_limit_per_minute))
+            select(
+                col(ApiKey.id),
+                col(ApiKey.account_id),
+                col(Account.rate_limit_per_minute),
+                col(Account.read_rate_limit_per_minute),
+            )
             .join(Account, col(Account.id) == col(ApiKey.account_id))
             .where(
                 col(ApiKey.key_hash) == key_hash,
@@ -69,7 +76,7 @@ def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
                 col(Account.disabled_at).is_(None),  # a disabled account's keys: as unknown ones
             )
         ).first()
-    return None if row is None else key_cache.KeyRecord(row[0], row[1], row[2])
+    return None if row is None else key_cache.KeyRecord(row[0], row[1], row[2], row[3])
 
 
 async def _from_database(key_hash: str) -> key_cache.KeyRecord:
@@ -108,14 +115,15 @@ async def authenticate(request: Request, fetch: str | None = None) -> Admission:
     """The caller, its rate-limit window, and the value of the Redis key `fetch` if given."""
     key_hash = hash_api_key(bearer_token(request))
     client = client_address(request)
+    budget = key_cache.budget_for(request.method)
     counter = get_admission_counter()
     try:
-        answer = await counter.count(key_hash, fetch, client)
+        answer = await counter.count(key_hash, fetch, client, budget)
         if answer[0] == "miss":
             record = await in_db_thread(_lookup, key_hash)
             ttl_s = get_settings().auth_unknown_key_ttl_s
             await key_cache.fill(get_async_redis(), key_hash, record, unknown_ttl_s=ttl_s)
-            answer = await counter.count(key_hash, fetch, client)  # counts a refusal, too
+            answer = await counter.count(key_hash, fetch, client, budget)  # counts a refusal
     except redis.RedisError as error:
         log.warning("API key cache and rate limiter unavailable (%r)", error)
         record = await _from_database(key_hash)
@@ -132,8 +140,10 @@ async def authenticate(request: Request, fetch: str | None = None) -> Admission:
 
 
 async def admit(request: Request, fetch: str | None = None) -> Admission:
-    """Authenticate and count this request (and read the Redis key `fetch` on the way). Its
-    rate-limit headers go on whatever answer leaves (api_gateway.asgi.RateLimitHeaders)."""
+    """Authenticate and count this request against its budget (and read the Redis key `fetch`
+    on the way). Call it once per request: a request that then waits (Prefer: wait, an event
+    stream) has counted once, however long it waits. Its rate-limit headers go on whatever
+    answer leaves (api_gateway.asgi.RateLimitHeaders)."""
     admission = await authenticate(request, fetch)
     window = admission.window
     if window is None:
@@ -145,9 +155,11 @@ async def admit(request: Request, fetch: str | None = None) -> Admission:
     }
     request.state.rate_limit_headers = headers
     if not window.allowed:
+        kind = "read" if key_cache.budget_for(request.method) == key_cache.READ else "write"
         raise RateLimitExceeded(
-            f"Rate limit exceeded: {window.limit} requests per minute; retry in {window.reset_s} s",
-            {"limit": window.limit, "retryAfter": window.reset_s},
+            f"Rate limit exceeded: {window.limit} {kind} requests per minute;"
+            f" retry in {window.reset_s} s",
+            {"limit": window.limit, "budget": kind, "retryAfter": window.reset_s},
             headers={**headers, "Retry-After": str(window.reset_s)},
         )
     return admission

@@ -24,13 +24,16 @@ import anyio
 from PIL import Image
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from sqlalchemy import func, select
+from sqlmodel import col
 from starlette.requests import ClientDisconnect, Request
 
 from api_gateway.errors import payload_too_large
 from api_gateway.tuning import pin_mmap_threshold
-from shared.db import write_session
+from shared.db import read_session, write_session
 from shared.errors import PayloadTooLarge, invalid
 from shared.models import UPLOAD_KEY_PREFIX, Upload
+from shared.settings import get_settings
 from shared.storage import get_storage
 
 FIELD = "file"
@@ -257,8 +260,29 @@ async def inspect_image_async(path: Path, max_pixels: int) -> ImageInfo:
     return await anyio.to_thread.run_sync(inspect_image, path, max_pixels, limiter=limiter)
 
 
+def check_quota(account_id: str, size_bytes: int) -> None:
+    """Refuse an upload that would take the account's stored uploads past
+    `upload_quota_bytes` (1000, HTTP 413, with the quota and what is used in `data`)."""
+    quota = get_settings().upload_quota_bytes
+    with read_session() as session:
+        used = session.execute(
+            select(func.coalesce(func.sum(col(Upload.size_bytes)), 0)).where(
+                col(Upload.account_id) == account_id
+            )
+        ).scalar_one()
+    if int(used) + size_bytes > quota:
+        mib = 1024 * 1024
+        reason = (
+            f"the account's uploads would take {(int(used) + size_bytes) / mib:.1f} MB, over its"
+            f" quota of {quota / mib:.0f} MB (uploads no job used for a day are removed)"
+        )
+        raise payload_too_large(FIELD, reason, quotaBytes=quota, usedBytes=int(used))
+
+
 def store(account_id: str, received: ReceivedFile, image: ImageInfo) -> Upload:
-    """Write the bytes, then the row (a row never points at a missing file). Blocking."""
+    """Write the bytes, then the row (a row never points at a missing file), within the
+    account's upload quota. Blocking."""
+    check_quota(account_id, received.size_bytes)
     upload = Upload(
         key=f"{UPLOAD_KEY_PREFIX}{secrets.token_urlsafe(18)}",
         account_id=account_id,

@@ -24,7 +24,9 @@ from shared.redis_client import get_async_redis
 _jobs = JOBS
 # Built once: building a statement per request cost as much as running it.
 _SELECT_OWN_JOB = select(*(_jobs.c[name] for name in STATUS_FIELDS)).where(
-    _jobs.c.id == bindparam("job"), _jobs.c.account_id == bindparam("account")
+    _jobs.c.id == bindparam("job"),
+    _jobs.c.account_id == bindparam("account"),
+    _jobs.c.deleted_at.is_(None),  # a deleted job answers like an unknown one
 )
 
 
@@ -72,12 +74,14 @@ async def owned_answer(request: Request, uuid: str) -> tuple[str, dict[str, Any]
     if problem is not None:
         raise invalid("uuid", problem)
     account_id = admission.caller.account_id
-    if admission.fetched is not None:  # the polled endpoint's usual case: no database at all
-        job = status_cache.decode(admission.fetched)
-        if job.account_id == account_id:
-            return account_id, status_data(None, job)
-    # Another account's job answers exactly like an unknown one: ids cannot be probed.
-    if not valid or admission.fetched is not None:
+    fetched = admission.fetched
+    # The polled endpoint's usual case: no database at all.
+    job = status_cache.decode(fetched) if fetched is not None else None
+    if job is not None and job.account_id == account_id:
+        return account_id, status_data(None, job)
+    # Another account's job, or a deleted one, answers exactly like an unknown one: ids
+    # cannot be probed.
+    if not valid or job is not None or (fetched is not None and status_cache.is_deleted(fetched)):
         raise NotFound("Video not found")
     return account_id, await in_db_thread(_load, uuid, account_id)
 
@@ -91,7 +95,10 @@ async def current(uuid: str, account_id: str) -> dict[str, Any]:
         entry = None
     if entry is not None:
         job = status_cache.decode(str(entry))
-        if job.account_id != account_id:
+        if (job is not None and job.account_id != account_id) or status_cache.is_deleted(
+            str(entry)
+        ):
             raise NotFound("Video not found")
-        return status_data(None, job)
+        if job is not None:
+            return status_data(None, job)
     return await in_db_thread(_load, uuid, account_id)

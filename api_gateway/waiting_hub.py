@@ -208,8 +208,8 @@ class JobEventHub:
             listeners = self._listeners.get(name)
             if listeners:
                 row = status_cache.decode(message["data"])
-                for listener in listeners:
-                    listener.push(row)
+                for listener in listeners:  # an entry it cannot read (a deletion): read again
+                    listener.push(RESYNC if row is None else row)
         elif kind == "subscribe":
             pending = self._confirmations.get(name)
             if pending:

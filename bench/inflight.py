@@ -38,6 +38,8 @@ def overrides(cfg: Config) -> dict[str, str]:
     # 200 x 30 = 6,000 jobs in flight, so the benchmark lifts it and reports what was needed.
     return {
         "VEO_SIMULATOR_DEFAULT_LATENCY_S": str(UPSTREAM_LATENCY_S),
+        # The operations are made over the Gemini protocol (bench/common.py create_operations).
+        "VEO_SIMULATOR_PROTOCOL": "gemini",
         "VEO_SIMULATOR_LATENCY_JITTER_S": "0",
         "VEO_UPSTREAM_POLLS_PER_SECOND": str(max(1000, cfg.inflight // 10)),
         "VEO_UPSTREAM_MAX_IN_FLIGHT": str(cfg.inflight * 2),
@@ -82,6 +84,7 @@ def shared_simulator(ctx: RunContext, n: int, log: Any) -> tuple[int, str, list[
     argv = [
         sys.executable, "-m", "simulator", "--port", str(port),
         "--latency", str(UPSTREAM_LATENCY_S), "--jitter", "0", "--data-dir", str(data_dir),
+        "--retired-models", "",  # the Gemini preview id the operations are made with
     ]  # fmt: skip
     env = {k: v for k, v in os.environ.items() if not k.startswith("VEO_")}
     env["VEO_SIMULATOR_CONTROL_TOKEN"] = token

@@ -254,10 +254,11 @@ class Stack:
     def create_account(
         self, *, credits: int, rate_limit: int, webhook_url: str | None = None
     ) -> tuple[str, str]:
-        """`veo-admin create-account --json`: (account id, API key)."""
+        """`veo-admin create-account --json`: (account id, API key); `rate_limit` is both of its
+        budgets (write and read)."""
         argv = [
             str(VENV_BIN / "veo-admin"), "create-account", "--credits", str(credits),
-            "--rate-limit", str(rate_limit), "--json",
+            "--rate-limit", str(rate_limit), "--read-rate-limit", str(rate_limit), "--json",
         ]  # fmt: skip
         if webhook_url:
             argv += ["--webhook-url", webhook_url]

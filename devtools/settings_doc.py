@@ -37,8 +37,10 @@ MEANINGS: dict[str, str] = {
     "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",
     "gateway_port": "Port the gateway listens on",
     "public_base_url": "Base of the URLs the API hands out (video links)",
-    "credits_per_generation": "Credits one video costs (refunded once if it fails)",
-    "default_rate_limit_per_minute": "Requests per minute per account without its own limit",
+    "default_rate_limit_per_minute": "Write requests per minute per API key, for accounts "
+    "without their own limit",
+    "default_read_rate_limit_per_minute": "Read requests per minute per API key, for accounts "
+    "without their own limit",
     "prompt_max_chars": "Longest prompt accepted",
     "upload_max_bytes": "Largest file accepted by /api/upload-video-image",
     "image_max_pixels": "Largest image accepted, in pixels (decompression-bomb guard)",
@@ -74,7 +76,20 @@ MEANINGS: dict[str, str] = {
     "upstream_max_in_flight": "Most jobs generating upstream at once, across all workers",
     "poll_first_delay_s": "Wait after submitting before the first status poll",
     "poll_max_interval_s": "Cap of the poll backoff",
-    "poll_backoff_factor": "Growth of the poll interval per poll",
+    "poll_backoff_factor": "Growth of the poll interval per poll (the geometric schedule; the "
+    "predictive one spends as many polls as this series would)",
+    "poll_min_interval_s": "Shortest wait between two polls of one operation (predictive schedule)",
+    "poll_schedule": "`predictive`: polls dense where recent jobs of the kind finished, sparse "
+    "elsewhere, for as many polls per job as `geometric` (first delay, x factor, capped) spends",
+    "pubsub_topic": "Pub/Sub topic Vertex AI publishes each operation's progress to "
+    "(`projects/P/topics/T`; sent as `pubsubTopic`). Empty: none",
+    "push_notifications": "Accept Pub/Sub pushes at `/api/upstream/notifications`; each makes "
+    "the named operation's job due for a poll at once",
+    "push_audience": "Audience the push's OIDC token must carry. "
+    "Empty: `{public_base_url}/api/upstream/notifications`",
+    "push_service_account": "Service account the push subscription authenticates as. "
+    "Empty: any Google-signed token",
+    "push_certs_url": "Where Google's OIDC signing certificates are fetched (cached)",
     "poll_tick_s": (
         "How often beat asks a worker to poll the due jobs; a tick takes those due by the middle"
         " of the next one, so a poll lands within half a tick of its due time"

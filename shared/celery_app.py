@@ -21,11 +21,13 @@ from shared.constants import (
     TASK_DELIVER,
     TASK_DISPATCH,
     TASK_POLL_DUE,
+    TASK_RETENTION,
     TASK_SUBMIT,
     TASK_SWEEP,
 )
 from shared.settings import Settings, get_settings
 
+QUIET_TASKS = (TASK_POLL_DUE, TASK_DISPATCH, TASK_SWEEP)
 # Far above every countdown we use (<= 60 s) and every task's hard time limit, so the Redis
 # transport never re-delivers a message that a live worker still holds (notes §1).
 VISIBILITY_TIMEOUT_S = 3600
@@ -72,6 +74,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Flower still shows every task from the moment a worker receives it.
         "worker_send_task_events": True,
         "task_send_sent_event": False,
+        # Flower shows the jobs' tasks (submits, webhook deliveries), not the ticks beat sends
+        # several times a second nor the sweeper: their thousands of entries drowned the jobs,
+        # and an expired tick's lone "revoked" event showed as a task without a name. Their
+        # work is in the metrics and GET /api/ready (docs/operations.md).
+        "task_annotations": {name: {"send_events": False} for name in QUIET_TASKS},
         # Recycle a child that leaked past 400 MiB (checked after each task).
         "worker_max_memory_per_child": 400_000,
         "worker_hijack_root_logger": False,
@@ -88,6 +95,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
             TASK_DISPATCH: {"queue": QUEUE_POLL},
             TASK_DELIVER: {"queue": QUEUE_WEBHOOKS},
             TASK_SWEEP: {"queue": QUEUE_MAINTENANCE},
+            TASK_RETENTION: {"queue": QUEUE_MAINTENANCE},
         },
         # The database is the truth: beat only nudges (DESIGN rule 1). Stale nudges are useless,
         # so they expire instead of piling up while no worker is consuming.
@@ -106,6 +114,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
                 "task": TASK_SWEEP,
                 "schedule": settings.sweep_interval_s,
                 "options": {"expires": settings.sweep_interval_s * 2},
+            },
+            "retention": {
+                "task": TASK_RETENTION,
+                "schedule": settings.retention_sweep_interval_s,
+                "options": {"expires": settings.retention_sweep_interval_s},
             },
         },
         "timezone": "UTC",

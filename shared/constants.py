@@ -18,6 +18,7 @@ TASK_POLL_DUE: Final = "veo.poll_due"
 TASK_DISPATCH: Final = "veo.dispatch"
 TASK_SWEEP: Final = "veo.sweep"
 TASK_DELIVER: Final = "veo.deliver_webhook"
+TASK_RETENTION: Final = "veo.retention"  # expired videos and unused uploads (worker/tasks)
 
 # Redis key names, all under settings.redis_key_prefix.
 KEY_RATE_LIMIT: Final = "rl"

@@ -14,6 +14,7 @@ in a small pool of their own.
 One query each, valid on SQLite (3.25+, window functions) and PostgreSQL.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -117,10 +118,23 @@ def queue_position(connection: Connection | Session, job: Any) -> int:
     that round, which this does not read). Caps are ignored: they only delay the capped
     account's own jobs. Every waiting job counts, due or backing off.
     """
-    pending = _jobs.c.status == JobStatus.PENDING.value
+    return queue_positions(connection, [job])[job.id]
+
+
+def queue_positions(connection: Connection | Session, jobs: Sequence[Any]) -> dict[str, int]:
+    """`queue_position` of each of these waiting jobs, by id: the accounts' counts are read
+    once for all of them (a page of GET /api/videos), their ranks one query each."""
+    if not jobs:
+        return {}
+    accounts = _waiting_accounts(connection)
+    return {job.id: _ahead(job, _rank(connection, job), accounts) for job in jobs}
+
+
+def _rank(connection: Connection | Session, job: Any) -> int:
+    """The job's place among its account's waiting jobs (its oldest is 1)."""
     ahead_in_account = connection.execute(
         select(func.count()).where(
-            pending,
+            _jobs.c.status == JobStatus.PENDING.value,
             _jobs.c.account_id == job.account_id,
             or_(
                 _jobs.c.created_at < job.created_at,
@@ -128,17 +142,28 @@ def queue_position(connection: Connection | Session, job: Any) -> int:
             ),
         )
     ).scalar_one()
-    rank = int(ahead_in_account) + 1
-    rows = connection.execute(
-        select(
-            _jobs.c.account_id,
-            func.sum(case((pending, 1), else_=0)).label("waiting"),
-            func.min(case((pending, _jobs.c.created_at))).label("oldest"),
-            func.max(case((_jobs.c.status.in_(ACTIVE), _jobs.c.admitted_at))).label("last"),
-        )
-        .where(_jobs.c.status.in_((JobStatus.PENDING.value, *ACTIVE)))
-        .group_by(_jobs.c.account_id)
-    ).all()
+    return int(ahead_in_account) + 1
+
+
+def _waiting_accounts(connection: Connection | Session) -> list[Any]:
+    """Per account with jobs waiting or upstream: how many wait, its oldest waiting job, and
+    its latest admission."""
+    pending = _jobs.c.status == JobStatus.PENDING.value
+    return list(
+        connection.execute(
+            select(
+                _jobs.c.account_id,
+                func.sum(case((pending, 1), else_=0)).label("waiting"),
+                func.min(case((pending, _jobs.c.created_at))).label("oldest"),
+                func.max(case((_jobs.c.status.in_(ACTIVE), _jobs.c.admitted_at))).label("last"),
+            )
+            .where(_jobs.c.status.in_((JobStatus.PENDING.value, *ACTIVE)))
+            .group_by(_jobs.c.account_id)
+        ).all()
+    )
+
+
+def _ahead(job: Any, rank: int, rows: list[Any]) -> int:
     mine = next((row for row in rows if row.account_id == job.account_id), None)
     my_turn = _turn(mine.last if mine else None, job.created_at)
     ahead = rank - 1

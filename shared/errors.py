@@ -14,6 +14,7 @@
     │   │   └── MethodNotAllowed ..... 1000, HTTP 405
     │   ├── InsufficientCredits ...... 1001, HTTP 402
     │   ├── AuthenticationFailed ..... 1002, HTTP 401
+    │   │   └── LinkRefused .......... 1002, HTTP 403 (a file URL unsigned, altered or expired)
     │   ├── RateLimitExceeded ........ 1003, HTTP 429
     │   └── ServerError .............. 5000, HTTP 500
     │       └── ServiceUnavailable ... 5000, HTTP 503
@@ -152,6 +153,13 @@ class InsufficientCredits(ApiError):
 
 class AuthenticationFailed(ApiError):
     code, http_status, msg = 1002, 401, "Authentication failed"
+
+
+class LinkRefused(AuthenticationFailed):
+    """A file URL without a valid, unexpired signature: the URL is the credential, so 1002,
+    with HTTP 403 (no API key would help)."""
+
+    http_status, msg = 403, "File URL refused"
 
 
 class RateLimitExceeded(ApiError):

@@ -19,7 +19,7 @@ CACHE_TTL_S = 5.0
 # Used until the first jobs complete: the middle of Veo's documented 11 s to 6 min range.
 PRIOR_DURATION_S = 90.0
 
-_cache: tuple[float, float] = (0.0, PRIOR_DURATION_S)
+_cache: tuple[float, list[float]] = (0.0, [])
 
 
 def record_durations(seconds: list[float]) -> None:
@@ -46,19 +46,31 @@ def _push_capped(key: str, values: list[str], keep: int) -> None:
         pass
 
 
-def typical_duration_s() -> float:
-    """Median of recent upstream durations, cached briefly per process."""
+def forget_recent() -> None:
+    """Drop the per-process copy (tests that record durations read them back at once)."""
     global _cache  # noqa: PLW0603 - a tiny per-process cache
-    fetched_at, value = _cache
+    _cache = (0.0, [])
+
+
+def recent_durations_s() -> list[float]:
+    """How long the latest completed jobs spent upstream, newest first; cached briefly per
+    process (the progress estimates and the poll schedule read it on every request or batch)."""
+    global _cache  # noqa: PLW0603 - a tiny per-process cache
+    fetched_at, samples = _cache
     if time.monotonic() - fetched_at < CACHE_TTL_S:
-        return value
+        return samples
     try:
         samples = [float(v) for v in get_redis().lrange(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)]
     except redis.RedisError:
         samples = []
-    value = statistics.median(samples) if samples else PRIOR_DURATION_S
-    _cache = (time.monotonic(), value)
-    return value
+    _cache = (time.monotonic(), samples)
+    return samples
+
+
+def typical_duration_s() -> float:
+    """Median of recent upstream durations."""
+    samples = recent_durations_s()
+    return statistics.median(samples) if samples else PRIOR_DURATION_S
 
 
 @dataclass(frozen=True)

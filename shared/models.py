@@ -105,7 +105,8 @@ class Account(SQLModel, table=True):
     id: str = Field(default_factory=new_account_id, primary_key=True, max_length=40)
     name: str = Field(default="", max_length=200)
     credits: int = Field(default=0, sa_type=BigInteger)
-    rate_limit_per_minute: int | None = None  # None: the configured default
+    rate_limit_per_minute: int | None = None  # the write budget; None: the configured default
+    read_rate_limit_per_minute: int | None = None  # the read budget; None: the default
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_secret: str = Field(default_factory=new_webhook_secret, max_length=100)
     # During a rotation's grace period the previous secret signs too, so receivers never fail.
@@ -152,7 +153,9 @@ class Upload(SQLModel, table=True):
     size_bytes: int = Field(sa_type=BigInteger)
     width: int
     height: int
-    created_at: datetime = _created()
+    created_at: datetime = Field(  # indexed: the retention sweep removes unused old uploads
+        default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False, index=True)
+    )
 
     @property
     def storage_key(self) -> str:
@@ -166,6 +169,9 @@ class Job(SQLModel, table=True):
         Index("ix_jobs_status_next_poll", "status", "next_poll_at"),
         Index("ix_jobs_status_updated", "status", "updated_at"),
         Index("ix_jobs_status_created", "status", "created_at"),
+        Index("ix_jobs_account_created", "account_id", "created_at"),  # GET /api/videos
+        Index("ix_jobs_status_completed", "status", "completed_at"),  # the retention sweep
+        Index("ix_jobs_image_key", "image_key"),  # which uploads jobs still use
     )
 
     id: str = Field(default_factory=lambda: str(uuid.uuid4()), primary_key=True, max_length=36)
@@ -181,6 +187,9 @@ class Job(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)  # with an Idempotency-Key
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Generation options, defaults resolved, in the API's names (shared/job_options.py).
+    options: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    aspect_ratio_used: str | None = Field(default=None, max_length=8)  # `auto` resolved
 
     upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
     submit_attempts: int = 0
@@ -193,6 +202,7 @@ class Job(SQLModel, table=True):
     error_message: str | None = Field(default=None, sa_column=Column(Text))
     video_key: str | None = Field(default=None, max_length=200)
     video_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    video_keys: list[str] | None = Field(default=None, sa_column=Column(JSON))  # every sample
 
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -201,6 +211,14 @@ class Job(SQLModel, table=True):
     processing_at: datetime | None = _ts()
     completed_at: datetime | None = _ts()
     failed_at: datetime | None = _ts()
+    cancelled_at: datetime | None = _ts()
+    # Set: its owner deleted it; files and prompt are erased, the row stays for the ledger.
+    deleted_at: datetime | None = _ts()
+
+
+def video_files(video_key: str | None, video_keys: list[str] | None) -> list[str]:
+    """Every stored sample of a job (rows from before samples were kept name only the first)."""
+    return list(video_keys or ([video_key] if video_key else []))
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -284,6 +302,7 @@ JOBS = _table(Job)
 LEDGER = _table(LedgerEntry)
 HEARTBEATS = _table(Heartbeat)
 DELIVERIES = _table(WebhookDelivery)
+UPLOADS = _table(Upload)
 
 
 @cache

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.pricing import DEFAULT_PRICE_TABLE, parse
 from shared.stack_record import read_record
 
 MIB = 1024 * 1024
@@ -47,8 +48,16 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
-    credits_per_generation: int = 2
+    # Credits per second of video by model, resolution and audio ("audio"/"silent"), JSON;
+    # a job costs rate x durationSeconds x sampleCount, rounded up (shared/pricing.py).
+    price_table: str = DEFAULT_PRICE_TABLE
+    # Each API key has two budgets per minute, settable per account (veo-admin
+    # set-rate-limits). This is the `write` one: requests that create or change something
+    # (submit, upload, cancel, delete).
     default_rate_limit_per_minute: int = 60
+    # The `read` budget: GET and HEAD (status, list, events, account); a waiting request
+    # (Prefer: wait, SSE) counts once. 600: ~20 jobs polled every 2 s (the seed advises 5-10 s).
+    default_read_rate_limit_per_minute: int = 600
     # Refused API keys (unknown or revoked) one client address may send per minute; past that,
     # the address is answered 1003 with Retry-After until the minute ends, and its unknown keys
     # are no longer looked up in the database. IPv6 clients count per /64. 0: no limit. Behind a
@@ -81,9 +90,10 @@ class Settings(BaseSettings):
     outbound_allow_cidrs: str | None = None
 
     # --- upstream model --------------------------------------------------------------------------
-    # "simulator" runs the gemini adapter against the bundled simulator (simulator_url).
+    # "simulator" runs the vertex (or, with simulator_protocol, the gemini) adapter against the
+    # bundled simulator (simulator_url). For real use: "vertex" with veo-3.1-generate-001.
     upstream_backend: Literal["simulator", "gemini", "vertex"] = "simulator"
-    simulator_protocol: Literal["gemini", "vertex"] = "gemini"
+    simulator_protocol: Literal["gemini", "vertex"] = "vertex"
     simulator_host: str = "127.0.0.1"
     simulator_port: int = 8090
     simulator_url: str = ""  # empty: http://{simulator_host}:{simulator_port} (set it in compose)
@@ -91,8 +101,10 @@ class Settings(BaseSettings):
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
     simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
+    # Comma-separated model ids answering 404 "no longer available": by default the three
+    # veo-3.1-*-preview ids, shut down on the Gemini API on 2026-10-22.
     simulator_retired_models: str = (
-        ""  # comma-separated model ids answering 404 "no longer available"
+        "veo-3.1-generate-preview,veo-3.1-fast-generate-preview,veo-3.1-lite-generate-preview"
     )
     # What the simulator's control endpoints (/_sim/stats, reset, config, ...) require in the
     # X-Sim-Token header; empty: they are closed. `make run` and the tests generate one per run.
@@ -106,6 +118,11 @@ class Settings(BaseSettings):
     vertex_output_gcs_uri: str = ""  # empty: videos come back inline as bytes
     vertex_token_url: str = ""  # empty: the service account's own token_uri
     gcs_base_url: str = "https://storage.googleapis.com"
+    pubsub_topic: str = ""
+    push_notifications: bool = False
+    push_audience: str = ""
+    push_service_account: str = ""
+    push_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     model: str = ""  # empty: the backend's default Veo 3.1 model id
     resolution: Literal["720p", "1080p", "4k"] = "720p"
     duration_s: Literal[4, 6, 8] = 8
@@ -121,6 +138,8 @@ class Settings(BaseSettings):
     upstream_max_in_flight: int = 1000
     poll_first_delay_s: float = 5.0
     poll_max_interval_s: float = 30.0
+    poll_min_interval_s: float = 1.0
+    poll_schedule: Literal["predictive", "geometric"] = "predictive"
     poll_backoff_factor: float = 1.5
     poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500
@@ -167,6 +186,20 @@ class Settings(BaseSettings):
     s3_access_key_id: str = ""
     s3_secret_access_key: SecretStr = SecretStr("")
     s3_url_expiry_s: int = 7 * 24 * 3600
+    # Local storage's file URLs are signed (HMAC) and expire after this (rounded up to the
+    # hour); a fresh one comes with every status answer. Webhook payloads carry one too.
+    file_url_expiry_s: int = 7 * 24 * 3600
+    # The HMAC key of those URLs; empty: generated once and kept in the storage directory,
+    # which the gateways and workers share.
+    url_signing_key: SecretStr = SecretStr("")
+    # Finished videos are deleted this many days after they completed (`expiresAt` in the
+    # status answer); 0: kept forever.
+    video_retention_days: int = 30
+    # Uploads no job used for this long (and none still waiting or generating uses) are removed.
+    upload_unused_retention_s: int = 24 * 3600
+    retention_sweep_interval_s: float = 600.0  # how often beat runs the retention sweep
+    # Most bytes of uploaded images one account may keep stored; an upload past it is 1000.
+    upload_quota_bytes: int = 500 * MIB
 
     # --- operations ------------------------------------------------------------------------------
     flower_port: int = 5555
@@ -178,13 +211,36 @@ class Settings(BaseSettings):
     # Port of the embedded Redis that `make run` starts when VEO_REDIS_URL is unset (see redis_url).
     embedded_redis_port: int = 6390
     log_level: str = "INFO"
+    # "json": every process (gateway, workers, beat) logs one JSON object per line, with the job
+    # uuid, account id and task id where they apply (shared/logs.py); "human": plain lines.
+    log_format: Literal["human", "json"] = "human"
 
-    @field_validator("outbound_allow_cidrs")
+    # --- observability (docs/operations.md, "Metrics") ------------------------------------------
+    # The gateway's GET /metrics (Prometheus text format): no API key and no rate limit. Off:
+    # 404.
+    metrics_enabled: bool = True
+    metrics_allow_cidrs: str = ""  # who may read /metrics (comma-separated CIDRs); empty: anyone
+    # The exporter of a worker host: the first worker of the host to bind this port serves the
+    # metrics of every worker process under data_dir/metrics; 0: none.
+    worker_metrics_port: int = 9808
+    worker_metrics_host: str = "127.0.0.1"  # the worker exporter's address (0.0.0.0 in a container)
+    # GET /api/ready answers 503 past each of these three (docs/operations.md).
+    ready_sweep_max_age_s: float = 120.0  # The sweeper silent this long (is beat running?)
+    ready_backlog_max_age_s: float = 900.0  # the oldest waiting (pending) job this old
+    ready_upstream_error_rate_max: float = 0.5  # this share of 5 minutes' upstream calls failed
+
+    @field_validator("outbound_allow_cidrs", "metrics_allow_cidrs")
     @classmethod
     def _valid_cidrs(cls, value: str | None) -> str | None:
         for part in (value or "").split(","):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("price_table")
+    @classmethod
+    def _valid_price_table(cls, value: str) -> str:
+        parse(value)  # ValueError names what is wrong
         return value
 
     _redis_url_origin: RedisUrlOrigin = PrivateAttr(default=RedisUrlOrigin.GIVEN)
@@ -222,6 +278,13 @@ class Settings(BaseSettings):
     @property
     def redis_url_origin(self) -> RedisUrlOrigin:
         return self._redis_url_origin
+
+    @property
+    def upstream_protocol(self) -> Literal["gemini", "vertex"]:
+        """The wire protocol the upstream speaks (the simulator speaks either)."""
+        if self.upstream_backend == "simulator":
+            return self.simulator_protocol
+        return self.upstream_backend
 
     @property
     def is_sqlite(self) -> bool:

@@ -26,9 +26,12 @@ class JobStatus(StrEnum):
     COMPLETED = "completed"
     #: Terminal: the error is recorded; refunded unless it was the user's fault.
     FAILED = "failed"
+    #: Terminal: its owner cancelled it (POST /api/videos/{uuid}/cancel); refunded if it had not
+    #: reached `processing` (shared/cancellation.py). An upstream result is discarded.
+    CANCELLED = "cancelled"
 
 
-TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED})
+TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED})
 
 # Which states a job may enter each state from. Terminal states appear on no right-hand side.
 ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
@@ -42,6 +45,9 @@ ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
     JobStatus.FAILED: frozenset(
         {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.SUBMITTING, JobStatus.PROCESSING}
     ),
+    JobStatus.CANCELLED: frozenset(
+        {JobStatus.PENDING, JobStatus.ADMITTED, JobStatus.SUBMITTING, JobStatus.PROCESSING}
+    ),
 }
 
 # The timestamp column each state stamps on entry.
@@ -51,9 +57,10 @@ STAMPS: dict[JobStatus, str] = {
     JobStatus.PROCESSING: "processing_at",
     JobStatus.COMPLETED: "completed_at",
     JobStatus.FAILED: "failed_at",
+    JobStatus.CANCELLED: "cancelled_at",
 }
 
-# What the public API shows: the seed knows four statuses.
+# What the public API shows: the seed's four statuses, and `cancelled`.
 PUBLIC_STATUS: dict[JobStatus, str] = {
     JobStatus.PENDING: "pending",
     JobStatus.ADMITTED: "pending",
@@ -61,6 +68,7 @@ PUBLIC_STATUS: dict[JobStatus, str] = {
     JobStatus.PROCESSING: "processing",
     JobStatus.COMPLETED: "completed",
     JobStatus.FAILED: "failed",
+    JobStatus.CANCELLED: "cancelled",
 }
 
 

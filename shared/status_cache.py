@@ -35,7 +35,12 @@ RANKS: dict[str, int] = {
     JobStatus.PROCESSING.value: 1,
     JobStatus.COMPLETED.value: 2,
     JobStatus.FAILED.value: 2,
+    JobStatus.CANCELLED.value: 2,
 }
+# A deleted job's entry: outranks every status, so a fill or a sweep that read the row before
+# the deletion cannot bring its prompt and video back (the status answers "not found").
+DELETED_RANK = 3
+DELETED_ENTRY = f"{DELETED_RANK}deleted"
 _TIMES = frozenset({"created_at", "updated_at", "processing_at", "completed_at"})
 
 # KEYS[1]: the entry, KEYS[2]: the job's channel (shared.job_events), where the entry is
@@ -62,13 +67,36 @@ def _encode(job: JobView) -> str:
     return json.dumps(values, separators=(",", ":"))
 
 
-def decode(entry: str) -> StatusRow:
-    """An entry as read by the gateway (rank digit first)."""
+def is_deleted(entry: str) -> bool:
+    return entry == DELETED_ENTRY
+
+
+def decode(entry: str) -> StatusRow | None:
+    """An entry as read by the gateway (rank digit first); None for one it cannot read (a
+    deleted job's, or one written by a version with other fields): ask the database."""
+    if is_deleted(entry):
+        return None
     values = json.loads(entry[1:])
+    if len(values) != len(STATUS_FIELDS):
+        return None
     for index, name in enumerate(STATUS_FIELDS):
         if name in _TIMES and values[index] is not None:
             values[index] = datetime.fromisoformat(values[index])
     return StatusRow(*values)
+
+
+def mark_deleted(job_id: str) -> None:
+    """Replace the job's entry with DELETED_ENTRY, before the deletion erases anything: an entry
+    mirrored earlier must not keep answering with the prompt. Raises redis.RedisError."""
+    get_redis().eval(
+        SET_UNLESS_LATER,
+        2,
+        entry_key(job_id),
+        channel(job_id),  # waiters on it learn at once that it is gone
+        DELETED_RANK,
+        "deleted",
+        TERMINAL_TTL_S,
+    )
 
 
 def watermark_key() -> str:

@@ -10,7 +10,9 @@ reached this port must not wipe or read the operations of every account on the s
 
 - GET  /_sim/stats[?prompts=0]           calls, faults, operations (in flight, done), submissions
 - GET  /_sim/submissions[?prompt=...]    accepted submissions of one prompt (or counts of all)
-- GET  /_sim/operations/{id or name}     one operation, with created/done/first-seen-done times
+- GET  /_sim/operations/{id or name}     one operation: times, and the submit's `request`
+                                         (path and body, inline images as sha256 digests)
+- GET  /_sim/refused[?prompt=...]        the last refused submits: path, body, Google's error
 - POST /_sim/reset                       forget operations/counters, restore start-up config
 - GET|POST /_sim/config                  read / patch latency_s, jitter_s, fault_rate, render, ...
 - POST /_sim/service-account             a fresh service-account JSON whose token_uri is us
@@ -107,6 +109,11 @@ async def operation(request: Request) -> Response:
     return json_response(op.describe(time.time()))
 
 
+async def refused(request: Request) -> Response:
+    items = sim_of(request).captures.refused_for(request.query_params.get("prompt"))
+    return json_response({"count": len(items), "refused": items})
+
+
 async def reset(request: Request) -> Response:
     sim_of(request).reset()
     return json_response({"status": "reset"})
@@ -153,6 +160,7 @@ routes: list[Route] = [
     Route("/_sim/stats", _guarded(stats), methods=["GET"]),
     Route("/_sim/submissions", _guarded(submissions), methods=["GET"]),
     Route("/_sim/operations/{ref:path}", _guarded(operation), methods=["GET"]),
+    Route("/_sim/refused", _guarded(refused), methods=["GET"]),
     Route("/_sim/reset", _guarded(reset), methods=["POST"]),
     Route("/_sim/config", _guarded(config), methods=["GET", "POST"]),
     Route("/_sim/service-account", _guarded(service_account), methods=["POST"]),

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from simulator import directives as directive_parser
+from simulator.capture import Captures, redact
 from simulator.config import SimConfig
 from simulator.directives import DirectiveError, Directives
 from simulator.faults import FaultInjector, Plan, fault_response
@@ -45,6 +46,7 @@ class Simulator:
         self.startup_config = config.copy()
         self.stats = Stats()
         self.registry = Registry()
+        self.captures = Captures()
         self.faults = FaultInjector(config, self.stats)
         self.latency_rng = random.Random(config.seed)
         media_root = config.data_dir / "simulator" / "media" / str(os.getpid())
@@ -63,6 +65,7 @@ class Simulator:
     def reset(self) -> None:
         """Forget operations and counters, restore the start-up config (credentials are kept)."""
         self.registry.reset()
+        self.captures.reset()
         self.stats.reset()
         for field, value in vars(self.startup_config).items():
             setattr(self.config, field, value)
@@ -186,21 +189,28 @@ async def submit_operation(
     parent: str,
     model: str,
     new_id: Callable[[], str],
+    check_model: Callable[[], None],
 ) -> Response:
-    """The submit steps both protocols share once the caller and model are checked.
+    """The submit steps both protocols share once the caller is checked.
 
-    Body, directives, the submit fault plan, validation, the input image, then the new
-    operation's name, or a dropped connection if the client left meanwhile.
+    Body, the model, directives, the submit fault plan, validation, the input image, then the
+    new operation's name, or a dropped connection if the client left meanwhile. The body is
+    kept (images as digests) with the operation, or with Google's answer when it is refused.
     """
     sim = sim_of(request)
     body = await read_json(request)
     prompt = prompt_of(body)
-    directives = parse_directives(prompt)
-    fault = await sim.run_faults("submit", prompt, directives, surface, model)
-    if fault is not None:
-        return fault
-    spec = parse_submit(body, surface)
-    image_data = await _input_image(sim, spec)
+    try:
+        check_model()
+        directives = parse_directives(prompt)
+        fault = await sim.run_faults("submit", prompt, directives, surface, model)
+        if fault is not None:
+            return fault
+        spec = parse_submit(body, surface, model)
+        image_data = await _input_image(sim, spec)
+    except GoogleApiError as exc:
+        sim.captures.refuse(path=request.url.path, prompt=prompt, body=body, error=exc.body())
+        raise
     op = await sim.accept(
         request,
         surface=surface,
@@ -213,6 +223,7 @@ async def submit_operation(
     )
     if op is None:
         return gone()
+    op.request = {"path": request.url.path, "body": redact(body)}
     return json_response({"name": op.name})
 
 

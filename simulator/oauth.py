@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -264,6 +265,9 @@ def write_service_account(
             return {str(k): str(v) for k, v in existing.items()}
     info = server.create_service_account(token_uri, project_id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(info, indent=2) + "\n")
-    path.chmod(0o600)
+    # Atomic: several workers may write it at once; each file is valid, the last one stays.
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}")
+    tmp.write_text(json.dumps(info, indent=2) + "\n")
+    tmp.chmod(0o600)
+    os.replace(tmp, path)
     return info

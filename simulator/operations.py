@@ -42,6 +42,7 @@ class Operation:
     first_seen_done_at: float | None = None
     downloads: int = 0
     first_download_at: float | None = None
+    request: dict[str, Any] | None = None  # the submit's path and body, images as digests
 
     @property
     def name(self) -> str:
@@ -95,6 +96,7 @@ class Operation:
             "first_seen_done_at": self.first_seen_done_at,
             "downloads": self.downloads,
             "first_download_at": self.first_download_at,
+            "request": self.request,
         }
 
 

@@ -2,8 +2,10 @@
 
 - POST /v1beta/models/{model}:predictLongRunning        -> {"name": "models/{m}/operations/{id}"}
 - GET  /v1beta/models/{model}                           -> models.get (404 for retired models)
+- GET  /v1beta/models                                   -> models.list (the Veo ids served)
 - GET  /v1beta/models/{model}/operations/{id}           -> running: {"name"} with NO "done" key
-- GET  /v1beta/files/{file}:download?alt=media          -> 302 to /_sim/media/... (follow it)
+- GET  /v1beta/files/{file}:download?alt=media          -> 302 to /_sim/media/... (follow it);
+                                                           403 "... or it may not exist" when gone
 
 Auth is `x-goog-api-key` (or `?key=`): missing -> 403 PERMISSION_DENIED, the literal key
 "invalid" -> 400 API_KEY_INVALID (to exercise that path), anything else is accepted. On this
@@ -26,6 +28,7 @@ from simulator.core import (
     submit_operation,
 )
 from simulator.google_errors import GoogleApiError, json_response
+from simulator.models import GEMINI_VEO_IDS
 from simulator.operations import BLOCKED, SUCCEEDED, Operation, new_gemini_id
 from simulator.responses import rai_reason
 
@@ -57,9 +60,13 @@ async def submit(request: Request) -> Response:
     sim_of(request).stats.call("gemini.submit")
     _require_key(request)
     model = request.path_params["model"]
-    _check_model(request, model)
     return await submit_operation(
-        request, surface=SURFACE, parent=f"models/{model}", model=model, new_id=new_gemini_id
+        request,
+        surface=SURFACE,
+        parent=f"models/{model}",
+        model=model,
+        new_id=new_gemini_id,
+        check_model=lambda: _check_model(request, model),
     )
 
 
@@ -68,16 +75,27 @@ async def get_model(request: Request) -> Response:
     _require_key(request)
     model = request.path_params["model"]
     _check_model(request, model)
-    return json_response(
-        {
-            "name": f"models/{model}",
-            "version": model.split("-")[1] if model.count("-") >= 1 else "1",
-            "displayName": f"Veo ({model}, simulated)",
-            "description": "Veo video generation served by the veo-gateway simulator.",
-            "inputTokenLimit": 1024,
-            "supportedGenerationMethods": ["predictLongRunning"],
-        }
-    )
+    return json_response(_model_info(model))
+
+
+def _model_info(model: str) -> dict[str, Any]:
+    return {
+        "name": f"models/{model}",
+        "version": model.split("-")[1] if model.count("-") >= 1 else "1",
+        "displayName": f"Veo ({model}, simulated)",
+        "description": "Veo video generation served by the veo-gateway simulator.",
+        "inputTokenLimit": 1024,
+        "supportedGenerationMethods": ["predictLongRunning"],
+    }
+
+
+async def list_models(request: Request) -> Response:
+    """models.list: the Veo ids this surface serves today (what a key would see)."""
+    sim = sim_of(request)
+    sim.stats.call("gemini.models_list")
+    _require_key(request)
+    retired = sim.config.retired_models
+    return json_response({"models": [_model_info(m) for m in GEMINI_VEO_IDS if m not in retired]})
 
 
 async def get_operation(request: Request) -> Response:
@@ -116,7 +134,11 @@ async def download(request: Request) -> Response:
     op = sim.registry.get(file_id)
     now = time.time()
     if op is None or op.surface != SURFACE or op.state(now) != SUCCEEDED:
-        raise GoogleApiError(404, f"File files/{file_id} not found.")
+        # Google's Files API answers an expired or unknown file with 403, not 404.
+        raise GoogleApiError(
+            403,
+            f"You do not have permission to access the File {file_id} or it may not exist.",
+        )
     fault = await sim.run_faults("download", op.prompt, op.directives, SURFACE, op.model)
     if fault is not None:
         return fault
@@ -127,6 +149,7 @@ async def download(request: Request) -> Response:
 routes: list[Route] = [
     Route("/v1beta/models/{model}:predictLongRunning", submit, methods=["POST"]),
     Route("/v1beta/models/{model}/operations/{op_id}", get_operation, methods=["GET"]),
+    Route("/v1beta/models", list_models, methods=["GET"]),
     Route("/v1beta/models/{model}", get_model, methods=["GET"]),
     Route("/v1beta/files/{file_id}:download", download, methods=["GET"]),
 ]

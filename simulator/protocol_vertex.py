@@ -1,4 +1,5 @@
-"""The Vertex AI surface ({loc}-aiplatform.googleapis.com/v1) and its OAuth token endpoint.
+"""The Vertex AI surface ({loc}-aiplatform.googleapis.com, v1 and v1beta1) and its OAuth token
+endpoint.
 
 - POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:predictLongRunning
 - POST /v1/projects/{p}/locations/{l}/publishers/google/models/{m}:fetchPredictOperation
@@ -77,9 +78,13 @@ async def submit(request: Request) -> Response:
     sim.stats.call("vertex.submit")
     require_bearer(request, (CLOUD_PLATFORM_SCOPE,))
     parent, model = _parent(request)
-    _check_model(sim, parent, model)
     return await submit_operation(
-        request, surface=SURFACE, parent=parent, model=model, new_id=new_vertex_id
+        request,
+        surface=SURFACE,
+        parent=parent,
+        model=model,
+        new_id=new_vertex_id,
+        check_model=lambda: _check_model(sim, parent, model),
     )
 
 
@@ -149,17 +154,19 @@ async def get_publisher_model(request: Request) -> Response:
     )
 
 
+_MODEL_PATH = "/projects/{project}/locations/{location}/publishers/google/models/{model}"
+# The SDK speaks v1beta1 by default (HttpOptions(api_version="v1") for v1); both take the same
+# bodies and answer the same way.
+API_VERSIONS = ("v1", "v1beta1")
+
 routes: list[Route] = [
-    Route("/v1/publishers/google/models/{model}", get_publisher_model, methods=["GET"]),
-    Route(
-        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:predictLongRunning",
-        submit,
-        methods=["POST"],
-    ),
-    Route(
-        "/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:fetchPredictOperation",
-        fetch_operation,
-        methods=["POST"],
-    ),
-    Route("/token", token, methods=["POST"]),
-]
+    route
+    for version in API_VERSIONS
+    for route in (
+        Route(
+            f"/{version}/publishers/google/models/{{model}}", get_publisher_model, methods=["GET"]
+        ),
+        Route(f"/{version}{_MODEL_PATH}:predictLongRunning", submit, methods=["POST"]),
+        Route(f"/{version}{_MODEL_PATH}:fetchPredictOperation", fetch_operation, methods=["POST"]),
+    )
+] + [Route("/token", token, methods=["POST"])]

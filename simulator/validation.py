@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from simulator.google_errors import GoogleApiError, invalid_argument
+from simulator.models import check_capabilities
 
 ASPECT_RATIOS: frozenset[str] = frozenset({"16:9", "9:16"})
 DURATIONS: frozenset[int] = frozenset({4, 6, 8})
 RESOLUTIONS: frozenset[str] = frozenset({"720p", "1080p", "4k"})
+REFERENCE_TYPES: frozenset[str] = frozenset({"asset", "style"})
 IMAGE_MIME_TYPES: frozenset[str] = frozenset({"image/jpeg", "image/png"})
 MAX_PROMPT_WORDS = 1024  # Veo takes 1,024 tokens; a word is at least one token
 
@@ -85,8 +87,9 @@ def prompt_of(body: Any) -> str:
     return prompt if isinstance(prompt, str) else ""
 
 
-def parse_submit(body: Any, surface: str) -> SubmitSpec:
-    """Validate a predictLongRunning body; raises GoogleApiError(400) like the real API."""
+def parse_submit(body: Any, surface: str, model: str = "veo-3.1-generate-001") -> SubmitSpec:
+    """Validate a predictLongRunning body for `model`; raises GoogleApiError(400) like the real
+    API."""
     vertex = surface == "vertex"
     instance, parameters = _envelope(body, vertex)
     prompt = instance.get("prompt", "")
@@ -94,7 +97,7 @@ def parse_submit(body: Any, surface: str) -> SubmitSpec:
         raise invalid_argument("Invalid value at 'instances[0].prompt' (TYPE_STRING).")
     if len(prompt.split()) > MAX_PROMPT_WORDS:
         raise invalid_argument("The prompt is too long: it must be at most 1024 tokens.")
-    image, frame_pinned = _images(instance, prompt, vertex)
+    image, frame_pinned, reference_types = _images(instance, prompt, vertex)
     aspect_ratio = parameters.get("aspectRatio", "16:9")
     if aspect_ratio not in ASPECT_RATIOS:
         raise invalid_argument(
@@ -107,6 +110,7 @@ def parse_submit(body: Any, surface: str) -> SubmitSpec:
             f"Resolution {resolution!r} is not supported. Supported: 720p, 1080p, 4k."
         )
     resolution = resolution.lower()
+    check_capabilities(model, resolution, reference_types)
     if duration != 8 and (resolution != "720p" or frame_pinned):
         raise invalid_argument(
             "1080p, 4k, first/last frame and reference images need durationSeconds 8."
@@ -158,8 +162,11 @@ def _refuse_unknown(
             raise refusal(key)
 
 
-def _images(instance: dict[str, Any], prompt: str, vertex: bool) -> tuple[ImageSource | None, bool]:
-    """The image the clip shows (first frame or first reference) and whether 8 s is required."""
+def _images(
+    instance: dict[str, Any], prompt: str, vertex: bool
+) -> tuple[ImageSource | None, bool, set[str]]:
+    """The image the clip shows (first frame or first reference), whether 8 s is required, and
+    the reference types asked for."""
     image = _media(instance["image"], "instances[0].image", vertex) if "image" in instance else None
     last_frame = None
     if "lastFrame" in instance:
@@ -171,8 +178,8 @@ def _images(instance: dict[str, Any], prompt: str, vertex: bool) -> tuple[ImageS
         raise invalid_argument("`referenceImages` cannot be combined with `image` or `lastFrame`.")
     if image is None and not references and not prompt.strip():
         raise invalid_argument("A text prompt is required for text-to-video.")
-    shown = image or (references[0] if references else None)
-    return shown, last_frame is not None or bool(references)
+    shown = image or (references[0][0] if references else None)
+    return shown, last_frame is not None or bool(references), {kind for _, kind in references}
 
 
 def _scalar_types(parameters: dict[str, Any]) -> None:
@@ -236,21 +243,23 @@ def _base64(encoded: Any, where: str) -> bytes:
     return data
 
 
-def _references(value: Any, vertex: bool) -> list[ImageSource]:
+def _references(value: Any, vertex: bool) -> list[tuple[ImageSource, str]]:
     if value is None:
         return []
     if not isinstance(value, list) or not 1 <= len(value) <= 3:
         raise invalid_argument("`referenceImages` takes 1 to 3 images.")
-    images: list[ImageSource] = []
+    images: list[tuple[ImageSource, str]] = []
     for index, item in enumerate(value):
         where = f"instances[0].referenceImages[{index}]"
         if not isinstance(item, dict) or "image" not in item:
             raise invalid_argument(
                 f"Invalid value at '{where}': expected {{image, referenceType}}."
             )
-        if item.get("referenceType", "asset") not in ("asset", "style"):
-            raise invalid_argument(f"Invalid value at '{where}.referenceType'.")
-        images.append(_media(item["image"], f"{where}.image", vertex))
+        # Vertex documents "asset"/"style"; the SDK sends its enum's "ASSET"/"STYLE".
+        kind = item.get("referenceType", "asset")
+        if not isinstance(kind, str) or kind.lower() not in REFERENCE_TYPES:
+            raise invalid_argument(f"Invalid value at '{where}.referenceType' ({kind!r}).")
+        images.append((_media(item["image"], f"{where}.image", vertex), kind.lower()))
     return images
 
 

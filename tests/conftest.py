@@ -46,6 +46,7 @@ FAST_PIPELINE = {
     "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "60000",
     "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",
     "VEO_DEFAULT_RATE_LIMIT_PER_MINUTE": "100000",
+    "VEO_DEFAULT_READ_RATE_LIMIT_PER_MINUTE": "100000",
     # Tests send many bad keys from one address; the tests of that limit set their own.
     "VEO_AUTH_FAILURES_PER_MINUTE": "100000",
     "VEO_JOB_DEADLINE_S": "15",
@@ -145,6 +146,7 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_WORKER_METRICS_PORT": str(free_port()),  # the session's workers' exporter
         "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }
@@ -307,7 +309,7 @@ class Workers:
             "-s",
             str(schedule),
         ]
-        self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
+        self.beat = Proc(f"{self.tag}beat", argv, self.stack.env, self.stack.log_dir).start()
         return self.beat
 
     def stop_all(self) -> None:
@@ -341,14 +343,18 @@ class AccountInfo:
 
 @pytest.fixture
 def account(stack: Stack) -> Callable[..., AccountInfo]:
-    """Factory: a fresh account with `credits` and an API key (per-minute `rate_limit` optional)."""
+    """Factory: a fresh account with `credits` and an API key (per-minute `rate_limit`, the
+    write budget, and `read_rate_limit` optional)."""
     from admin.cli import create_account_with_key
 
     def make(
-        credits: int = 100, rate_limit: int | None = None, webhook_url: str | None = None
+        credits: int = 100,
+        rate_limit: int | None = None,
+        webhook_url: str | None = None,
+        read_rate_limit: int | None = None,
     ) -> AccountInfo:
         created, key = create_account_with_key(
-            credits, webhook_url=webhook_url, rate_limit=rate_limit
+            credits, webhook_url=webhook_url, rate_limit=rate_limit, read_rate_limit=read_rate_limit
         )
         return AccountInfo(created.id, key)
 

@@ -16,9 +16,9 @@ from shared import key_cache
 from shared.redis_client import get_async_redis
 from shared.settings import get_settings
 
-# A request: its API key's hash, the Redis key to read on the way (or None), and the client
-# address its refusals count against ('': none).
-Ask = tuple[str, str | None, str]
+# A request: its API key's hash, the Redis key to read on the way (or None), the client
+# address its refusals count against ('': none), and its budget (key_cache.WRITE or READ).
+Ask = tuple[str, str | None, str, str]
 
 
 class AdmissionCounter:
@@ -29,22 +29,26 @@ class AdmissionCounter:
         self._batcher: TurnBatcher[Ask, list[object]] = TurnBatcher(self._send)
 
     async def count(
-        self, key_hash: str, fetch: str | None = None, client: str | None = None
+        self,
+        key_hash: str,
+        fetch: str | None = None,
+        client: str | None = None,
+        budget: str = key_cache.WRITE,
     ) -> list[object]:
         """{'miss'} | {'revoked'} | {'unknown'} | {'blocked', reset s} | {'ok', key id, account
         id, limit, count, reset s, fetched}; see shared.key_cache.AUTH_AND_COUNT. A connection
         failure or an error reply is raised to every request of the call."""
-        return await self._batcher((key_hash, fetch, client or ""))
+        return await self._batcher((key_hash, fetch, client or "", budget))
 
     async def _send(self, asks: list[Ask]) -> Sequence[list[object]]:
         settings = get_settings()
         keys: list[str] = []
         owned: list[str | int] = []
-        for key_hash, fetch, client in asks:
+        for key_hash, fetch, client, budget in asks:
             keys.append(key_cache.cache_key(key_hash))
             if fetch:
                 keys.append(fetch)
-            owned += [2 if fetch else 1, client]
+            owned += [2 if fetch else 1, client, budget]
         args: list[str | int] = [
             *keys,
             key_cache.rate_limit_prefix(),
@@ -52,6 +56,7 @@ class AdmissionCounter:
             settings.default_rate_limit_per_minute,
             key_cache.auth_failures_prefix(),
             settings.auth_failures_per_minute,
+            settings.default_read_rate_limit_per_minute,
             *owned,
         ]
         answers: Sequence[list[object]]  # the script's reply: one list per request

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import select
 
 from api_gateway.errors import error_response, ok
+from api_gateway.openapi import PUBLIC
 from api_gateway.schemas import Envelope, HealthData
 from shared.constants import HEARTBEAT_SWEEPER
 from shared.db import read_connection
@@ -47,7 +48,9 @@ async def _probe_redis() -> bool:
         return False
 
 
-@router.get("/health", response_model=Envelope[HealthData])
+@router.get(
+    "/health", response_model=Envelope[HealthData], operation_id="getHealth", openapi_extra=PUBLIC
+)
 async def health() -> JSONResponse:
     database, last_sweep = await anyio.to_thread.run_sync(_probe_database, limiter=_probe_limiter())
     redis_ok = await _probe_redis()

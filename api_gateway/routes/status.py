@@ -14,7 +14,7 @@ router = APIRouter(tags=["videos"])
 
 
 @router.get("/video-status/{uuid}", response_model=Envelope[VideoStatusData])
-async def video_status(
+async def get_video_status(
     uuid: str,
     request: Request,
     prefer: Annotated[str | None, Header(description=WAIT_DOC)] = None,  # noqa: ARG001 - answer() reads it
@@ -25,5 +25,5 @@ async def video_status(
 
 
 router.add_api_route(
-    "/video-status/{uuid}", video_status, methods=["HEAD"], include_in_schema=False
+    "/video-status/{uuid}", get_video_status, methods=["HEAD"], include_in_schema=False
 )

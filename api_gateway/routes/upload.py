@@ -43,7 +43,12 @@ MULTIPART_BODY: dict[str, Any] = {
     "/upload-video-image",
     response_model=Envelope[UploadData],
     openapi_extra=MULTIPART_BODY,
-    responses={413: {"model": ErrorEnvelope, "description": "1000 the file is too large"}},
+    responses={
+        413: {
+            "model": ErrorEnvelope,
+            "description": "1000 the file is too large, or past the quota",
+        }
+    },
 )
 async def upload_video_image(request: Request, caller: LimitedCaller) -> JSONResponse:
     """Upload an image (multipart field `file`); use the returned imageKey in generate-video."""

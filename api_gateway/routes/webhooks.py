@@ -162,7 +162,11 @@ def _endpoints(account_id: str) -> list[dict[str, Any]]:
         ]
 
 
-@router.get("/deliveries", response_model=Envelope[list[DeliveryData]])
+@router.get(
+    "/deliveries",
+    response_model=Envelope[list[DeliveryData]],
+    operation_id="listWebhookDeliveries",
+)
 async def list_deliveries(
     caller: LimitedCaller,
     uuid: Annotated[
@@ -174,19 +178,25 @@ async def list_deliveries(
     return ok(await in_db_thread(_list, caller.account_id, uuid, limit))
 
 
-@router.post("/deliveries/{delivery_id}/replay", response_model=Envelope[DeliveryData])
+@router.post(
+    "/deliveries/{delivery_id}/replay",
+    response_model=Envelope[DeliveryData],
+    operation_id="replayWebhookDelivery",
+)
 async def replay_delivery(delivery_id: IdText, caller: LimitedCaller) -> JSONResponse:
     """Send a delivery again, with the same webhook-id (receivers dedupe on it)."""
     return ok(await in_db_thread(_replay, caller.account_id, delivery_id))
 
 
-@router.post("/test", response_model=Envelope[DeliveryData])
+@router.post("/test", response_model=Envelope[DeliveryData], operation_id="sendTestWebhook")
 async def test_ping(body: TestPingRequest, caller: LimitedCaller) -> JSONResponse:
     """Queue a signed `webhook.test` event to a URL (or the account's endpoint)."""
     return ok(await in_db_thread(_ping, caller.account_id, body.url))
 
 
-@router.get("/endpoints", response_model=Envelope[list[EndpointData]])
+@router.get(
+    "/endpoints", response_model=Envelope[list[EndpointData]], operation_id="listWebhookEndpoints"
+)
 async def list_endpoints(caller: LimitedCaller) -> JSONResponse:
     """Receivers this account's deliveries went to, and whether any was disabled."""
     return ok(await in_db_thread(_endpoints, caller.account_id))

@@ -19,7 +19,8 @@ class Storage(Protocol):
         """A readable stream of the object; raises FileNotFoundError."""
 
     def url(self, key: str) -> str:
-        """A URL a browser can fetch without our API key (served by us, or presigned)."""
+        """A URL a browser can fetch without our API key, for a limited time (signed by us,
+        or presigned); a new one in every answer."""
 
     def delete(self, key: str) -> None:
         """Remove the object; nothing happens if it is already gone."""
@@ -33,5 +34,11 @@ def get_storage() -> Storage:
 
         return S3Storage(settings)
     from shared.storage.local import LocalStorage
+    from shared.storage.signing import UrlSigner
 
-    return LocalStorage(settings.local_storage_dir, settings.public_base_url)
+    signer = UrlSigner(
+        settings.url_signing_key.get_secret_value(),
+        settings.local_storage_dir,
+        settings.file_url_expiry_s,
+    )
+    return LocalStorage(settings.local_storage_dir, settings.public_base_url, signer)

@@ -8,14 +8,16 @@ from pathlib import Path
 from typing import BinaryIO
 
 from shared.errors import invalid
+from shared.storage.signing import UrlSigner
 
 FILES_ROUTE = "/api/files/"
 
 
 class LocalStorage:
-    def __init__(self, root: Path, public_base_url: str) -> None:
+    def __init__(self, root: Path, public_base_url: str, signer: UrlSigner) -> None:
         self.root = root
         self.public_base_url = public_base_url
+        self.signer = signer
 
     def path(self, key: str) -> Path:
         """The file for `key`, refusing keys that would leave the storage root."""
@@ -48,7 +50,9 @@ class LocalStorage:
         return self.path(key).open("rb")
 
     def url(self, key: str) -> str:
-        return f"{self.public_base_url}{FILES_ROUTE}{key}"
+        """A signed URL, valid for `file_url_expiry_s` (shared/storage/signing.py)."""
+        path = f"{FILES_ROUTE}{key}"
+        return f"{self.public_base_url}{path}?{self.signer.query(path)}"
 
     def delete(self, key: str) -> None:
         self.path(key).unlink(missing_ok=True)

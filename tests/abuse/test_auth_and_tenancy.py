@@ -18,10 +18,10 @@ from admin.cli import app as admin_cli
 from shared.db import read_session, write_session
 from shared.models import Account, WebhookEndpoint
 from tests.conftest import AccountInfo, Stack
-from tests.support.api import fresh_rate_window
+from tests.support.api import fresh_rate_window, signed_file_path
 from tests.uploads.images import image_bytes
 
-PUBLIC_PATHS = {"/api/health", "/api/files/{key}"}
+PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/files/{key}"}
 API_KEY_PATTERN = re.compile(r"veo_[A-Za-z0-9_-]{40,}")
 SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{20,}")
 
@@ -95,7 +95,10 @@ def test_every_authenticated_endpoint_refuses_bad_credentials_with_1002(
 
 def test_public_endpoints_need_no_key(client: httpx.Client) -> None:
     assert client.get("/api/health").json()["code"] == 0
-    assert client.get("/api/files/videos/nope.mp4").json()["code"] == 1000
+    assert client.get("/api/ready").json()["code"] in {0, 5000}  # ready or not: never 1002
+    assert client.get("/metrics").status_code == 200
+    # A file needs no API key: its URL is signed instead (tests/uploads/test_files_api.py).
+    assert client.get(signed_file_path("videos/nope.mp4")).json()["code"] == 1000
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ def test_another_tenants_objects_are_invisible_on_every_endpoint(
 def test_one_tenants_rate_limit_does_not_limit_another(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    noisy, quiet = account(credits=10, rate_limit=3), account(credits=10, rate_limit=3)
+    noisy, quiet = account(credits=10, read_rate_limit=3), account(credits=10, read_rate_limit=3)
     fresh_rate_window()
     codes = [
         client.get("/api/video-status/x", headers=noisy.headers).json()["code"] for _ in range(5)

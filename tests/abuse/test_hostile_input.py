@@ -77,8 +77,15 @@ def test_nul_and_surrogates_in_paths_queries_and_headers(
         "/api/webhooks/deliveries/%00/replay",
         "/api/files/%00",
         "/api/files/videos/%ED%A0%80.mp4",
+        "/api/videos?cursor=%00",
+        "/api/videos?cursor=%ED%A0%80",
+        "/api/videos?createdAfter=%00",
+        "/api/videos?status=%00",
+        "/api/videos/%00/cancel",
+        "/api/videos/%ED%A0%80/cancel",
+        "/api/account/ledger?cursor=%00",
     ]:
-        method = "POST" if path.endswith("/replay") else "GET"
+        method = "POST" if path.endswith(("/replay", "/cancel")) else "GET"
         response = client.request(method, path, headers=user.headers)
         assert response.status_code < 500, (path, response.status_code, response.text[:300])
         assert_not_5xx(response)

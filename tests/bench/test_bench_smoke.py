@@ -53,13 +53,18 @@ def test_wrk_script_sets_method_body_headers_and_rotates_paths(tmp_path):
 
 
 def test_httpx_generator_measures_a_real_server():
-    """The fallback generator against a tiny in-process server: counts requests and errors."""
+    """The fallback generator against a tiny in-process server: its counts are the server's own
+    (how many fit in the window depends on the machine's load, so the test does not assume it)."""
     import asyncio
+    from collections import Counter
+
+    hits: Counter[str] = Counter()
 
     class Handler(QuietHandler):
         protocol_version = "HTTP/1.1"
 
         def do_GET(self):
+            hits[self.path] += 1
             ok = self.path == "/ok"
             self.send(200 if ok else 404, b"{}" if ok else b"no")
 
@@ -69,8 +74,8 @@ def test_httpx_generator_measures_a_real_server():
         result = asyncio.run(_generate(spec))
     finally:
         stop_server(server)
-    assert result.requests > 10
-    assert 0 < result.errors < result.requests  # the 404s, and only those
+    assert result.requests == hits.total() >= spec.connections
+    assert result.errors == hits["/missing"]  # the 404s, and only those
     assert result.p99_ms >= result.p50_ms > 0
 
 

@@ -27,7 +27,7 @@ from shared.models import (
 from shared.states import JobStatus
 from tests.conftest import AccountInfo, Stack, Workers
 from tests.support.admin import admin, refused_as_unknown
-from tests.support.api import create_video, upload_image
+from tests.support.api import create_video, signed_file_path, upload_image
 from tests.support.jobs import balance
 
 pytestmark = pytest.mark.e2e
@@ -88,7 +88,7 @@ def test_deleting_an_account_waits_for_its_jobs_then_erases_its_data_and_keeps_i
     assert json.loads(deleted.output)["state"] == "deleted"
     refused_as_unknown(client, owner)
     assert not any(path.exists() for path in stored)
-    video = client.get(f"/api/files/{finished.video_key}")
+    video = client.get(signed_file_path(finished.video_key))
     assert (video.status_code, video.json()["code"]) == (404, 1000)
     erased = _job(job_id)
     assert (erased.prompt, erased.image_key, erased.webhook_url) == ("", None, None)

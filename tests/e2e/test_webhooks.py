@@ -72,7 +72,8 @@ def test_completed_job_delivers_one_signed_event_with_the_status_data(
     assert event["type"] == "video.completed"
     assert event["data"]["uuid"] == uuid
     assert event["data"]["status"] == "completed"
-    assert event["data"]["videoUrl"] == final["videoUrl"]
+    # The same file; each answer signs its own URL (they agree within the hour).
+    assert event["data"]["videoUrl"].split("?")[0] == final["videoUrl"].split("?")[0]
     assert delivery.headers["webhook-id"].startswith("msg_")
 
 

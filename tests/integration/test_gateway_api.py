@@ -15,6 +15,7 @@ from admin.cli import app as admin_cli
 from devtools.processes import free_port
 from shared import key_cache
 from shared.db import read_session, write_session
+from shared.job_options import default_credits
 from shared.keys import hash_api_key
 from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
@@ -49,7 +50,11 @@ def test_seed_generate_example_answers_as_documented(
     )
     data = body["data"]
     assert body["msg"] == "Success"
-    assert set(data) == {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    seed_fields = {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    assert seed_fields <= set(data)
+    # Beside the seed's fields: the charge and the options, defaults filled in.
+    assert data["credits"] == 2
+    assert (data["model"], data["durationSeconds"], data["resolution"]) == ("veo-3.1", 8, "720p")
     assert data["status"] == "pending"
     assert data["prompt"] == SEED_TEXT["prompt"]
     assert data["aspectRatio"] == "16:9"
@@ -215,7 +220,7 @@ def test_requests_still_authenticate_after_redis_forgets_its_scripts(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
     """A restarted Redis has no script cache: the gateway sends the script again."""
-    info = account(credits=10, rate_limit=60)
+    info = account(credits=10, read_rate_limit=60)
     status_url = "/api/video-status/unknown-job"
     assert_envelope(client.get(status_url, headers=info.headers), 1000, 404)
     get_redis().script_flush()
@@ -285,7 +290,7 @@ def test_idempotency_key_replays_instead_of_charging_again(
 def test_rate_limit_answers_1003_with_headers(
     client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
-    info = account(credits=100, rate_limit=3)
+    info = account(credits=100, read_rate_limit=3)
     fresh_rate_window()
     answers = [client.get("/api/video-status/unknown", headers=info.headers) for _ in range(4)]
     assert [r.json()["code"] for r in answers] == [1000, 1000, 1000, 1003]
@@ -327,13 +332,13 @@ def test_every_submit_counts_once_against_the_rate_limit(
     remaining = [r.headers.get("X-RateLimit-Remaining") for r in answers]
     assert remaining == ["9", "8", "7", "6", "5"]
     assert {r.headers.get("X-RateLimit-Limit") for r in answers} == {"10"}
-    assert balance(info.account_id) == 100 - 2 * get_settings().credits_per_generation
+    assert balance(info.account_id) == 100 - 2 * default_credits(get_settings())
 
 
 def test_rate_limit_holds_across_two_gateway_processes(
     stack: Stack, gateway_url: str, account: Callable[..., AccountInfo]
 ) -> None:
-    info = account(credits=100, rate_limit=6)
+    info = account(credits=100, read_rate_limit=6)
     with running_gateway(stack, "gateway-b") as second_url:
         fresh_rate_window()
         codes = [

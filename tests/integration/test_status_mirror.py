@@ -1,6 +1,7 @@
 """The status endpoint answers from a Redis mirror of jobs past pending; these are the ways a
 mirror could lie, each checked over HTTP against a running gateway, on SQLite and PostgreSQL."""
 
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -63,7 +64,7 @@ def test_every_move_shows_at_once_while_the_job_is_polled(
         assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=10)
     data = _status(client, info, job.id)
     assert data["status"] == "completed"
-    assert str(data["videoUrl"]).endswith(f"{job.id}.mp4")
+    assert f"/api/files/videos/{job.id}.mp4?expires=" in str(data["videoUrl"])
     assert data["progress"] == 100
     assert str(data["completedAt"]).endswith("Z")
 
@@ -168,3 +169,33 @@ def test_a_lost_mirror_write_heals_within_its_lifetime(
             timeout_s=10,
             what="the mirrored status to expire",
         )
+
+
+def test_an_entry_of_another_shape_is_read_again_from_the_database(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """An entry written by a version whose status rows had other fields (a rolling upgrade):
+    answered from the row, then mirrored again in this version's shape."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id, "after an upgrade"))
+    get_redis().set(status_cache.entry_key(job.id), f'1["{info.account_id}","{job.id}"]')
+    data = _status(client, info, job.id)
+    assert (data["status"], data["prompt"]) == ("processing", "after an upgrade")
+    entry = get_redis().get(status_cache.entry_key(job.id))
+    assert status_cache.decode(str(entry)) is not None
+
+
+def test_an_entry_from_a_release_with_other_fields_is_read_from_the_database(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """After an upgrade that adds status fields, entries written before it (fewer fields, by
+    position) are passed over, and the answer carries the new fields."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id, credits=3))
+    assert _status(client, info, job.id)["status"] == "processing"
+    key = status_cache.entry_key(job.id)
+    entry = str(get_redis().get(key))
+    values = json.loads(entry[1:])
+    get_redis().set(key, entry[0] + json.dumps(values[:12]))  # as the release before options
+    data = _status(client, info, job.id)
+    assert (data["status"], data["credits"]) == ("processing", 3)

@@ -176,4 +176,4 @@ def test_unknown_operation_is_404(client: httpx.Client) -> None:
     assert response.status_code == 404
     assert error_of(response)["status"] == "NOT_FOUND"
     missing_file = client.get("/v1beta/files/nope:download", params={"alt": "media"}, headers=KEY)
-    assert missing_file.status_code == 404
+    assert missing_file.status_code == 403  # the Files API: "... or it may not exist"

@@ -9,7 +9,7 @@ from devtools.processes import wait_for
 from shared.settings import get_settings
 from simulator.control import control_headers
 
-TERMINAL = {"completed", "failed"}
+TERMINAL = {"completed", "failed", "cancelled"}
 
 
 def create_video(client: httpx.Client, headers: dict[str, str], prompt: str, **fields: Any) -> str:
@@ -70,3 +70,18 @@ def fresh_rate_window(needed_s: float = 5.0) -> None:
     left = RATE_WINDOW_S - (seconds % RATE_WINDOW_S) - micros / 1e6
     if left < needed_s:
         time.sleep(left + 0.05)
+
+
+def signed_file_path(key: str, *, now: float | None = None) -> str:
+    """`/api/files/<key>?expires=...&signature=...` as the stack's storage signs it."""
+    from shared.storage.local import FILES_ROUTE
+    from shared.storage.signing import UrlSigner
+
+    settings = get_settings()
+    signer = UrlSigner(
+        settings.url_signing_key.get_secret_value(),
+        settings.local_storage_dir,
+        settings.file_url_expiry_s,
+    )
+    path = f"{FILES_ROUTE}{key}"
+    return f"{path}?{signer.query(path, now)}"

@@ -22,6 +22,7 @@ from sqlmodel import SQLModel, col
 
 from shared import queueing
 from shared.db import write_session
+from shared.job_options import default_credits
 from shared.models import Account, Job
 from shared.settings import Settings, get_settings
 from tests.support.environment import delete_keys, reset_caches
@@ -33,6 +34,7 @@ CREDITS = 100
 # Quick steps, so a test runs a job's whole life by calling the task bodies in turn.
 FAST = {
     "VEO_POLL_FIRST_DELAY_S": "0",  # a job is due for its first poll as soon as it is submitted
+    "VEO_POLL_SCHEDULE": "geometric",  # ... and again at once (test_poll.py checks the other)
     "VEO_SUBMIT_RETRY_DELAY_S": "2",
     "VEO_UPSTREAM_SUBMITS_PER_MINUTE": "60000",
     "VEO_UPSTREAM_POLLS_PER_SECOND": "5000",
@@ -115,7 +117,7 @@ def paid_job(settings: Settings, account_id: str) -> Callable[..., Job]:
     published); `columns` then set on its row (e.g. a status, or attempts already used)."""
 
     def make(prompt: str = "a red fox in the snow", **columns: Any) -> Job:
-        job = insert_paid_job(account_id, prompt, credits=settings.credits_per_generation)
+        job = insert_paid_job(account_id, prompt, credits=default_credits(settings))
         if columns:
             with write_session() as session:
                 session.execute(update(Job).where(col(Job.id) == job.id).values(**columns))

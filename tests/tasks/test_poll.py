@@ -9,6 +9,8 @@ import pytest
 
 from shared.constants import KEY_IN_FLIGHT
 from shared.db import write_session
+from shared.estimates import forget_recent, record_durations
+from shared.job_options import default_credits
 from shared.models import Job
 from shared.redis_client import get_redis, rkey
 from shared.settings import Settings
@@ -29,7 +31,7 @@ from tests.support.fake_upstream import (
 from tests.support.jobs import balance, reload_job
 from tests.tasks.conftest import CREDITS, admit_waiting
 from worker.tasks.decisions import DEADLINE_EXCEEDED, early_window_s
-from worker.tasks.poll import poll_due
+from worker.tasks.poll import current_plan, poll_due
 from worker.tasks.submit import submit_job
 
 PaidJob = Callable[..., Job]
@@ -66,8 +68,39 @@ def test_a_job_completes_on_the_look_that_finds_its_video(
     assert get_storage().read_bytes(row.video_key, 1024) == VIDEO_BYTES
     assert row.next_poll_at is None
     assert not _holds_slot(job)
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
     assert poll_due.run() == 0  # nothing left to look at
+
+
+def test_the_predictive_schedule_places_the_next_look_by_the_time_the_job_has_run(
+    paid_job: PaidJob, upstream: FakeUpstream, configure: Callable[..., Settings]
+) -> None:
+    """A job 60 s into its generation is looked at again when the plan fitted to recent jobs
+    says, not after the geometric step."""
+    settings = configure(poll_schedule="predictive")
+    assert current_plan(settings) is None  # too few finished jobs: the geometric series
+    record_durations([50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 65.0, 75.0])
+    forget_recent()
+    job = _submitted(paid_job, upstream, RUNNING)
+    started = utcnow() - timedelta(seconds=60)
+    with write_session() as session:
+        row = session.get(Job, job.id)
+        assert row is not None
+        row.processing_at = started
+        session.add(row)
+        session.commit()
+
+    looked_at = utcnow()
+    assert poll_due.run() == 1
+    expected = current_plan(settings)
+    assert expected is not None
+    row = reload_job(job)
+    assert row.next_poll_at is not None
+    elapsed = (looked_at - started).total_seconds()
+    delay = (row.next_poll_at - looked_at).total_seconds()
+    # The look happened within a second of `looked_at`; the plan's interval changes slowly.
+    assert delay == pytest.approx(expected.next_delay_s(elapsed), abs=1.0)
+    assert delay != pytest.approx(settings.poll_first_delay_s, abs=1.0)
 
 
 @pytest.mark.parametrize(
@@ -94,7 +127,7 @@ def test_a_failed_operation_fails_the_job_and_refunds_unless_it_was_the_users_fa
 
     row = reload_job(job)
     assert (row.status, row.error_code, row.next_poll_at) == ("failed", code, None)
-    price = settings.credits_per_generation
+    price = default_credits(settings)
     assert balance(account_id) == (CREDITS if refunded else CREDITS - price)
     assert not _holds_slot(job)
 

@@ -16,13 +16,14 @@ from shared.states import (
     JobStatus,
 )
 
-PENDING, ADMITTED, SUBMITTING, PROCESSING, COMPLETED, FAILED = (
+PENDING, ADMITTED, SUBMITTING, PROCESSING, COMPLETED, FAILED, CANCELLED = (
     JobStatus.PENDING,
     JobStatus.ADMITTED,
     JobStatus.SUBMITTING,
     JobStatus.PROCESSING,
     JobStatus.COMPLETED,
     JobStatus.FAILED,
+    JobStatus.CANCELLED,
 )
 MOVES = {
     (PENDING, ADMITTED),  # the dispatcher's claim: a quota token and a slot are reserved
@@ -35,6 +36,11 @@ MOVES = {
     (SUBMITTING, FAILED),  # refused for good, or the user's image is unusable
     (PROCESSING, COMPLETED),  # the video is in our storage
     (PROCESSING, FAILED),  # the upstream's verdict, a lost operation, or the deadline
+    # Its owner cancels it: refunded unless the upstream was already generating it.
+    (PENDING, CANCELLED),
+    (ADMITTED, CANCELLED),
+    (SUBMITTING, CANCELLED),
+    (PROCESSING, CANCELLED),  # its result is discarded
 }
 
 
@@ -59,10 +65,16 @@ def test_every_state_but_pending_stamps_its_own_time_on_entry() -> None:
     assert len(set(STAMPS.values())) == len(STAMPS)
 
 
-def test_every_status_has_a_public_name_from_the_seed() -> None:
-    """The API shows only the seed's four statuses."""
+def test_every_status_has_a_public_name() -> None:
+    """The API shows the seed's four statuses, and `cancelled`."""
     assert set(PUBLIC_STATUS) == set(JobStatus)
-    assert set(PUBLIC_STATUS.values()) == {"pending", "processing", "completed", "failed"}
+    assert set(PUBLIC_STATUS.values()) == {
+        "pending",
+        "processing",
+        "completed",
+        "failed",
+        "cancelled",
+    }
 
 
 def test_completion_only_from_processing() -> None:

@@ -147,6 +147,15 @@ CASES = [
         "upstream_video_lost", None, id="404 expired file",
     ),
     pytest.param(
+        403,
+        google_error(
+            403,
+            "You do not have permission to access the File abc or it may not exist.",
+            "PERMISSION_DENIED",
+        ),
+        {}, "download", P, "upstream_video_lost", None, id="403 expired Gemini file",
+    ),
+    pytest.param(
         409, google_error(409, "Aborted", "ABORTED"), {}, "submit", P, "upstream_error", None,
         id="409 anything else",
     ),

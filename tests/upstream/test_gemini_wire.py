@@ -6,6 +6,7 @@ request body, a second origin for redirects, body-size caps, dropped and stalled
 
 import base64
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -13,7 +14,13 @@ import pytest
 from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
 from tests.upstream.conftest import run
 from tests.upstream.fake_server import FakeServer, Handler, Route
-from worker.upstream.base import ImageInput, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.base import (
+    ImageInput,
+    ReferenceImageInput,
+    SubmitRequest,
+    VideoRef,
+    VideoSettings,
+)
 from worker.upstream.gemini import GeminiUpstream
 
 KEY = "AIzaSy-test-key-0123456789"
@@ -59,7 +66,9 @@ def test_text_to_video_body_leaves_person_generation_out(fake: FakeServer) -> No
     }
 
 
-def test_image_to_video_body_uses_bytes_base64_and_allow_adult(fake: FakeServer) -> None:
+def test_image_to_video_body_uses_bytes_base64_and_no_person_generation(
+    fake: FakeServer,
+) -> None:
     fake.routes[SUBMIT_PATH] = answer_operation
     image = ImageInput(b"\x89PNG\r\n\x1a\nfake", "image/png")
 
@@ -70,9 +79,87 @@ def test_image_to_video_body_uses_bytes_base64_and_allow_adult(fake: FakeServer)
         "bytesBase64Encoded": base64.b64encode(image.data).decode(),
         "mimeType": "image/png",
     }
-    assert body["parameters"]["personGeneration"] == "allow_adult"
+    assert "personGeneration" not in body["parameters"]  # the live API refuses allow_adult
     assert body["parameters"]["aspectRatio"] == "9:16"
     assert "negativePrompt" not in body["parameters"]
+
+
+def test_per_job_options_replace_the_settings_and_reach_the_body(fake: FakeServer) -> None:
+    path = "/v1beta/models/veo-3.1-fast-generate-preview:predictLongRunning"
+    fake.routes[path] = answer_operation
+    first, last = ImageInput(b"first", "image/png"), ImageInput(b"last", "image/jpeg")
+    request = SubmitRequest(
+        "a door opens",
+        "16:9",
+        first,
+        model="veo-3.1-fast-generate-preview",
+        duration_s=8,
+        resolution="1080p",
+        negative_prompt="fog",
+        last_frame=last,
+    )
+
+    run(gemini(fake.url, negative_prompt="cartoon"), lambda a: a.submit(request))
+
+    body = fake.seen_at(path)[0].json()
+    assert body["instances"][0]["lastFrame"] == {
+        "bytesBase64Encoded": base64.b64encode(b"last").decode(),
+        "mimeType": "image/jpeg",
+    }
+    assert body["parameters"] == {
+        "aspectRatio": "16:9",
+        "resolution": "1080p",
+        "durationSeconds": 8,
+        "sampleCount": 1,
+        "negativePrompt": "fog",
+    }
+
+
+def test_reference_images_are_sent_as_the_sdk_sends_them(fake: FakeServer) -> None:
+    fake.routes[SUBMIT_PATH] = answer_operation
+    refs = tuple(
+        ReferenceImageInput(ImageInput(bytes([n]) * 4, "image/png"), "asset") for n in range(3)
+    )
+
+    run(gemini(fake.url), lambda a: a.submit(SubmitRequest("her", "16:9", reference_images=refs)))
+
+    (instance,) = fake.seen_at(SUBMIT_PATH)[0].json()["instances"]
+    assert [ref["referenceType"] for ref in instance["referenceImages"]] == ["ASSET"] * 3
+    assert instance["referenceImages"][2]["image"]["bytesBase64Encoded"] == (
+        base64.b64encode(bytes([2]) * 4).decode()
+    )
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"seed": 1}, {"generate_audio": False}, {"sample_count": 2}],
+    ids=["seed", "no audio", "two samples"],
+)
+def test_options_only_vertex_takes_are_refused_before_any_call(
+    fake: FakeServer, options: dict[str, Any]
+) -> None:
+    with pytest.raises(UpstreamConfigError, match="vertex backend"):
+        run(gemini(fake.url), lambda a: a.submit(SubmitRequest("x", "16:9", **options)))
+    assert fake.seen == []
+
+
+def test_a_retired_model_check_names_the_veo_models_the_key_lists(fake: FakeServer) -> None:
+    retired = {"code": 404, "message": f"models/{MODEL} is no longer available.", "status": ""}
+    fake.routes[f"/v1beta/models/{MODEL}"] = lambda h: h.send_json(404, {"error": retired})
+    models = [{"name": "models/gemini-2.5-flash"}, {"name": "models/veo-3.0-generate-001"}]
+    fake.routes["/v1beta/models"] = lambda h: h.send_json(200, {"models": models})
+
+    with pytest.raises(UpstreamConfigError, match=r"lists: veo-3\.0-generate-001$"):
+        run(gemini(fake.url), lambda a: a.check_model())
+
+
+def test_a_model_check_with_no_veo_model_listed_says_so(fake: FakeServer) -> None:
+    retired = {"code": 404, "message": f"models/{MODEL} is no longer available.", "status": ""}
+    fake.routes[f"/v1beta/models/{MODEL}"] = lambda h: h.send_json(404, {"error": retired})
+    fake.routes["/v1beta/models"] = lambda h: h.send_json(200, {"models": []})
+
+    with pytest.raises(UpstreamConfigError, match=r"lists: none \(use the vertex backend"):
+        run(gemini(fake.url), lambda a: a.check_model())
 
 
 def test_submit_429_with_retry_after_is_transient(fake: FakeServer) -> None:

@@ -107,3 +107,37 @@ def test_vertex_corrupt_inline_bytes_fail_the_job() -> None:
         {"done": True, "response": {"videos": [{"bytesBase64Encoded": "@@not base64@@"}]}}
     )
     assert failure_code(result) == "upstream_bad_response"
+
+
+def test_vertex_returns_every_sample_in_order() -> None:
+    clips = [b"\x00\x00\x00\x18ftyp-first", b"\x00\x00\x00\x18ftyp-second"]
+    videos = [
+        {"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"}
+        for clip in clips
+    ]
+    result = vertex.parse_operation({"done": True, "response": {"videos": videos}})
+    assert [video.data for video in result.videos] == clips
+    assert result.video is not None
+    assert result.video.data == clips[0]
+
+
+def test_vertex_returns_every_gcs_sample() -> None:
+    uris = [f"gs://bucket/out/123/sample_{index}.mp4" for index in range(3)]
+    videos = [{"gcsUri": uri, "mimeType": "video/mp4"} for uri in uris]
+    result = vertex.parse_operation({"done": True, "response": {"videos": videos}})
+    assert [video.uri for video in result.videos] == uris
+
+
+def test_one_undecodable_sample_fails_the_operation() -> None:
+    videos = [{"bytesBase64Encoded": base64.b64encode(b"ok").decode()}, {"bytesBase64Encoded": "!"}]
+    result = vertex.parse_operation({"done": True, "response": {"videos": videos}})
+    assert failure_code(result) == "upstream_bad_response"
+
+
+def test_gemini_returns_every_sample() -> None:
+    uris = [f"https://example.test/v1beta/files/f{index}:download?alt=media" for index in range(2)]
+    samples = [{"video": {"uri": uri}} for uri in uris]
+    result = gemini.parse_operation(
+        {"done": True, "response": {"generateVideoResponse": {"generatedSamples": samples}}}
+    )
+    assert [video.uri for video in result.videos] == uris

@@ -18,6 +18,7 @@ from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import Failure
 from shared.settings import Settings
 from worker.backoff import backoff_s
+from worker.tasks.poll_schedule import Bounds, Plan
 from worker.upstream.base import PollResult, VideoRef
 
 SUBMIT_RETRY_CAP_S = 60.0  # a countdown, so far below the broker's visibility timeout
@@ -138,6 +139,16 @@ def next_poll_delay_s(
     )
 
 
+MIN_POLL_INTERVAL_S = 0.1  # below any setting's sense; keeps a schedule finite
+
+
+def poll_bounds(settings: Settings) -> Bounds:
+    """The limits every poll schedule keeps to, from the settings."""
+    cap_s = max(settings.poll_max_interval_s, MIN_POLL_INTERVAL_S)
+    floor_s = min(max(settings.poll_min_interval_s, MIN_POLL_INTERVAL_S), cap_s)
+    return Bounds(first_s=settings.poll_first_delay_s, floor_s=floor_s, cap_s=cap_s)
+
+
 def past_deadline(deadline_at: datetime | None, now: datetime) -> bool:
     """Whether the job has run out of time (it then fails with DEADLINE_EXCEEDED, unpolled)."""
     return deadline_at is not None and now >= deadline_at
@@ -149,12 +160,21 @@ def decide_poll(
     now: datetime,
     settings: Settings,
     rng: random.Random | None = None,
+    *,
+    plan: Plan | None = None,
+    elapsed_s: float | None = None,
 ) -> PollAgain | Fetch | Failure:
-    """What one look at an operation (after `poll_count` earlier ones) decides, from the poll's
-    result or the error the adapter classified (also a failed download's)."""
+    """What one look at an operation (after `poll_count` earlier ones, `elapsed_s` after it
+    reached the upstream) decides, from the poll's result or the error the adapter classified
+    (also a failed download's). A running operation is looked at again when `plan` (the
+    predictive schedule) says, or, without one, after the geometric backoff step; an error
+    always backs off, honouring the upstream's Retry-After."""
     if isinstance(answer, PollResult):  # first: most looks find the operation still running
         if not answer.done:
-            delay_s = next_poll_delay_s(poll_count, None, settings, rng)
+            if plan is not None and elapsed_s is not None:
+                delay_s = plan.next_delay_s(elapsed_s)
+            else:
+                delay_s = next_poll_delay_s(poll_count, None, settings, rng)
             return PollAgain(now + timedelta(seconds=delay_s), delay_s)
         if answer.failure is not None:
             failure = answer.failure

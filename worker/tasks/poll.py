@@ -9,6 +9,7 @@ loses nothing: its claimed jobs become due again when the lease runs out.
 import asyncio
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,11 +18,14 @@ from pathlib import Path
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
+from shared.cancellation import discard_cancelled_videos
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
-from shared.estimates import record_durations, record_poll_lateness
+from shared.estimates import recent_durations_s, record_durations, record_poll_lateness
 from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
+from shared.metrics import jobs as job_metrics
+from shared.metrics import upstream as upstream_metrics
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -38,7 +42,9 @@ from worker.tasks.decisions import (
     decide_poll,
     early_window_s,
     past_deadline,
+    poll_bounds,
 )
+from worker.tasks.poll_schedule import Plan, plan
 from worker.upstream import get_upstream
 from worker.upstream.base import PollResult, VideoRef
 
@@ -52,14 +58,15 @@ class Claimed:
     operation: str
     poll_count: int
     deadline_at: datetime | None
+    started_at: datetime | None  # when the upstream accepted it (processing_at)
 
 
 @dataclass(slots=True)
 class Stored:
-    """A finished video, now in our storage: the job completes."""
+    """A finished job's videos (one per sample), now in our storage: the job completes."""
 
-    video_key: str
-    video_bytes: int
+    video_keys: list[str]
+    video_bytes: int  # all of them together
 
 
 # What one look at a claimed job came to: poll again, fail, or complete (its video stored).
@@ -84,6 +91,7 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
             col(Job.poll_count),
             col(Job.deadline_at),
             col(Job.next_poll_at),
+            col(Job.processing_at),
         )
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
         .order_by(col(Job.next_poll_at))
@@ -99,24 +107,53 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
         )
     session.commit()
     record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
-    return [Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at) for r in rows]
+    return [
+        Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at, r.processing_at)
+        for r in rows
+    ]
 
 
-async def _store_video(claimed: Claimed, video: VideoRef, settings: Settings) -> Stored:
+def video_key(job_id: str, sample: int) -> str:
+    """Where a sample is stored: the first where single-sample jobs always kept theirs."""
+    return f"videos/{job_id}.mp4" if sample == 0 else f"videos/{job_id}-{sample}.mp4"
+
+
+async def _store_video(key: str, video: VideoRef, settings: Settings) -> int:
     """Download to a file of its own in the temporary directory, then hand it to storage (a
     rename, locally). Not a temporary directory per video: creating and removing one cost
     about a tenth of a poll batch's time on a busy host."""
-    key = f"videos/{claimed.job_id}.mp4"
     path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
+    started = time.monotonic()
     try:
         size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
         await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     finally:
         path.unlink(missing_ok=True)  # gone already once moved
-    return Stored(key, size)
+    job_metrics.downloaded(time.monotonic() - started)
+    return size
 
 
-async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
+async def _store_videos(
+    claimed: Claimed, videos: tuple[VideoRef, ...], settings: Settings
+) -> Stored:
+    """Every sample, one after another (a worker holds one download at a time per job)."""
+    keys, total = [], 0
+    for sample, video in enumerate(videos):
+        key = video_key(claimed.job_id, sample)
+        total += await _store_video(key, video, settings)
+        keys.append(key)
+    return Stored(keys, total)
+
+
+def current_plan(settings: Settings) -> Plan | None:
+    """The predictive schedule for this batch, fitted to the latest completions (None: the
+    geometric one)."""
+    if settings.poll_schedule != "predictive":
+        return None
+    return plan(recent_durations_s(), poll_bounds(settings), settings.poll_backoff_factor)
+
+
+async def check_once(claimed: Claimed, settings: Settings, schedule: Plan | None = None) -> Outcome:
     """One look at one operation, decided by `decide_poll` and carried out here."""
     now = utcnow()
     if past_deadline(claimed.deadline_at, now):
@@ -126,10 +163,14 @@ async def check_once(claimed: Claimed, settings: Settings) -> Outcome:
         answer = await get_upstream().poll(claimed.operation)
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
-    decision = decide_poll(answer, claimed.poll_count, now, settings)
+    elapsed_s = (now - claimed.started_at).total_seconds() if claimed.started_at else None
+    decision = decide_poll(
+        answer, claimed.poll_count, now, settings, plan=schedule, elapsed_s=elapsed_s
+    )
     if isinstance(decision, Fetch):
+        videos = answer.videos if isinstance(answer, PollResult) else ()
         try:
-            return await _store_video(claimed, decision.video, settings)
+            return await _store_videos(claimed, videos or (decision.video,), settings)
         except (UpstreamTransientError, UpstreamPermanentError) as exc:  # a failed download
             decision = decide_poll(exc, claimed.poll_count, now, settings)
     if isinstance(decision, PollAgain) and decision.reason is not None:
@@ -145,10 +186,11 @@ async def check_all(batch: list[Claimed]) -> list[Outcome]:
     outcomes come back in the batch's order."""
     settings = get_settings()
     limit = asyncio.Semaphore(settings.poll_concurrency)
+    schedule = current_plan(settings)
 
     async def bounded(claimed: Claimed) -> Outcome:
         async with limit:
-            return await check_once(claimed, settings)
+            return await check_once(claimed, settings, schedule)
 
     return await asyncio.gather(*(bounded(c) for c in batch))
 
@@ -178,6 +220,12 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
             )
         steps = _finishing_steps(session, finished)
         moved = advance_all(session, steps)  # commits the reschedules too
+    discard_cancelled_videos(
+        (claimed.job_id, key)
+        for claimed, outcome in finished
+        if isinstance(outcome, Stored) and not _completed(claimed.job_id, steps, moved)
+        for key in outcome.video_keys
+    )
     now = utcnow()
     record_durations(
         [
@@ -189,6 +237,11 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
     release_capacity(*(claimed.job_id for claimed, _ in finished))
 
 
+def _completed(job_id: str, steps: list[Step], moved: list[bool]) -> bool:
+    """Whether this batch's completion of the job moved it (False: a cancel got there first)."""
+    return any(step.job.id == job_id and ok for step, ok in zip(steps, moved, strict=True))
+
+
 def _finishing_steps(
     session: Session, finished: list[tuple[Claimed, Failure | Stored]]
 ) -> list[Step]:
@@ -197,7 +250,8 @@ def _finishing_steps(
     if not finished:
         return []
     ids = [claimed.job_id for claimed, _ in finished]
-    columns = (*STEP_FIELDS, "processing_at", "created_at")
+    # the timestamps also time each stage of a finished job (shared/metrics/jobs.py)
+    columns = (*STEP_FIELDS, "processing_at", "created_at", "admitted_at", "submitted_at")
     rows = session.execute(select(*(_jobs.c[name] for name in columns)).where(_jobs.c.id.in_(ids)))
     jobs = {job.id: job for job in rows}
     steps = []
@@ -209,7 +263,8 @@ def _finishing_steps(
             steps.append(Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome))
         else:
             values = {
-                "video_key": outcome.video_key,
+                "video_key": outcome.video_keys[0],
+                "video_keys": outcome.video_keys,
                 "video_bytes": outcome.video_bytes,
                 "next_poll_at": None,
             }
@@ -230,6 +285,7 @@ def poll_due() -> int:
         wanted=wanted,
     )
     if tokens == 0:
+        upstream_metrics.quota_wait("poll")
         return 0
     with write_session() as session:
         batch = claim_due(session, tokens)

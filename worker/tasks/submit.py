@@ -19,10 +19,12 @@ from typing import Any
 from sqlalchemy import Row, bindparam, select
 from sqlalchemy.exc import OperationalError
 
+from shared.cancellation import keep_discarded_operation
 from shared.constants import TASK_SUBMIT
 from shared.db import read_connection, statement_connection, write_session
 from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
+from shared.logs import log_context
 from shared.models import JOBS
 from shared.queueing import enqueue_submit
 from shared.quotas import release_capacity
@@ -76,7 +78,10 @@ def submit_job(*job_ids: str) -> str:
             enqueue_submit(*job_ids[index:])  # committed rows, so rule 2 holds
             outcomes += ["handed on"] * (len(job_ids) - index)
             break
-        outcomes.append(_submit(rows.get(job_id)))
+        row = rows.get(job_id)
+        with log_context(job_id, row.account_id if row is not None else None):
+            outcomes.append(_submit(row))
+            log.info("submit of job %s: %s", job_id, outcomes[-1])
     return _summary(outcomes)
 
 
@@ -133,6 +138,14 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
     decision = decide_submit(answer, attempt, get_settings())
     if isinstance(decision, Accepted):
         if not _store_operation(job, attempt, decision.operation):
+            if keep_discarded_operation(job.id, decision.operation):
+                log.info(
+                    "job %s was cancelled during its submit: operation %s runs upstream and its"
+                    " result is discarded",
+                    job.id,
+                    decision.operation,
+                )
+                return "cancelled"
             log.error(
                 "job %s left submitting while operation %s was being created",
                 job.id,

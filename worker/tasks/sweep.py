@@ -22,12 +22,13 @@ from shared.db import read_connection, write_session
 from shared.dispatch_order import IMAGE, Candidate
 from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import fail_job
+from shared.metrics import pipeline as pipeline_metrics
 from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery
 from shared.quotas import acquire_slot, release_capacity
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
-from shared.states import DeliveryStatus, JobStatus
+from shared.states import TERMINAL, DeliveryStatus, JobStatus
 from shared.timeutil import utcnow
 from shared.transitions import transition
 from worker.app import app
@@ -157,8 +158,9 @@ def reconcile_in_flight() -> int:
 _FINISHED_SINCE = (
     select(*(JOBS.c[name] for name in STATUS_FIELDS))
     .where(
-        JOBS.c.status.in_([JobStatus.COMPLETED.value, JobStatus.FAILED.value]),
+        JOBS.c.status.in_([status.value for status in TERMINAL]),
         JOBS.c.updated_at >= bindparam("since", type_=JOBS.c.updated_at.type),
+        JOBS.c.deleted_at.is_(None),
     )
     .order_by(JOBS.c.updated_at)
     .limit(BATCH)
@@ -208,6 +210,7 @@ def sweep() -> dict[str, int]:
         "statuses_mirrored": mirror_recent_finishes(),
     }
     record_heartbeat(detail)
+    pipeline_metrics.swept(detail)
     if any(detail.values()):
         log.info("sweep: %s", detail)
     return detail

@@ -1,14 +1,18 @@
 """The upstream plug (DESIGN rule 10): one adapter per process, chosen from settings.
 
-`simulator` is not a third implementation: it is the gemini or vertex adapter pointed at the
-bundled simulator, so the tests run the production code path over real HTTP.
+`simulator` is not a third implementation: it is the vertex (by default) or gemini adapter
+pointed at the bundled simulator, so the tests run the production code path over real HTTP.
 """
 
+import json
 from functools import cache
+from pathlib import Path
 
 from shared.settings import Settings, get_settings
+from simulator.oauth import write_service_account
 from worker.upstream import gemini, vertex
 from worker.upstream.base import Upstream, VideoSettings
+from worker.upstream.metered import MeteredUpstream
 
 SIMULATOR_API_KEY = "simulator"  # the simulator's gemini surface accepts this key
 SIMULATOR_PROJECT = "simulator-project"
@@ -16,8 +20,8 @@ SIMULATOR_PROJECT = "simulator-project"
 
 @cache
 def get_upstream() -> Upstream:
-    """The process's adapter; its pooled httpx client is created lazily on first use."""
-    return build_upstream(get_settings())
+    """The process's adapter, its calls counted; its pooled httpx client is created lazily."""
+    return MeteredUpstream(build_upstream(get_settings()))
 
 
 def build_upstream(settings: Settings) -> Upstream:
@@ -52,8 +56,14 @@ def _gemini(settings: Settings, *, simulated: bool) -> gemini.GeminiUpstream:
 def _vertex(settings: Settings, *, simulated: bool) -> vertex.VertexUpstream:
     credentials_file = settings.vertex_credentials_file
     if simulated and not credentials_file:
-        # The simulator writes this file (`--write-service-account`); its token_uri points back.
-        credentials_file = str(settings.data_dir / "simulator" / "service-account.json")
+        # A service account the simulator accepts (its public key is read from the shared
+        # data dir), written once; its token_uri points at the simulator.
+        path = settings.data_dir / "simulator" / "service-account.json"
+        if _token_uri(path) != f"{settings.simulator_url}/token":
+            write_service_account(
+                path, simulator_url=settings.simulator_url, data_dir=settings.data_dir
+            )
+        credentials_file = str(path)
     return vertex.VertexUpstream(
         project=SIMULATOR_PROJECT if simulated else settings.vertex_project,
         location=settings.vertex_location,
@@ -68,3 +78,12 @@ def _vertex(settings: Settings, *, simulated: bool) -> vertex.VertexUpstream:
         max_inline_bytes=settings.video_max_bytes,
         name="simulator" if simulated else "vertex",
     )
+
+
+def _token_uri(path: Path) -> str | None:
+    """Where an existing service-account file sends its token requests (None: no usable file)."""
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return info.get("token_uri") if isinstance(info, dict) else None

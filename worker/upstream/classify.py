@@ -171,11 +171,17 @@ def _client_error(error: GoogleError, message: str, phase: Phase) -> UpstreamErr
         return UpstreamPermanentError(message, code="upstream_rejected", status=status)
     if status == 404 and phase == "poll":
         return UpstreamPermanentError(message, code="upstream_operation_lost", status=status)
-    if status == 404 and phase == "download":  # the Files API deletes videos after 2 days
+    if phase == "download" and (status == 404 or _file_may_not_exist(error)):
+        # The Files API deletes videos after 2 days and then answers 403 "... or it may not
+        # exist" (a 404 from a plain URL): the video is gone, our key is fine.
         return UpstreamPermanentError(message, code="upstream_video_lost", status=status)
     # Bad or unauthorised key/token, billing or region (FAILED_PRECONDITION), unknown or
     # retired model ("models/X is no longer available"): our setup, not this job.
     return UpstreamConfigError(message, status=status)
+
+
+def _file_may_not_exist(error: GoogleError) -> bool:
+    return error.http_status == 403 and "may not exist" in (error.message or "")
 
 
 def classify_exception(

@@ -23,6 +23,9 @@ from worker.upstream.longrunning import (
     as_dict,
     as_list,
     check_operation_name,
+    check_request,
+    collect_videos,
+    effective_model,
     inline_video,
     no_video_failure,
     operation_name,
@@ -44,14 +47,16 @@ def parse_operation(operation: Mapping[str, Any]) -> PollResult:
 
 def _read_response(response: Mapping[str, Any]) -> PollResult:
     generated = as_dict(response.get("generateVideoResponse"))
+    samples: list[PollResult] = []
     for sample in as_list(generated.get("generatedSamples")):
         video = as_dict(as_dict(sample).get("video"))
         if video.get("uri"):
-            return PollResult(done=True, videos=(VideoRef(uri=str(video["uri"])),))
-        if video.get("encodedVideo"):
-            return inline_video(video["encodedVideo"], str(video.get("encoding") or "video/mp4"))
+            samples.append(PollResult(done=True, videos=(VideoRef(uri=str(video["uri"])),)))
+        elif video.get("encodedVideo"):
+            encoding = str(video.get("encoding") or "video/mp4")
+            samples.append(inline_video(video["encodedVideo"], encoding))
     # Gemini nests the RAI counters inside generateVideoResponse (Vertex does not).
-    return PollResult(done=True, failure=no_video_failure(generated))
+    return collect_videos(samples) or PollResult(done=True, failure=no_video_failure(generated))
 
 
 class GeminiUpstream:
@@ -81,36 +86,82 @@ class GeminiUpstream:
             raise UpstreamConfigError("the Gemini API key is not set (VEO_GEMINI_API_KEY)")
         return {API_KEY_HEADER: self._api_key}
 
-    def _model_url(self) -> str:
-        return f"{self.base_url}/v1beta/models/{quote(self.video.model, safe='')}"
+    def _model_url(self, model: str | None = None) -> str:
+        return f"{self.base_url}/v1beta/models/{quote(model or self.video.model, safe='')}"
 
     async def check_model(self) -> None:
-        """`models.get` is unbilled; a retired preview id answers 404 "no longer available"."""
+        """`models.get` is unbilled; a retired preview id answers 404 "no longer available",
+        and then the message names the Veo ids this key does list (`models.list`, unbilled)."""
         self.video.check()
-        model = await request_json(
-            self._pool,
-            "GET",
-            self._model_url(),
-            phase="model_check",
-            headers=self._headers(),
-            secrets=(self._api_key,),
-        )
+        try:
+            model = await request_json(
+                self._pool,
+                "GET",
+                self._model_url(),
+                phase="model_check",
+                headers=self._headers(),
+                secrets=(self._api_key,),
+            )
+        except UpstreamConfigError as exc:
+            if exc.status != 404:
+                raise
+            listed = await self._listed_veo_models()
+            found = ", ".join(listed) if listed else "none"
+            raise UpstreamConfigError(
+                f"{exc.message}; Veo models this key lists: {found}"
+                + ("" if listed else " (use the vertex backend with veo-3.1-generate-001)"),
+                status=404,
+            ) from exc
         methods = model.get("supportedGenerationMethods")
         if isinstance(methods, list) and methods and "predictLongRunning" not in methods:
             raise UpstreamConfigError(f"model {self.video.model} cannot generate videos")
 
+    async def _listed_veo_models(self) -> list[str]:
+        """The Veo ids `models.list` shows this key (its first page of up to 1,000 models)."""
+        listing = await request_json(
+            self._pool,
+            "GET",
+            f"{self.base_url}/v1beta/models?pageSize=1000",
+            phase="model_check",
+            headers=self._headers(),
+            secrets=(self._api_key,),
+        )
+        names = (as_dict(item).get("name") for item in as_list(listing.get("models")))
+        return sorted(
+            str(name).removeprefix("models/")
+            for name in names
+            if isinstance(name, str) and "veo" in name
+        )
+
     async def submit(self, request: SubmitRequest) -> str:
-        self.video.check()
+        check_request(request, self.video)
         operation = await request_json(
             self._pool,
             "POST",
-            f"{self._model_url()}:predictLongRunning",
+            f"{self._model_url(effective_model(request, self.video))}:predictLongRunning",
             phase="submit",
             headers=self._headers(),
-            json_body=predict_body(request, self.video),
+            json_body=self.body(request),
             secrets=(self._api_key,),
         )
         return operation_name(operation)
+
+    def body(self, request: SubmitRequest) -> dict[str, Any]:
+        """The shared body; the options only Vertex takes are refused before anything is paid."""
+        refused = [
+            name
+            for name, given in (
+                ("seed", request.seed is not None),
+                ("generateAudio false", request.generate_audio is False),  # always on there
+                ("sampleCount above 1", request.sample_count != 1),
+            )
+            if given
+        ]
+        if refused:
+            raise UpstreamConfigError(
+                f"the Gemini API takes no {', '.join(refused)}: use the vertex backend"
+            )
+        return predict_body(request, self.video)
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Gemini")

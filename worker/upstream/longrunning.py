@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from shared.errors import UpstreamPermanentError
-from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
+from worker.upstream.base import ImageInput, PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.classify import MESSAGE_MAX_CHARS
 from worker.upstream.transport import JSON_MAX_BYTES
 
@@ -20,27 +20,69 @@ from worker.upstream.transport import JSON_MAX_BYTES
 def predict_body(
     request: SubmitRequest, video: VideoSettings, **extra_parameters: Any
 ) -> dict[str, Any]:
-    """The `predictLongRunning` body both surfaces share; Vertex adds its own parameters."""
+    """The `predictLongRunning` body both surfaces share, in the SDK's field order and shapes
+    (tests/conformance compares it with google-genai's); Vertex adds its own parameters.
+
+    Each option the request leaves at None falls back to the process-wide VideoSettings.
+    """
     instance: dict[str, Any] = {"prompt": request.prompt}
-    parameters: dict[str, Any] = {
-        "aspectRatio": request.aspect_ratio,
-        "resolution": video.resolution,
-        "durationSeconds": int(video.duration_s),  # the SDK sends an int
-        "sampleCount": 1,
-    }
     if request.image is not None:
         # The SDK's shape; the REST guide's `inlineData` is reported to answer 400.
-        instance["image"] = {
-            "bytesBase64Encoded": base64.b64encode(request.image.data).decode("ascii"),
-            "mimeType": request.image.mime_type,
-        }
-        parameters["personGeneration"] = "allow_adult"  # the only value image-to-video accepts
-    # Text-to-video leaves personGeneration out: allow_adult is rejected there, and allow_all
-    # is refused in the EU/UK/CH/MENA; the default is accepted everywhere.
-    if video.negative_prompt:
-        parameters["negativePrompt"] = video.negative_prompt
+        instance["image"] = image_body(request.image)
+    if request.last_frame is not None:
+        instance["lastFrame"] = image_body(request.last_frame)
+    if request.reference_images:
+        # The SDK sends its enum's value ("ASSET"/"STYLE"); Vertex's docs spell it in lower case.
+        instance["referenceImages"] = [
+            {"image": image_body(ref.image), "referenceType": ref.reference_type.upper()}
+            for ref in request.reference_images
+        ]
+    # personGeneration is left out everywhere: its default is accepted on every surface and in
+    # every region, while explicit values are refused in some (allow_all in the EU/UK/CH/MENA;
+    # allow_adult by the Gemini API today).
+    parameters: dict[str, Any] = {
+        "sampleCount": request.sample_count,
+        "durationSeconds": int(effective_duration(request, video)),  # the SDK sends an int
+        "aspectRatio": request.aspect_ratio,
+        "resolution": effective_resolution(request, video),
+    }
+    negative_prompt = (
+        request.negative_prompt if request.negative_prompt is not None else video.negative_prompt
+    )
+    if negative_prompt:
+        parameters["negativePrompt"] = negative_prompt
     parameters.update(extra_parameters)
     return {"instances": [instance], "parameters": parameters}
+
+
+def image_body(image: ImageInput) -> dict[str, str]:
+    """An inline image as both surfaces take it (`Image` in the SDK's Vertex converter)."""
+    return {
+        "bytesBase64Encoded": base64.b64encode(image.data).decode("ascii"),
+        "mimeType": image.mime_type,
+    }
+
+
+def effective_model(request: SubmitRequest, video: VideoSettings) -> str:
+    return request.model or video.model
+
+
+def effective_duration(request: SubmitRequest, video: VideoSettings) -> int:
+    return request.duration_s if request.duration_s is not None else video.duration_s
+
+
+def effective_resolution(request: SubmitRequest, video: VideoSettings) -> str:
+    return request.resolution or video.resolution
+
+
+def check_request(request: SubmitRequest, video: VideoSettings) -> None:
+    """Refuse what Veo 3.1 refuses for every model (1080p and 4k need 8 s) before paying for
+    the 400; the per-model capability table refuses the rest at the API."""
+    VideoSettings(
+        model=effective_model(request, video),
+        resolution=effective_resolution(request, video),
+        duration_s=effective_duration(request, video),
+    ).check()
 
 
 def poll_max_bytes(max_inline_bytes: int) -> int:
@@ -107,6 +149,16 @@ def inline_video(encoded: Any, mime_type: str) -> PollResult:
         )
         return PollResult(done=True, failure=failure)
     return PollResult(done=True, videos=(VideoRef(data=data, mime_type=mime_type),))
+
+
+def collect_videos(samples: list[PollResult]) -> PollResult | None:
+    """Every sample's video, in the upstream's order; the first undecodable one fails them all
+    (a corrupt payload will not improve on re-polling). None when there is no sample."""
+    for sample in samples:
+        if sample.failure is not None:
+            return sample
+    videos = tuple(video for sample in samples for video in sample.videos)
+    return PollResult(done=True, videos=videos) if videos else None
 
 
 def no_video_failure(counters: Mapping[str, Any]) -> UpstreamPermanentError:

@@ -27,6 +27,9 @@ from worker.upstream.longrunning import (
     as_dict,
     as_list,
     check_operation_name,
+    check_request,
+    collect_videos,
+    effective_model,
     inline_video,
     no_video_failure,
     operation_name,
@@ -121,17 +124,17 @@ def parse_operation(operation: Mapping[str, Any]) -> PollResult:
 
 
 def _read_response(response: Mapping[str, Any]) -> PollResult:
+    samples: list[PollResult] = []
     for item in as_list(response.get("videos")):
         video = as_dict(item)
         mime_type = str(video.get("mimeType") or "video/mp4")
         if video.get("gcsUri"):
-            return PollResult(
-                done=True, videos=(VideoRef(uri=str(video["gcsUri"]), mime_type=mime_type),)
-            )
-        if video.get("bytesBase64Encoded"):
-            return inline_video(video["bytesBase64Encoded"], mime_type)
+            ref = VideoRef(uri=str(video["gcsUri"]), mime_type=mime_type)
+            samples.append(PollResult(done=True, videos=(ref,)))
+        elif video.get("bytesBase64Encoded"):
+            samples.append(inline_video(video["bytesBase64Encoded"], mime_type))
     # Vertex keeps the RAI counters on `response` itself (Gemini nests them one level down).
-    return PollResult(done=True, failure=no_video_failure(response))
+    return collect_videos(samples) or PollResult(done=True, failure=no_video_failure(response))
 
 
 class VertexUpstream:
@@ -176,13 +179,13 @@ class VertexUpstream:
     async def _token(self) -> str:
         return await self._tokens.token()
 
-    def _model_resource(self) -> str:
+    def _model_resource(self, model: str | None = None) -> str:
         project = self.project or self._tokens.project_id
         if not project:
             raise UpstreamConfigError("VEO_VERTEX_PROJECT is not set and the credentials name none")
         return (
             f"projects/{quote(project, safe='')}/locations/{quote(self.location, safe='')}"
-            f"/publishers/google/models/{quote(self.video.model, safe='')}"
+            f"/publishers/google/models/{quote(model or self.video.model, safe='')}"
         )
 
     async def check_model(self) -> None:
@@ -205,21 +208,30 @@ class VertexUpstream:
         )
 
     async def submit(self, request: SubmitRequest) -> str:
-        self.video.check()
+        check_request(request, self.video)
         token = await self._token()
-        extra: dict[str, Any] = {"generateAudio": True}  # whether it defaults on is unconfirmed
-        if self.output_gcs_uri:
-            extra["storageUri"] = self.output_gcs_uri
         operation = await request_json(
             self._pool,
             "POST",
-            f"{self.base_url}/v1/{self._model_resource()}:predictLongRunning",
+            f"{self.base_url}/v1/{self._model_resource(effective_model(request, self.video))}"
+            ":predictLongRunning",
             phase="submit",
             headers=_bearer(token),
-            json_body=predict_body(request, self.video, **extra),
+            json_body=self.body(request),
             secrets=(token,),
         )
         return operation_name(operation)
+
+    def body(self, request: SubmitRequest) -> dict[str, Any]:
+        """The `predictLongRunning` body: the shared one plus what only Vertex takes."""
+        extra: dict[str, Any] = {}
+        if self.output_gcs_uri:
+            extra["storageUri"] = self.output_gcs_uri
+        if request.seed is not None:
+            extra["seed"] = request.seed
+        # Sent even when on: whether Vertex defaults it on for every Veo 3.1 model is unconfirmed.
+        extra["generateAudio"] = True if request.generate_audio is None else request.generate_audio
+        return predict_body(request, self.video, **extra)
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Vertex")
