@@ -17,6 +17,7 @@ from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.metrics_asgi import Metrics
 from api_gateway.routes import (
     account,
+    events,
     files,
     generate,
     health,
@@ -75,6 +76,7 @@ def create_app() -> FastAPI:
         account,
         videos,
         notifications,
+        events,
     ):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them

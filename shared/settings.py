@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     # again. A finish whose Redis write was lost is mirrored again by the next sweep; this bounds
     # how long a finished job can show as processing if Redis stays unreachable from workers.
     status_mirror_processing_ttl_s: int = 300
+    # Longest `Prefer: wait=N` honoured (a larger N is cut to this): a waiting request holds
+    # only a future on the process's one pub/sub connection (api_gateway/waiting.py).
+    wait_max_s: int = 60
+    # The event stream's `: ping` comment, so proxies do not close a quiet stream.
+    events_heartbeat_s: float = 15.0
+    # How often the event stream recomputes a processing job's progress estimate (the upstream
+    # reports none) and sends it if it grew.
+    events_progress_interval_s: float = 2.0
     # Veo takes up to 1,024 tokens; 2,000 characters stays below that even for token-dense text.
     prompt_max_chars: int = 2000
     upload_max_bytes: int = 50 * MIB
