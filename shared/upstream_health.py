@@ -36,6 +36,12 @@ def count(ok: bool) -> None:
         _pending["ok" if ok else "error"] += 1
 
 
+def forget_pending() -> None:
+    """Drop what was counted and not yet written (tests switching to another stack)."""
+    with _lock:
+        _pending.clear()
+
+
 def _bucket(minute: int) -> str:
     return rkey(KEY, str(minute))
 

@@ -157,6 +157,13 @@ def stack(
         yield Stack(env, data_dir, log_dir, database_url, redis_url)
 
 
+def share_simulator_keys(stack: Stack, data_dir: Path) -> None:
+    """A data dir of its own whose workers still get tokens from the session's simulator: it
+    knows the service accounts written in its own data dir only (simulator/oauth.py)."""
+    (stack.data_dir / "simulator").mkdir(parents=True, exist_ok=True)
+    (data_dir / "simulator").symlink_to(stack.data_dir / "simulator")
+
+
 @pytest.fixture(scope="session")
 def quiet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """The session's stack with a database, data dir and Redis key prefix of its own that no
@@ -173,6 +180,7 @@ def quiet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         else:
             database_url = cleanup.enter_context(postgres_database())
         data_dir = tmp_path_factory.mktemp("quiet-data")
+        share_simulator_keys(stack, data_dir)
         prefix = f"veoquiet-{secrets.token_hex(4)}:"
         env = {
             **stack.env,

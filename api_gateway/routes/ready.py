@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from api_gateway.errors import error_response, ok
+from api_gateway.openapi import PUBLIC
 from api_gateway.schemas import Envelope
 from shared.errors import ServiceUnavailable
 from shared.metrics.state import DatabaseState, read_database
@@ -111,8 +112,8 @@ def readiness() -> ReadyData:
     return data
 
 
-@router.get("/ready", response_model=Envelope[ReadyData])
-async def ready() -> JSONResponse:
+@router.get("/ready", response_model=Envelope[ReadyData], openapi_extra=PUBLIC)
+async def get_readiness() -> JSONResponse:
     data = await anyio.to_thread.run_sync(readiness, limiter=_limiter())
     if data.ready:
         return ok(data.model_dump())

@@ -21,7 +21,8 @@ from tests.conftest import AccountInfo, Stack
 from tests.support.api import fresh_rate_window, signed_file_path
 from tests.uploads.images import image_bytes
 
-PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/files/{key}"}
+# Google's pushes carry its OIDC token, not an API key (tests/integration/test_upstream_push.py)
+PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/files/{key}", "/api/upstream/notifications"}
 API_KEY_PATTERN = re.compile(r"veo_[A-Za-z0-9_-]{40,}")
 SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{20,}")
 

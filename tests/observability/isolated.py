@@ -7,7 +7,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from devtools.processes import free_port
-from tests.conftest import Stack, postgres_database
+from tests.conftest import Stack, postgres_database, share_simulator_keys
 from tests.support.environment import delete_keys, environment
 
 
@@ -23,6 +23,7 @@ def isolated_stack(stack: Stack, base: Path, **extra: str) -> Iterator[Stack]:
         prefix = f"veoiso-{secrets.token_hex(4)}:"
         data_dir = base / "data"
         data_dir.mkdir(parents=True, exist_ok=True)
+        share_simulator_keys(stack, data_dir)
         env = {
             **stack.env,
             "VEO_DATA_DIR": str(data_dir),

@@ -36,7 +36,7 @@ def test_ready_on_a_working_stack(gateway_url: str, workers: Workers) -> None:
     assert data["upstream"]["windowSeconds"] == 300
     health = httpx.get(f"{gateway_url}/api/health", timeout=30).json()
     assert health["code"] == 0
-    assert set(health["data"]) == {"database", "redis", "lastSweepAt"}
+    assert set(health["data"]) == {"database", "redis", "lastSweepAt", "unknownSubmits"}
 
 
 def test_not_ready_without_a_sweeper_or_with_a_failing_upstream(
