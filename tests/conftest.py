@@ -26,6 +26,7 @@ import pytest
 from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
 from simulator.control import control_headers
 from tests.support.environment import delete_keys, environment
+from tests.support.receiver import Receiver, start_receiver
 
 CI = os.environ.get("CI", "").lower() == "true"
 TEST_REDIS_URL = os.environ.get("VEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -367,3 +368,11 @@ def account(stack: Stack) -> Callable[..., AccountInfo]:
         return AccountInfo(created.id, key)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver of the module's own (tests/support/receiver.py)."""
+    server = start_receiver()
+    yield server
+    server.close()

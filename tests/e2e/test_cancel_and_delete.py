@@ -1,7 +1,7 @@
 """Cancel and delete against the running pipeline: real workers, the simulator, a receiver."""
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -14,16 +14,9 @@ from tests.conftest import AccountInfo, Workers
 from tests.e2e.test_webhooks import secret_of, verified, wait_received
 from tests.support.api import create_video, status, wait_terminal
 from tests.support.jobs import balance
-from tests.support.receiver import Receiver, start_receiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 def _data(response: httpx.Response) -> Any:

@@ -17,22 +17,16 @@ from shared.states import JobStatus
 from shared.transitions import transition
 from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.jobs import insert_paid_job, reload_job
+from tests.support.quiet_gateway import quiet_client, quiet_gateway  # noqa: F401 - fixtures
 
 # On a database no worker serves, behind a gateway of its own: the session's poll tick and
 # sweeper would otherwise move these jobs (or repair the mirror) while a test looks at them.
 pytestmark = pytest.mark.usefixtures("quiet_stack")
 
 
-@pytest.fixture(scope="module")
-def quiet_gateway(quiet: Stack) -> Iterator[str]:
-    with running_gateway(quiet, "gateway-quiet") as url:
-        yield url
-
-
 @pytest.fixture
-def client(quiet_gateway: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=quiet_gateway, timeout=30) as http:
-        yield http
+def client(quiet_client: httpx.Client) -> httpx.Client:  # noqa: F811 - the fixture
+    return quiet_client
 
 
 def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:

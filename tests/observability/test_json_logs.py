@@ -3,7 +3,6 @@ from the gateway's line through the worker's to its webhook delivery's."""
 
 import json
 import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,16 +15,9 @@ from tests.conftest import Stack, Workers, running_gateway
 from tests.observability.isolated import isolated_stack
 from tests.support.api import create_video, wait_terminal
 from tests.support.environment import environment
-from tests.support.receiver import Receiver, start_receiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 def json_lines(path: Path) -> list[dict[str, Any]]:

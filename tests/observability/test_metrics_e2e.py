@@ -2,7 +2,7 @@
 before and after a job goes through submit, poll, download and its webhook."""
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -10,16 +10,9 @@ from devtools.processes import http_ok, wait_for
 from tests.conftest import AccountInfo, Stack, Workers
 from tests.observability.scrape import Samples, names, scrape, value
 from tests.support.api import create_video, wait_terminal
-from tests.support.receiver import Receiver, start_receiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 def worker_metrics_url(stack: Stack) -> str:
