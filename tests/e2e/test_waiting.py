@@ -46,11 +46,11 @@ def test_submit_with_prefer_wait_answers_once_the_video_is_done(
 ) -> None:
     prompt = unique("A lighthouse at dusk [sim latency=1]")
     answer = client.post(
-        "/api/generate-video", json={**BODY, "prompt": prompt}, headers=waited(user.headers, 30)
+        "/api/generate-video", json={**BODY, "prompt": prompt}, headers=waited(user.headers, 60)
     )
     body = answer.json()
     assert body["code"] == 0, body
-    assert answer.headers["preference-applied"] == "wait=30"
+    assert answer.headers["preference-applied"] == "wait=60"
     assert body["data"]["status"] == "completed"
     assert body["data"]["videoUrl"]
     assert body["data"]["prompt"] == prompt
@@ -213,7 +213,12 @@ def test_a_stopping_gateway_ends_its_streams_and_waits(stack: Stack, user: Accou
     finally:
         proc.stop()
     assert json.loads(first["data"])["status"] in {"pending", "processing"}
-    assert all("comment" in event for event in rest)
+    # The stream ended (no terminal status: the jobs never finish); it may have told of a move
+    # to processing first, on a busy machine.
+    assert all(
+        "comment" in event or json.loads(event["data"])["status"] in {"pending", "processing"}
+        for event in rest
+    )
     assert answer.json()["data"]["status"] in {"pending", "processing"}
 
 
