@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import typer
 
-from admin import accounts, erase, keys, limits, webhooks
+from admin import accounts, erase, keys, limits, login, webhooks
 from admin.accounts import create_account_with_key
 from admin.keys import issue_key
 from admin.output import console
@@ -44,6 +44,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "rotate-webhook-secret": webhooks.rotate_webhook_secret,
     "list-endpoints": webhooks.list_endpoints,
     "enable-endpoint": webhooks.enable_endpoint,
+    "login-link": login.login_link,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)

@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
+from api_gateway.dashboard import app as dashboard
 from api_gateway.routes import (
     account,
     files,
@@ -79,6 +80,7 @@ def create_app() -> FastAPI:
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
     openapi.install(app)
+    dashboard.install(app)  # the account holders' web page, /dashboard
     return app
 
 
