@@ -20,10 +20,12 @@ from api_gateway.routes import (
     files,
     generate,
     health,
+    keys,
     notifications,
     status,
     upload,
     videos,
+    webhook_settings,
     webhooks,
 )
 from api_gateway.schemas import ErrorEnvelope
@@ -73,6 +75,8 @@ def create_app() -> FastAPI:
         account,
         videos,
         notifications,
+        keys,
+        webhook_settings,
     ):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them

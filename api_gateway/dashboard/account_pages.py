@@ -1,13 +1,10 @@
 """The API keys, credits and webhooks pages, through the same functions as the API's account,
 ledger and webhook routes and `veo-admin`'s key and webhook commands."""
 
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import update
-from sqlmodel import col
 
 from api_gateway.dashboard import sessions
 from api_gateway.dashboard.usage import usage_chart
@@ -15,13 +12,10 @@ from api_gateway.dashboard.web import SignedIn, checked_form, redirect, render
 from api_gateway.db_threads import in_db_thread
 from api_gateway.routes import webhooks as webhook_routes
 from api_gateway.routes.account import _account, _ledger
+from shared import account_webhooks
 from shared.api_keys import issue_key, list_keys, revoke_own_key
-from shared.db import read_session, write_session
-from shared.errors import ApiError, UnsafeUrl, invalid
-from shared.models import Account
-from shared.netguard.addresses import check_url
+from shared.errors import ApiError
 from shared.settings import get_settings
-from shared.webhooks import rotate_secret, signing_secrets
 
 router = APIRouter()
 LEDGER_PAGE = 50
@@ -81,14 +75,9 @@ async def credits_page(request: Request, session: SignedIn) -> Response:
 
 
 def _webhooks(account_id: str, reveal: bool) -> dict[str, Any]:
-    with read_session() as db:
-        account = db.get(Account, account_id)
-        assert account is not None
-        secrets = signing_secrets(account) if reveal else []
-        url = account.webhook_url
     return {
-        "url": url,
-        "secrets": secrets,
+        "url": _account(account_id)["webhookUrl"],
+        "secrets": account_webhooks.current_secrets(account_id) if reveal else [],
         "endpoints": webhook_routes._endpoints(account_id),
         "deliveries": webhook_routes._list(account_id, None, 50),
     }
@@ -115,26 +104,6 @@ async def reveal_secret(request: Request, session: SignedIn) -> Response:
     return await _webhooks_page(session, reveal=True)
 
 
-def _set_endpoint(account_id: str, url: str | None) -> None:
-    if url is not None:
-        try:
-            check_url(url)
-        except UnsafeUrl as exc:
-            raise invalid("url", exc.reason) from exc
-    with write_session() as db:
-        db.execute(update(Account).where(col(Account.id) == account_id).values(webhook_url=url))
-        db.commit()
-
-
-def _rotate(account_id: str) -> None:
-    with write_session() as db:
-        account = db.get(Account, account_id)
-        assert account is not None
-        rotate_secret(account, timedelta(seconds=get_settings().webhook_secret_grace_s))
-        db.add(account)
-        db.commit()
-
-
 async def _webhook_action(session: SignedIn, action: Any, *args: Any, done: str) -> Response:
     try:
         await in_db_thread(action, session.account_id, *args)
@@ -148,7 +117,9 @@ async def _webhook_action(session: SignedIn, action: Any, *args: Any, done: str)
 async def set_endpoint(request: Request, session: SignedIn) -> Response:
     form = await checked_form(request, session)
     url = form.get("url", "").strip()[:2048] or None
-    return await _webhook_action(session, _set_endpoint, url, done="Endpoint saved.")
+    return await _webhook_action(
+        session, account_webhooks.set_endpoint, url, done="Endpoint saved."
+    )
 
 
 @router.post("/webhooks/rotate")
@@ -156,7 +127,7 @@ async def rotate(request: Request, session: SignedIn) -> Response:
     await checked_form(request, session)
     hours = get_settings().webhook_secret_grace_s / 3600
     done = f"New signing secret; the previous one keeps signing for {hours:g} h."
-    return await _webhook_action(session, _rotate, done=done)
+    return await _webhook_action(session, account_webhooks.rotate, done=done)
 
 
 @router.post("/webhooks/test")
