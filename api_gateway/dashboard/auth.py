@@ -8,22 +8,14 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 
 from api_gateway.dashboard import sessions
-from api_gateway.dashboard.web import SignedIn, checked_form, redirect, render
+from api_gateway.dashboard.web import SignedIn, _active, checked_form, redirect, render
 from api_gateway.db_threads import in_db_thread
 from api_gateway.deps import _lookup, client_address
-from shared.db import read_session
 from shared.keys import hash_api_key
 from shared.login_links import redeem_login_link
-from shared.models import Account
 
 router = APIRouter()
 REFUSED = "That API key is not valid (unknown, revoked, or its account is disabled)."
-
-
-def _active(account_id: str) -> bool:
-    with read_session() as session:
-        account = session.get(Account, account_id)
-        return account is not None and account.disabled_at is None
 
 
 def _sign_in_page(request: Request, error: str | None = None, status_code: int = 200) -> Response:

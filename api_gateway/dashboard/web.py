@@ -10,6 +10,9 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from api_gateway.dashboard.sessions import Session, current_session, tokens_match
+from api_gateway.db_threads import in_db_thread
+from shared.db import read_session
+from shared.models import Account
 
 HERE = Path(__file__).parent
 STATIC_DIR = HERE / "static"
@@ -69,9 +72,17 @@ class NotSignedIn(Exception):
     """Raised by the signed-in dependency; answered with a redirect to the sign-in page."""
 
 
+def _active(account_id: str) -> bool:
+    with read_session() as db:
+        account = db.get(Account, account_id)
+        return account is not None and account.disabled_at is None
+
+
 async def _signed_in(request: Request) -> Session:
+    """The session, while its account is enabled (a disabled account's sessions end, as its
+    keys stop working)."""
     session = await current_session(request)
-    if session is None:
+    if session is None or not await in_db_thread(_active, session.account_id):
         raise NotSignedIn
     return session
 

@@ -319,3 +319,17 @@ def test_wrong_keys_are_refused_and_counted(
     page.get_by_role("button", name="Sign in").click()
     expect(page.locator(".error")).to_contain_text("not valid")
     sign_in(page, account(credits=1).api_key)  # a right key still works
+
+
+def test_a_disabled_accounts_session_ends(
+    page_for: Callable[..., Page], account: Callable[..., AccountInfo]
+) -> None:
+    from typer.testing import CliRunner
+
+    from admin.cli import app as admin_cli
+
+    user = account(credits=1)
+    page = page_for(user)
+    assert CliRunner().invoke(admin_cli, ["disable-account", user.account_id]).exit_code == 0
+    page.goto("/dashboard/keys")
+    page.wait_for_url("**/dashboard/sign-in")
