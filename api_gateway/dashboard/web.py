@@ -9,7 +9,13 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from api_gateway.dashboard.sessions import Session, current_session, tokens_match
+from api_gateway.dashboard.sessions import (
+    SESSION_COOKIE,
+    Session,
+    current_session,
+    end_session,
+    tokens_match,
+)
 from api_gateway.db_threads import in_db_thread
 from shared.db import read_session
 from shared.models import Account
@@ -82,7 +88,10 @@ async def _signed_in(request: Request) -> Session:
     """The session, while its account is enabled (a disabled account's sessions end, as its
     keys stop working)."""
     session = await current_session(request)
-    if session is None or not await in_db_thread(_active, session.account_id):
+    if session is None:
+        raise NotSignedIn
+    if not await in_db_thread(_active, session.account_id):
+        await end_session(Response(), session)
         raise NotSignedIn
     return session
 
@@ -105,7 +114,9 @@ class CsrfRefused(Exception):
 
 def install_handlers(app: Any) -> None:
     async def not_signed_in(_: Request, __: Exception) -> Response:
-        return redirect("/dashboard/sign-in")
+        response = redirect("/dashboard/sign-in")
+        response.delete_cookie(SESSION_COOKIE, path="/dashboard")
+        return response
 
     async def csrf_refused(_: Request, __: Exception) -> Response:
         return render(
