@@ -2,9 +2,7 @@
 functions as GET /api/videos, POST /api/videos/{uuid}/cancel, DELETE /api/videos/{uuid},
 POST /api/upload-video-image and POST /api/generate-video."""
 
-import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -14,25 +12,22 @@ from pydantic import ValidationError
 from sqlalchemy import select
 
 from api_gateway import errors
-from api_gateway.dashboard import sessions
+from api_gateway.dashboard import live, sessions
 from api_gateway.dashboard.form_fields import form_fields, price_credits, request_body
 from api_gateway.dashboard.web import SignedIn, checked_form, redirect, render, secured
 from api_gateway.db_threads import in_db_thread
 from api_gateway.deps import submit_pipeline
-from api_gateway.routes.videos import PAGE_DEFAULT, _after_cursor, _job_id, _list
+from api_gateway.routes.videos import PAGE_DEFAULT, PAGE_MAX, _after_cursor, _job_id, _list
 from api_gateway.schemas import GenerateVideoRequest
 from api_gateway.submission import create_video
-from api_gateway.video_status import _load
 from shared.cancellation import cancel_job
 from shared.db import read_connection
 from shared.erasure import delete_job
-from shared.errors import ApiError
+from shared.errors import ApiError, NotFound, invalid
 from shared.models import LEDGER
 from shared.settings import get_settings
 
 router = APIRouter()
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
-EVENT_CHECK_S = 1.0  # how often the stream re-reads a job that is still moving
 
 
 def _refunds(job_ids: list[str]) -> dict[str, int]:
@@ -67,38 +62,41 @@ async def videos_page(request: Request, session: SignedIn) -> Response:
         session=session,
         flash=await sessions.pop_flash(session),
         page=page,
-        terminal=TERMINAL,
+        terminal=live.TERMINAL,
         first_page=cursor is None,
     )
 
 
-async def _status_events(account_id: str, job_id: str) -> AsyncIterator[bytes]:
-    """The API's event format (`event: status`, the status answer as data), ending after the
-    terminal status; re-reads the job while it moves."""
-    last: dict[str, Any] | None = None
-    number = 0
-    while True:
-        try:
-            data = await in_db_thread(_load, job_id, account_id)
-        except ApiError:
-            return
-        if data != last:
-            number += 1
-            yield f"id: {number}\nevent: status\ndata: {json.dumps(data)}\n\n".encode()
-            last = data
-        if data["status"] in TERMINAL:
-            return
-        await asyncio.sleep(EVENT_CHECK_S)
+def _stream(account_id: str, job_ids: list[str]) -> Response:
+    response = StreamingResponse(
+        live.status_events(account_id, job_ids), media_type="text/event-stream"
+    )
+    return secured(response)
+
+
+async def _owned(account_id: str, job_ids: list[str]) -> None:
+    """Another account's (or an unknown) id: 404 at once, for the whole stream."""
+    found = await in_db_thread(live.statuses, account_id, job_ids)
+    if len(found) != len(set(job_ids)):
+        raise NotFound("Video not found")
+
+
+@router.get("/videos/events")
+async def page_events(request: Request, session: SignedIn) -> Response:
+    """Every unfinished video of a page, in one stream (`?uuid=…&uuid=…`)."""
+    job_ids = [_job_id(uuid) for uuid in request.query_params.getlist("uuid")[:PAGE_MAX]]
+    if not job_ids:
+        raise invalid("uuid", "give at least one")
+    await _owned(session.account_id, job_ids)
+    return _stream(session.account_id, job_ids)
 
 
 @router.get("/videos/{uuid}/events")
 async def video_events(uuid: str, session: SignedIn) -> Response:
-    job_id = _job_id(uuid)
-    await in_db_thread(_load, job_id, session.account_id)  # another account's: 404 at once
-    response = StreamingResponse(
-        _status_events(session.account_id, job_id), media_type="text/event-stream"
-    )
-    return secured(response)
+    """One video's stream, as the API's GET /api/videos/{uuid}/events."""
+    job_ids = [_job_id(uuid)]
+    await _owned(session.account_id, job_ids)
+    return _stream(session.account_id, job_ids)
 
 
 async def _act(request: Request, session: SignedIn, action: Any, uuid: str, done: str) -> Response:

@@ -82,6 +82,10 @@ def test_a_text_video_goes_live_from_pending_to_a_playing_video(
     expect(item.get_by_role("link", name="Download")).to_have_attribute(
         "href", re.compile("/api/files/")
     )
+    stream = page.request.get(f"/dashboard/videos/{uuid}/events")  # a finished one: one event
+    assert stream.headers["content-type"].startswith("text/event-stream")
+    assert stream.text().startswith("id: 1\nevent: status\ndata: {")
+    assert '"status": "completed"' in stream.text()
     page.reload()
     # The README's picture: rewritten only when asked, so a test run leaves the tree clean.
     target = SCREENSHOT if os.environ.get("VEO_UPDATE_SCREENSHOT") == "1" else tmp_path / "shot.png"
@@ -267,9 +271,10 @@ def test_a_second_account_cannot_reach_the_first_ones_videos(
     expect(page.locator("li.video")).to_have_count(0)
     csrf = page.locator("form[action='/dashboard/sign-out'] input[name=csrf]").input_value()
 
-    events = page.request.get(f"/dashboard/videos/{uuid}/events")
-    assert events.status == 404
-    assert "mine alone" not in events.text()
+    for events_url in (f"/dashboard/videos/{uuid}/events", f"/dashboard/videos/events?uuid={uuid}"):
+        events = page.request.get(events_url)
+        assert events.status == 404
+        assert "mine alone" not in events.text()
     for action in ("cancel", "delete"):
         answer = page.request.post(f"/dashboard/videos/{uuid}/{action}", form={"csrf": csrf})
         assert "Video not found" in answer.text()  # the page it was sent back to

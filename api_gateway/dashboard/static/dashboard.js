@@ -55,12 +55,18 @@ function update(item, data) {
   }
 }
 
-function watch(item) {
-  const source = new EventSource("/dashboard/videos/" + encodeURIComponent(item.dataset.uuid) + "/events");
+// One stream for every unfinished video on the page (a browser keeps six connections per host).
+function watch(items) {
+  const byId = new Map(items.map((item) => [item.dataset.uuid, item]));
+  const query = new URLSearchParams(items.map((item) => ["uuid", item.dataset.uuid]));
+  const source = new EventSource("/dashboard/videos/events?" + query);
   source.addEventListener("status", (event) => {
     const data = JSON.parse(event.data);
+    const item = byId.get(data.uuid);
+    if (!item) return;
     update(item, data);
-    if (TERMINAL.has(data.status)) source.close();
+    if (TERMINAL.has(data.status)) byId.delete(data.uuid);
+    if (byId.size === 0) source.close();
   });
 }
 
@@ -121,9 +127,10 @@ function dropZone() {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  for (const item of document.querySelectorAll("li.video")) {
-    if (!TERMINAL.has(item.dataset.status)) watch(item);
-  }
+  const moving = [...document.querySelectorAll("li.video")].filter(
+    (item) => !TERMINAL.has(item.dataset.status),
+  );
+  if (moving.length) watch(moving);
   copyButtons();
   dropZone();
 });
