@@ -80,7 +80,7 @@ async def redeem_link(
 
 @router.post("/sign-out")
 async def sign_out(request: Request, session: SignedIn) -> Response:
-    await checked_form(request, session)
+    await checked_form(request, session, counted=False)  # signing out is never refused
     response = redirect("/dashboard/sign-in")
     await sessions.end_session(response, session)
     return response

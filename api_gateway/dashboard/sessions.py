@@ -155,3 +155,20 @@ async def count_failed_sign_in(client: str) -> None:
 
 def tokens_match(given: str, expected: str) -> bool:
     return bool(given) and hmac.compare_digest(given.encode(), expected.encode())
+
+
+async def over_write_budget(account_id: str) -> int:
+    """Seconds to wait (0: go on) for a signed-in change (a form, an upload): the dashboard's
+    own per-account budget of `default_rate_limit_per_minute`, counted as the API counts a
+    key's write budget."""
+    window = key_cache.RATE_WINDOW_S
+    now = int(time.time())
+    start = now // window * window
+    key = f"{key_cache.rate_limit_prefix()}{key_cache.WRITE}:dashboard-{account_id}:{start}"
+    pipe = get_async_redis().pipeline(transaction=False)
+    pipe.incr(key)
+    pipe.expire(key, window + 1)
+    count, _ = await pipe.execute()
+    if int(count) <= get_settings().default_rate_limit_per_minute:
+        return 0
+    return max(1, start + window - now)

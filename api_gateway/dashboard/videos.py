@@ -172,6 +172,10 @@ async def upload(request: Request, session: SignedIn) -> Response:
 
     if not sessions.tokens_match(request.headers.get("x-csrf-token", ""), session.csrf):
         return JSONResponse({"code": 1002, "msg": "Form expired: reload the page"}, 403)
+    wait_s = await sessions.over_write_budget(session.account_id)
+    if wait_s:
+        message = f"Too many changes this minute; try again in {wait_s} s"
+        return JSONResponse({"code": 1003, "msg": message}, 429, {"Retry-After": str(wait_s)})
     try:
         return await upload_video_image(request, Caller(session.account_id, 0))
     except ApiError as error:

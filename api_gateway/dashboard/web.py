@@ -14,6 +14,7 @@ from api_gateway.dashboard.sessions import (
     Session,
     current_session,
     end_session,
+    over_write_budget,
     tokens_match,
 )
 from api_gateway.db_threads import in_db_thread
@@ -99,13 +100,27 @@ async def _signed_in(request: Request) -> Session:
 SignedIn = Annotated[Session, Depends(_signed_in)]
 
 
-async def checked_form(request: Request, session: Session) -> dict[str, str]:
-    """The posted form's text fields, after its CSRF token matched the session's."""
+async def checked_form(
+    request: Request, session: Session, *, counted: bool = True
+) -> dict[str, str]:
+    """The posted form's text fields, after its CSRF token matched the session's and (when
+    `counted`) the change fit the account's dashboard write budget."""
     form = await request.form()
     token = str(form.get("csrf", "")) or request.headers.get("x-csrf-token", "")
     if not tokens_match(token, session.csrf):
         raise CsrfRefused
+    wait_s = await over_write_budget(session.account_id) if counted else 0
+    if wait_s:
+        raise TooManyChanges(wait_s)
     return {name: value for name, value in form.items() if isinstance(value, str)}
+
+
+class TooManyChanges(Exception):
+    """Past the dashboard's write budget: answered 429, nothing done."""
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(wait_s)
+        self.wait_s = wait_s
 
 
 class CsrfRefused(Exception):
@@ -123,5 +138,13 @@ def install_handlers(app: Any) -> None:
             "message.html", 403, title="Refused", message="Form expired: reload the page."
         )
 
+    async def too_many(_: Request, exc: Exception) -> Response:
+        wait_s = exc.wait_s if isinstance(exc, TooManyChanges) else 60
+        message = f"Too many changes this minute; try again in {wait_s} s."
+        response = render("message.html", 429, title="Slow down", message=message)
+        response.headers["Retry-After"] = str(wait_s)
+        return response
+
     app.add_exception_handler(NotSignedIn, not_signed_in)
+    app.add_exception_handler(TooManyChanges, too_many)
     app.add_exception_handler(CsrfRefused, csrf_refused)

@@ -13,11 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from devtools.processes import wait_for
 from shared.settings import get_settings
-from tests.conftest import AccountInfo, Workers
+from tests.conftest import AccountInfo, Stack, Workers, running_gateway
 from tests.dashboard.conftest import sign_in
 from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 from tests.support.receiver import Receiver, start_receiver
@@ -338,3 +338,27 @@ def test_a_disabled_accounts_session_ends(
     assert CliRunner().invoke(admin_cli, ["disable-account", user.account_id]).exit_code == 0
     page.goto("/dashboard/keys")
     page.wait_for_url("**/dashboard/sign-in")
+
+
+def test_changes_past_the_write_budget_are_refused_but_signing_out_is_not(
+    browser: Browser, account: Callable[..., AccountInfo], stack: Stack
+) -> None:
+    from tests.support.api import fresh_rate_window
+
+    limit = 5
+    env = {"VEO_DEFAULT_RATE_LIMIT_PER_MINUTE": str(limit)}
+    with running_gateway(stack, "gateway-dashboard-budget", env=env) as url:
+        context = browser.new_context(base_url=url)
+        page = context.new_page()
+        sign_in(page, account(credits=1).api_key)
+        csrf = page.locator("form[action='/dashboard/sign-out'] input[name=csrf]").input_value()
+        fresh_rate_window()
+        answers = [
+            page.request.post("/dashboard/keys/0/revoke", form={"csrf": csrf}, max_redirects=0)
+            for _ in range(limit + 1)
+        ]
+        assert [answer.status for answer in answers] == [303] * limit + [429]
+        assert answers[-1].headers["retry-after"].isdigit()
+        page.get_by_role("button", name="Sign out").click()
+        page.wait_for_url("**/dashboard/sign-in")
+        context.close()
