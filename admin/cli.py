@@ -1,4 +1,5 @@
-"""`veo-admin`: accounts, keys and credits on the stack's database. Names and flags are stable.
+"""`veo-admin`: accounts, keys and credits on the stack's database, and a read-only check of the
+upstream (check-upstream). Names and flags are stable.
 
 The commands live beside what they operate on (admin/accounts.py, keys.py, erase.py,
 webhooks.py); this module is the table of their names. Changes to keys reach the gateways'
@@ -11,7 +12,7 @@ from collections.abc import Callable
 
 import typer
 
-from admin import accounts, erase, keys, limits, login, webhooks
+from admin import accounts, erase, keys, limits, login, upstream_check, webhooks
 from admin.accounts import create_account_with_key
 from admin.keys import issue_key
 from admin.output import console
@@ -45,6 +46,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "list-endpoints": webhooks.list_endpoints,
     "enable-endpoint": webhooks.enable_endpoint,
     "login-link": login.login_link,
+    "check-upstream": upstream_check.check_upstream,
 }
 for name, command in COMMANDS.items():
     app.command(name)(command)

@@ -33,6 +33,7 @@ from shared.models import (
     WebhookDelivery,
     WebhookEndpoint,
     new_webhook_secret,
+    video_files,
 )
 from shared.redis_client import delete_keys
 from shared.states import TERMINAL
@@ -59,9 +60,12 @@ def _stored_files(account_id: str) -> tuple[list[str], list[str], list[str]]:
         uploads = session.execute(select(Upload).where(col(Upload.account_id) == account_id))
         upload_keys = [upload.storage_key for upload in uploads.scalars()]
         jobs = session.execute(
-            select(col(Job.id), col(Job.video_key)).where(col(Job.account_id) == account_id)
+            select(col(Job.id), col(Job.video_key), col(Job.video_keys)).where(
+                col(Job.account_id) == account_id
+            )
         ).all()
-    return upload_keys, [key for _, key in jobs if key], [job_id for job_id, _ in jobs]
+    videos = [key for _, first, every in jobs for key in video_files(first, every)]
+    return upload_keys, videos, [job_id for job_id, _, _ in jobs]
 
 
 def _erase_rows(account_id: str) -> None:

@@ -15,13 +15,16 @@ from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
 from api_gateway.dashboard import app as dashboard
+from api_gateway.metrics_asgi import Metrics
 from api_gateway.routes import (
     account,
+    events,
     files,
     generate,
     health,
     keys,
     notifications,
+    ready,
     status,
     upload,
     videos,
@@ -30,7 +33,7 @@ from api_gateway.routes import (
 )
 from api_gateway.schemas import ErrorEnvelope
 from api_gateway.tuning import tune_garbage_collector
-from shared import log_redaction
+from shared import log_redaction, logs
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorEnvelope, "description": "1000 invalid parameters"},
@@ -70,6 +73,7 @@ def create_app() -> FastAPI:
         status,
         upload,
         health,
+        ready,
         files,
         webhooks,
         account,
@@ -77,17 +81,20 @@ def create_app() -> FastAPI:
         notifications,
         keys,
         webhook_settings,
+        events,
     ):
         app.include_router(module.router, prefix="/api")
     app.add_middleware(StatusFastPath)  # innermost: the others still wrap them
     app.add_middleware(SubmitFastPath)
     app.add_middleware(RateLimitHeaders)
     app.add_middleware(BodyLimit)
+    app.add_middleware(Metrics)  # outermost: times and counts every answer, serves /metrics
     openapi.install(app)
     dashboard.install(app)  # the account holders' web page, /dashboard
     return app
 
 
 log_redaction.install()  # before uvicorn logs the first request line: no secret in the logs
+logs.configure("gateway")  # VEO_LOG_FORMAT=json: one JSON object per line (uvicorn's too)
 app = create_app()
 tune_garbage_collector()

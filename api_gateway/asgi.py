@@ -101,7 +101,8 @@ class SubmitFastPath:
     machinery, as StatusFastPath does for status. Only the usual case takes this door: a body
     that does not validate, or any other content type, goes on to the route with its body
     replayed, so every refusal is rendered by the one place that renders it. Nothing is counted
-    before that choice, so no request counts twice against the rate limit."""
+    before that choice, so no request counts twice against the rate limit. A request that sends
+    `Prefer` (to wait for its job: api_gateway/waiting.py) takes the route as well."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -111,6 +112,7 @@ class SubmitFastPath:
             scope["type"] != "http"
             or scope["method"] != "POST"
             or scope["path"].removeprefix(scope.get("root_path", "")) != SUBMIT_PATH
+            or any(name == b"prefer" for name, _ in scope["headers"])
         ):
             await self.app(scope, receive, send)
             return

@@ -29,6 +29,11 @@ Text = Annotated[str, AfterValidator(storable)]
 IdText = Annotated[str, AfterValidator(storable), AfterValidator(lowercase_id)]
 
 GenerationType = Literal["text_to_video", "image_to_video"]
+ModelName = Literal["veo-3.1", "veo-3.1-fast"]
+Resolution = Literal["720p", "1080p", "4k"]
+DurationSeconds = Literal[4, 6, 8]
+ReferenceType = Literal["asset", "style"]
+SEED_MAX = 4_294_967_295
 AspectRatio = Literal["auto", "16:9", "9:16"]
 PublicStatus = Literal["pending", "processing", "completed", "failed", "cancelled"]
 WebhookEvent = Literal["video.processing", "video.completed", "video.failed", "video.cancelled"]
@@ -46,7 +51,59 @@ class ErrorEnvelope(BaseModel):
     data: Any = None
 
 
-class GenerateVideoRequest(BaseModel):
+class ReferenceImage(BaseModel):
+    """One "ingredient" image whose subject the video keeps (give imageKey or imageUrl)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    imageKey: Text | None = Field(  # noqa: N815
+        default=None, max_length=80, description="imageKey returned by /api/upload-video-image"
+    )
+    imageUrl: Text | None = Field(  # noqa: N815
+        default=None, max_length=2048, description="http(s) URL of a JPEG/PNG/WebP image"
+    )
+    referenceType: ReferenceType = Field(  # noqa: N815
+        default="asset",
+        description="asset: a person, character or product to keep; style is not taken by "
+        "Veo 3.1 (answered 1000)",
+    )
+
+
+class GenerationOptions(BaseModel):
+    """The model's controls; each is optional and defaults to the server's setting."""
+
+    model: ModelName | None = Field(
+        default=None, description="veo-3.1 (default) or veo-3.1-fast (cheaper, quicker)"
+    )
+    durationSeconds: DurationSeconds | None = Field(  # noqa: N815
+        default=None,
+        description="Length of the video: 4, 6 or 8 (default 8); 1080p, 4k, a last frame "
+        "and reference images need 8",
+    )
+    resolution: Resolution | None = Field(
+        default=None, description="720p (default), 1080p or 4k; above 720p needs 8 seconds"
+    )
+    negativePrompt: Text | None = Field(  # noqa: N815
+        default=None, max_length=2000, description="What the video should not show"
+    )
+    seed: int | None = Field(
+        default=None,
+        ge=0,
+        le=SEED_MAX,
+        description="0 to 4294967295: the same seed and request give a very similar video",
+    )
+    generateAudio: bool | None = Field(  # noqa: N815
+        default=None, description="Render a soundtrack (default true); without audio costs less"
+    )
+    sampleCount: int | None = Field(  # noqa: N815
+        default=None,
+        ge=1,
+        le=4,
+        description="Videos to generate from this request, 1 to 4 (default 1); each is paid",
+    )
+
+
+class GenerateVideoRequest(GenerationOptions):
     model_config = ConfigDict(extra="forbid")
 
     generationType: GenerationType  # noqa: N815 - the seed's field names
@@ -60,6 +117,21 @@ class GenerateVideoRequest(BaseModel):
     imageKey: Text | None = Field(  # noqa: N815
         default=None, max_length=80, description="imageKey returned by /api/upload-video-image"
     )
+    lastFrameUrl: Text | None = Field(  # noqa: N815
+        default=None,
+        max_length=2048,
+        description="http(s) URL of the image the video ends on (with imageUrl/imageKey: "
+        "first+last-frame interpolation; 8 seconds)",
+    )
+    lastFrameKey: Text | None = Field(  # noqa: N815
+        default=None, max_length=80, description="As lastFrameUrl, an uploaded image's imageKey"
+    )
+    referenceImages: list[ReferenceImage] | None = Field(  # noqa: N815
+        default=None,
+        max_length=3,
+        description="Up to 3 images whose subject the video keeps (text_to_video; 8 seconds; "
+        "veo-3.1 only)",
+    )
     webhookUrl: Text | None = Field(  # noqa: N815
         default=None, max_length=2048, description="http(s) endpoint told when the video finishes"
     )
@@ -70,7 +142,20 @@ class GenerateVideoRequest(BaseModel):
     )
 
 
-class GenerateVideoData(BaseModel):
+class OptionsEcho(BaseModel):
+    """The options a job uses, defaults filled in (null for jobs older than the options)."""
+
+    credits: int = Field(description="Credits charged for this job (given back if it fails)")
+    model: ModelName | None = None
+    durationSeconds: int | None = None  # noqa: N815
+    resolution: Resolution | None = None
+    negativePrompt: str | None = None  # noqa: N815
+    seed: int | None = Field(default=None, description="null: the upstream picks one")
+    generateAudio: bool | None = None  # noqa: N815
+    sampleCount: int | None = None  # noqa: N815
+
+
+class GenerateVideoData(OptionsEcho):
     uuid: str
     status: PublicStatus
     generationType: GenerationType  # noqa: N815
@@ -79,10 +164,13 @@ class GenerateVideoData(BaseModel):
     createdAt: str  # noqa: N815
 
 
-class VideoStatusData(BaseModel):
+class VideoStatusData(OptionsEcho):
     uuid: str
     status: PublicStatus
-    videoUrl: str | None = None  # noqa: N815
+    videoUrl: str | None = Field(default=None, description="The (first) video, once completed")  # noqa: N815
+    videoUrls: list[str] | None = Field(  # noqa: N815
+        default=None, description="Every sample's video once completed (sampleCount of them)"
+    )
     progress: int = Field(ge=0, le=100)
     estimatedTime: int = Field(ge=0, description="Seconds remaining (estimate)")  # noqa: N815
     queuePosition: int | None = Field(  # noqa: N815
@@ -92,7 +180,9 @@ class VideoStatusData(BaseModel):
     errorCode: str | None = None  # noqa: N815
     generationType: GenerationType  # noqa: N815
     prompt: str = Field(description="As submitted; empty once the account was erased")
-    aspectRatio: str  # noqa: N815
+    aspectRatio: str = Field(  # noqa: N815
+        description="16:9 or 9:16 once the job is submitted (auto resolved); auto until then"
+    )
     createdAt: str  # noqa: N815
     startedAt: str | None = Field(  # noqa: N815
         default=None, description="When the upstream began generating it (processing)"
@@ -119,6 +209,8 @@ class HealthData(BaseModel):
     database: bool
     redis: bool
     lastSweepAt: str | None = None  # noqa: N815
+    # Submits the upstream never answered (maybe accepted and billed): see docs/guarantees.md.
+    unknownSubmits: int = 0  # noqa: N815
 
 
 # GET /api/account, GET /api/account/ledger, GET /api/videos, DELETE /api/videos/{uuid}

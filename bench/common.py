@@ -54,6 +54,8 @@ class Config:
     rate_jobs: int = 300
     rate_workers: int = 2
     rate_observe_s: float = 15.0
+    waiters: int = 2000
+    waiters_hold_s: float = 5.0
     loadgen: str = "wrk"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,6 +77,8 @@ class Config:
             burst_jobs=30,
             rate_jobs=250,
             rate_observe_s=8.0,
+            waiters=1000,
+            waiters_hold_s=3.0,
         )
 
 

@@ -206,6 +206,17 @@ def _rate(p: dict[str, Any], _what: str) -> str:
     )
 
 
+@_section("waiters")
+def _waiters(p: dict[str, Any], _what: str) -> str:
+    after = p["answered_after_commit_s"]
+    return (
+        f"{_n(p['rss_bytes_per_waiter'] / 1024, 1)} KiB RSS/waiter · start {_n(p['start_cpu_ms_per_waiter'], 2)} ms CPU"
+        f" (plain status {_n(p['plain_status_cpu_ms_per_req'], 2)} ms)\n"
+        f"waiting {_n(p['hold_cpu_us_per_waiter_s'], 1)} µs CPU/waiter/s · answer {_n(p['answer_cpu_ms_per_waiter'], 2)} ms CPU\n"
+        f"{p['completed']}/{p['waiters']} completed; answered p50 {_n(after['p50'], 3)} · p99 {_n(after['p99'], 3)} s after their job's commit"
+    )
+
+
 def _mark(value: bool | None) -> str:
     return {True: "[green]✔[/green]", False: "[red]✘[/red]", None: ""}[value]
 
@@ -241,6 +252,7 @@ def table(doc: dict[str, Any]) -> Table:
         ("4. detection lag (upstream done → completed)", "p50 ≤ 0.5× poll interval", lambda r: _latency(r, "lag"), "latency.detection"),
         (f"5. webhook latency, burst of {cfg['burst_jobs']}", "p99 ≤ 1 s", lambda r: _latency(r, "webhook"), "latency.webhook"),
         (f"6. upstream submit rate, {cfg['rate_workers']} workers", "≤ configured", lambda r: _rate(r, "submits"), "rate"),
+        (f"7. {cfg.get('waiters', 0):,} Prefer: wait requests, one gateway", "—", lambda r: _waiters(r, "waiters"), None),
     ]  # fmt: skip
     for label, target, fmt, key in rows:
         cells: list[str] = [label, target]

@@ -33,7 +33,7 @@ from bench.loadgen import choose_tool  # noqa: E402
 from bench.stack import PG_ADMIN_URL, REDIS_URL, RunContext  # noqa: E402
 from devtools.processes import postgres_answers, redis_answers  # noqa: E402
 
-SECTIONS = ("gateway", "pipeline", "inflight", "latency", "rate")
+SECTIONS = ("gateway", "pipeline", "inflight", "latency", "rate", "waiters")
 BACKENDS = ("postgres", "sqlite")
 console = Console(stderr=True)
 
@@ -55,6 +55,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--inflight", type=int, help="jobs in flight for section 3 (default 10000)")
     parser.add_argument("--inflight-observe", type=float, help="seconds to observe section 3")
+    parser.add_argument("--waiters", type=int, help="waiting requests for section 7 (default 2000)")
     parser.add_argument("--duration", type=float, help="seconds per HTTP load run (default 8)")
     parser.add_argument("--reps", type=int, help="repetitions of each HTTP load run (default 3)")
     parser.add_argument("--connections", type=int, default=32)
@@ -83,6 +84,7 @@ def build_config(args: argparse.Namespace) -> Config:
         ("inflight_observe", "inflight_observe_s"),
         ("duration", "duration_s"),
         ("reps", "reps"),
+        ("waiters", "waiters"),
     ):
         value = getattr(args, flag)
         if value is not None:
@@ -91,7 +93,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def section_runner(name: str) -> Callable[..., dict[str, Any]]:
-    from bench import gateway, inflight, latency, pipeline, upstream_rate
+    from bench import gateway, inflight, latency, pipeline, upstream_rate, waiters
 
     return {
         "gateway": gateway.run,
@@ -99,6 +101,7 @@ def section_runner(name: str) -> Callable[..., dict[str, Any]]:
         "inflight": inflight.run,
         "latency": latency.run,
         "rate": upstream_rate.run,
+        "waiters": waiters.run,
     }[name]
 
 

@@ -62,6 +62,16 @@ class Banner:
     def simulator(self) -> str:
         return self.settings.simulator_url
 
+    @property
+    def metrics(self) -> str:
+        """The Prometheus endpoints: the gateway's and the worker host's exporter."""
+        s = self.settings
+        gateway = f"{self.gateway}/metrics" if s.metrics_enabled else "gateway: off"
+        if s.worker_metrics_port <= 0:
+            return gateway
+        workers = f"{local_url(s.worker_metrics_host, s.worker_metrics_port)}/metrics"
+        return f"{gateway}  workers {workers}"
+
     def print(self) -> None:
         s = self.settings
         rows = [
@@ -73,6 +83,7 @@ class Banner:
                 f"{local_url(s.flower_host, s.flower_port)}  "
                 f"user {s.flower_user}  password {self.flower_password}",
             ),
+            ("Metrics", self.metrics),
             ("Redis", f"{without_password(s.redis_url)}  {self.redis_note}"),
             ("Database", without_password(s.database_url)),
             (

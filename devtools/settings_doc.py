@@ -37,7 +37,6 @@ MEANINGS: dict[str, str] = {
     "gateway_host": "Address the gateway listens on (0.0.0.0 in a container)",
     "gateway_port": "Port the gateway listens on",
     "public_base_url": "Base of the URLs the API hands out (video links)",
-    "credits_per_generation": "Credits one video costs (refunded once if it fails)",
     "default_rate_limit_per_minute": "Write requests per minute per API key, for accounts "
     "without their own limit",
     "default_read_rate_limit_per_minute": "Read requests per minute per API key, for accounts "
@@ -68,11 +67,13 @@ MEANINGS: dict[str, str] = {
     "resolution": "Video resolution requested upstream (1080p and 4k need 8 s)",
     "duration_s": "Video length requested upstream, in seconds",
     "negative_prompt": "Negative prompt sent with every request (empty: none)",
+    "generate_audio": "Whether videos have audio, for jobs that do not choose",
     "upstream_connect_timeout_s": "Connect timeout of every upstream call",
     "upstream_timeout_s": "Read/write timeout of every upstream call",
     "video_max_bytes": "Largest video downloaded from upstream",
     "upstream_image_max_bytes": "Largest image sent upstream (bigger ones are downscaled)",
     "upstream_submits_per_minute": "Global upstream submit quota, shared by all workers",
+    "unknown_submit_policy": "What a submit of unknown outcome does",
     "upstream_polls_per_second": "Global upstream poll quota, shared by all workers",
     "upstream_max_in_flight": "Most jobs generating upstream at once, across all workers",
     "poll_first_delay_s": "Wait after submitting before the first status poll",

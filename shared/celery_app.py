@@ -27,6 +27,7 @@ from shared.constants import (
 )
 from shared.settings import Settings, get_settings
 
+QUIET_TASKS = (TASK_POLL_DUE, TASK_DISPATCH, TASK_SWEEP)
 # Far above every countdown we use (<= 60 s) and every task's hard time limit, so the Redis
 # transport never re-delivers a message that a live worker still holds (notes §1).
 VISIBILITY_TIMEOUT_S = 3600
@@ -73,6 +74,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         # Flower still shows every task from the moment a worker receives it.
         "worker_send_task_events": True,
         "task_send_sent_event": False,
+        # Flower shows the jobs' tasks (submits, webhook deliveries), not the ticks beat sends
+        # several times a second nor the sweeper: their thousands of entries drowned the jobs,
+        # and an expired tick's lone "revoked" event showed as a task without a name. Their
+        # work is in the metrics and GET /api/ready (docs/operations.md).
+        "task_annotations": {name: {"send_events": False} for name in QUIET_TASKS},
         # Recycle a child that leaked past 400 MiB (checked after each task).
         "worker_max_memory_per_child": 400_000,
         "worker_hijack_root_logger": False,

@@ -25,6 +25,7 @@ KEY_RATE_LIMIT: Final = "rl"
 KEY_API_KEY_CACHE: Final = "auth"
 KEY_AUTH_FAILURES: Final = "auth-failures"
 KEY_JOB_STATUS: Final = "job-status"
+KEY_JOB_EVENTS: Final = "job-events"  # pub/sub channels, one per job (shared.job_events)
 KEY_SUBMIT_BUCKET: Final = "upstream:submit-bucket"
 KEY_POLL_BUCKET: Final = "upstream:poll-bucket"
 KEY_IN_FLIGHT: Final = "upstream:in-flight"

@@ -19,7 +19,7 @@ from sqlmodel import col
 from shared import status_cache
 from shared.db import read_connection, write_session
 from shared.errors import NotFound, ServiceUnavailable, invalid
-from shared.models import JOBS, WebhookDelivery
+from shared.models import JOBS, WebhookDelivery, video_files
 from shared.states import PUBLIC_STATUS, TERMINAL, JobStatus
 from shared.storage import get_storage
 from shared.timeutil import utcnow
@@ -35,6 +35,8 @@ ERASED_JOB_COLUMNS: dict[str, object] = {
     "request_hash": None,
     "error_message": None,
     "video_key": None,
+    "video_keys": None,
+    "options": None,  # a negative prompt, image URLs and keys
 }
 _jobs = JOBS
 
@@ -55,7 +57,7 @@ def delete_job(account_id: str, job_id: str) -> None:
     deleted) job; the 1000 "uuid" error for one still in progress (cancel it first)."""
     with read_connection() as connection:
         job = connection.execute(
-            select(_jobs.c.status, _jobs.c.video_key).where(
+            select(_jobs.c.status, _jobs.c.video_key, _jobs.c.video_keys).where(
                 _jobs.c.id == job_id,
                 _jobs.c.account_id == account_id,
                 _jobs.c.deleted_at.is_(None),
@@ -72,7 +74,7 @@ def delete_job(account_id: str, job_id: str) -> None:
         status_cache.mark_deleted(job_id)  # first: from now on the status answers "not found"
     except redis.RedisError as error:
         raise ServiceUnavailable("Could not delete the video now; try again") from error
-    erase_files([job.video_key] if job.video_key else [])
+    erase_files(video_files(job.video_key, job.video_keys))
     with write_session() as session:
         session.execute(delete(WebhookDelivery).where(col(WebhookDelivery.job_id) == job_id))
         erased = (

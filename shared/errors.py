@@ -4,8 +4,11 @@
     ├── InputError ................... a job's own input is unusable: fail it, no refund
     ├── UpstreamError ................ raised by the upstream adapters only (worker/upstream)
     │   ├── UpstreamTransientError ... try again later (408/429/5xx, timeouts, dropped connections)
+    │   ├── UpstreamOutcomeUnknown ... a submit sent but unanswered: maybe accepted (and billed)
     │   └── UpstreamPermanentError ... fail the job (refunded unless it was the user's fault)
-    │       └── UpstreamConfigError .. our setup is wrong (bad key, retired model): never retry
+    │       ├── UpstreamConfigError .. our setup is wrong (bad key, retired model): never retry
+    │       └── UpstreamResubmittable  the operation failed upstream (google.rpc 8/13/14): a new
+    │                                  submission may succeed
     ├── ApiError ..................... answered to the caller as the `{code, msg, data}` envelope
     │   ├── InvalidParameters ........ 1000, HTTP 400
     │   │   ├── NotFound ............. 1000, HTTP 404 (unknown ids and other accounts' ids alike)
@@ -88,6 +91,21 @@ class UpstreamPermanentError(UpstreamError):
         super().__init__(message, status=status)
         self.code = code
         self.refund = refund
+
+
+class UpstreamOutcomeUnknown(UpstreamError):
+    """A submit that was sent but never answered (read timeout, dropped connection, 504): the
+    upstream may have accepted, and will bill, it. Not a transient error, so that nothing
+    resubmits it blindly: VEO_UNKNOWN_SUBMIT_POLICY decides (worker/tasks/decisions.py)."""
+
+
+class UpstreamResubmittable(UpstreamPermanentError):
+    """An operation that ended with an error on the upstream's side (google.rpc codes 8, 13,
+    14): this operation is over, but a new submission may well succeed (once: it is paid)."""
+
+    def __init__(self, message: str, *, rpc_code: int) -> None:
+        super().__init__(message, code="upstream_failed", refund=True)
+        self.rpc_code = rpc_code
 
 
 class UpstreamConfigError(UpstreamPermanentError):

@@ -8,7 +8,8 @@ from sqlmodel import Session
 
 from shared.dispatch_order import queue_position
 from shared.estimates import pending_estimate, processing_estimate, typical_duration_s
-from shared.models import Job
+from shared.job_options import echoed
+from shared.models import Job, video_files
 from shared.settings import get_settings
 from shared.states import PUBLIC_STATUS, TERMINAL, JobStatus
 from shared.storage import get_storage
@@ -33,6 +34,11 @@ class StatusRow(NamedTuple):
     error_code: str | None
     error_message: str | None
     prompt: str
+    # Generation options (shared/job_options.py): new fields go last, as the mirror is by position.
+    credits_charged: int
+    options: dict[str, Any] | None
+    aspect_ratio_used: str | None
+    video_keys: list[str] | None
 
 
 STATUS_FIELDS = StatusRow._fields
@@ -55,14 +61,18 @@ def status_data(
         "queuePosition": None,
         "generationType": job.generation_type,
         "prompt": job.prompt,
-        "aspectRatio": job.aspect_ratio,
+        "aspectRatio": job.aspect_ratio_used or job.aspect_ratio,
         "createdAt": iso_z(job.created_at),
         "startedAt": iso_z(job.processing_at) if job.processing_at else None,
         "completedAt": iso_z(finished_at(job)) if status in TERMINAL else None,
         "expiresAt": iso_z(expires) if expires else None,
+        "credits": job.credits_charged,
+        **echoed(job.options),
     }
     if status is JobStatus.COMPLETED and job.video_key:
-        data.update(videoUrl=get_storage().url(job.video_key), progress=100)
+        storage = get_storage()
+        urls = [storage.url(key) for key in video_files(job.video_key, job.video_keys)]
+        data.update(videoUrl=urls[0], videoUrls=urls, progress=100)
     elif status is JobStatus.FAILED:
         data.update(error=job.error_message, errorCode=job.error_code)
     elif status is JobStatus.PROCESSING:

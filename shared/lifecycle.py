@@ -6,6 +6,7 @@ publish, which is most of what a finished job costs. After the commit, the moved
 statuses are mirrored to Redis for the status endpoint (shared.status_cache)."""
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,8 @@ from shared import status_cache
 from shared.credits import refund_job
 from shared.db import statement_connection, write_session
 from shared.job_view import STATUS_FIELDS, status_data
+from shared.logs import log_context
+from shared.metrics import jobs as metrics
 from shared.models import Account, Job, WebhookDelivery
 from shared.queueing import enqueue_deliveries
 from shared.states import JobStatus
@@ -29,6 +32,7 @@ EVENTS: dict[JobStatus, str] = {
     JobStatus.FAILED: "video.failed",
     JobStatus.CANCELLED: "video.cancelled",
 }
+log = logging.getLogger(__name__)
 # Every terminal event: a receiver always learns how a job ended.
 ALWAYS_SENT = frozenset({"video.completed", "video.failed", "video.cancelled"})
 # Deliveries of one batch to one endpoint travel in one message of at most this many: the
@@ -62,6 +66,7 @@ class Step:
     values: dict[str, Any] = field(default_factory=dict)
     guard: dict[str, Any] | None = None
     failure: Failure | None = None
+    announce: bool = True  # False: send no webhook event for this move (a repeated state)
     refund: bool | None = None  # None: as `refund_due` says; a cancel decides for itself
 
 
@@ -119,23 +124,40 @@ def advance_all(session: Session, steps: Sequence[Step]) -> list[bool]:
     fresh = {row.id: row for row in rows if row is not None}
     done = [step for step, ok in zip(steps, moved, strict=True) if ok]
     for step in done:
-        if _refunds(step):
-            refund_job(session, step.job.account_id, step.job.id, step.job.credits_charged)
+        if _refunds(step) and refund_job(
+            session, step.job.account_id, step.job.id, step.job.credits_charged
+        ):
+            metrics.refunded(step.job.credits_charged)
     events = {step.job.id: EVENTS[step.to] for step in done if _wants_its_event(step)}
     deliveries = _record_events(session, [(fresh[i], e) for i, e in events.items() if i in fresh])
     session.commit()
+    metrics.observe_moves(steps, moved, utcnow())
+    _log_moves(done)
     status_cache.store(fresh.values())
     enqueue_deliveries(_by_endpoint(deliveries))
     return moved
 
 
+def _log_moves(done: list[Step]) -> None:
+    """One line per committed move, under its job and account (shared/logs.py)."""
+    for step in done:
+        with log_context(step.job.id, step.job.account_id):
+            reason = f" ({step.failure.code})" if step.failure is not None else ""
+            log.info("job %s is %s%s", step.job.id, step.to.value, reason)
+
+
 def advance_alone(
-    job: JobRef, to: JobStatus, *, guard: dict[str, Any] | None = None, **values: Any
+    job: JobRef,
+    to: JobStatus,
+    *,
+    guard: dict[str, Any] | None = None,
+    announce: bool = True,
+    **values: Any,
 ) -> bool:
     """`advance()` in a transaction of its own. A move that can have no consequences (no refund,
     no event wanted: a submit's move to processing, usually) is its one statement, autocommitted
     on PostgreSQL: no ORM session, no BEGIN and COMMIT round trips."""
-    step = Step(job, to, values, guard)
+    step = Step(job, to, values, guard, announce=announce)
     if _refunds(step) or _wants_its_event(step):
         with write_session() as session:
             return advance_all(session, [step])[0]
@@ -166,7 +188,7 @@ def _refunds(step: Step) -> bool:
 
 
 def _wants_its_event(step: Step) -> bool:
-    return step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
+    return step.announce and step.to in EVENTS and wants_event(step.job, EVENTS[step.to])
 
 
 def _by_endpoint(deliveries: list[WebhookDelivery]) -> list[list[str]]:

@@ -188,9 +188,15 @@ class Job(SQLModel, table=True):
     request_hash: str | None = Field(default=None, max_length=64)  # with an Idempotency-Key
     webhook_url: str | None = Field(default=None, max_length=2048)
     webhook_events: list[str] | None = Field(default=None, sa_column=Column(JSON))
+    # Generation options, defaults resolved, in the API's names (shared/job_options.py).
+    options: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    aspect_ratio_used: str | None = Field(default=None, max_length=8)  # `auto` resolved
 
     upstream_operation: str | None = Field(default=None, max_length=512, unique=True)
     submit_attempts: int = 0
+    # New submissions after an operation failed upstream (google.rpc 8/13/14); each is also
+    # an attempt. Bounded by worker/tasks/decisions.OPERATION_RESUBMITS_MAX.
+    operation_resubmits: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     # A job the upstream sent back (429, 5xx) is not admitted again before this time.
     next_submit_at: datetime | None = _ts()
     poll_count: int = 0
@@ -200,6 +206,7 @@ class Job(SQLModel, table=True):
     error_message: str | None = Field(default=None, sa_column=Column(Text))
     video_key: str | None = Field(default=None, max_length=200)
     video_bytes: int | None = Field(default=None, sa_type=BigInteger)
+    video_keys: list[str] | None = Field(default=None, sa_column=Column(JSON))  # every sample
 
     created_at: datetime = _created()
     updated_at: datetime = _created()
@@ -211,6 +218,11 @@ class Job(SQLModel, table=True):
     cancelled_at: datetime | None = _ts()
     # Set: its owner deleted it; files and prompt are erased, the row stays for the ledger.
     deleted_at: datetime | None = _ts()
+
+
+def video_files(video_key: str | None, video_keys: list[str] | None) -> list[str]:
+    """Every stored sample of a job (rows from before samples were kept name only the first)."""
+    return list(video_keys or ([video_key] if video_key else []))
 
 
 class LedgerEntry(SQLModel, table=True):
@@ -235,6 +247,17 @@ class Heartbeat(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=40)
     ran_at: datetime = _created()
     detail: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+
+
+class OpsCounter(SQLModel, table=True):
+    """A running count operators read in /api/health (shared/counters.py), e.g. submits whose
+    outcome the upstream never told us."""
+
+    __tablename__ = "ops_counters"
+
+    name: str = Field(primary_key=True, max_length=40)
+    value: int = Field(default=0, sa_type=BigInteger)
+    updated_at: datetime = _created()
 
 
 class WebhookEndpoint(SQLModel, table=True):
@@ -293,6 +316,7 @@ ACCOUNTS = _table(Account)
 JOBS = _table(Job)
 LEDGER = _table(LedgerEntry)
 HEARTBEATS = _table(Heartbeat)
+OPS_COUNTERS = _table(OpsCounter)
 DELIVERIES = _table(WebhookDelivery)
 UPLOADS = _table(Upload)
 

@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared.pricing import DEFAULT_PRICE_TABLE, parse
 from shared.stack_record import read_record
 
 MIB = 1024 * 1024
@@ -47,7 +48,9 @@ class Settings(BaseSettings):
     gateway_host: str = "127.0.0.1"
     gateway_port: int = 8000
     public_base_url: str = ""  # empty: http://{gateway_host}:{gateway_port}
-    credits_per_generation: int = 2
+    # Credits per second of video by model, resolution and audio ("audio"/"silent"), JSON;
+    # a job costs rate x durationSeconds x sampleCount, rounded up (shared/pricing.py).
+    price_table: str = DEFAULT_PRICE_TABLE
     # Each API key has two budgets per minute, settable per account (veo-admin
     # set-rate-limits). This is the `write` one: requests that create or change something
     # (submit, upload, cancel, delete).
@@ -69,6 +72,14 @@ class Settings(BaseSettings):
     # again. A finish whose Redis write was lost is mirrored again by the next sweep; this bounds
     # how long a finished job can show as processing if Redis stays unreachable from workers.
     status_mirror_processing_ttl_s: int = 300
+    # Longest `Prefer: wait=N` honoured (a larger N is cut to this): a waiting request holds
+    # only a future on the process's one pub/sub connection (api_gateway/waiting.py).
+    wait_max_s: int = 60
+    # The event stream's `: ping` comment, so proxies do not close a quiet stream.
+    events_heartbeat_s: float = 15.0
+    # How often the event stream recomputes a processing job's progress estimate (the upstream
+    # reports none) and sends it if it grew.
+    events_progress_interval_s: float = 2.0
     # Veo takes up to 1,024 tokens; 2,000 characters stays below that even for token-dense text.
     prompt_max_chars: int = 2000
     upload_max_bytes: int = 50 * MIB
@@ -118,13 +129,25 @@ class Settings(BaseSettings):
     resolution: Literal["720p", "1080p", "4k"] = "720p"
     duration_s: Literal[4, 6, 8] = 8
     negative_prompt: str = ""
+    # Vertex `generateAudio` for jobs that do not say: audio is priced higher on Vertex AI.
+    generate_audio: bool = True
     upstream_connect_timeout_s: float = 5.0
     upstream_timeout_s: float = 30.0
     video_max_bytes: int = 512 * MIB
-    upstream_image_max_bytes: int = 15 * MIB
+    # Each input image as sent inline (before base64, which adds a third). Images are scaled to
+    # 1920 px on the long side first (a JPEG of that is about 1 MiB), so this only bounds the
+    # request body, which holds up to five images (first and last frame, three references).
+    upstream_image_max_bytes: int = 8 * MIB
 
     # --- pipeline --------------------------------------------------------------------------------
-    upstream_submits_per_minute: int = 50
+    # Below Vertex AI's per-project ceiling for Veo 3.1 (50 requests a minute), so that the
+    # upstream's own 429s stay rare.
+    upstream_submits_per_minute: int = 40
+    # A submit sent but never answered (read timeout, dropped connection, 504) may have been
+    # accepted and billed upstream. fail: fail the job (code upstream_outcome_unknown) and
+    # refund it; retry: submit it again, at the risk of paying for two generations (the user is
+    # charged once either way). See docs/guarantees.md.
+    unknown_submit_policy: Literal["fail", "retry"] = "fail"
     upstream_polls_per_second: int = 200
     upstream_max_in_flight: int = 1000
     poll_first_delay_s: float = 5.0
@@ -202,13 +225,36 @@ class Settings(BaseSettings):
     # Port of the embedded Redis that `make run` starts when VEO_REDIS_URL is unset (see redis_url).
     embedded_redis_port: int = 6390
     log_level: str = "INFO"
+    # "json": every process (gateway, workers, beat) logs one JSON object per line, with the job
+    # uuid, account id and task id where they apply (shared/logs.py); "human": plain lines.
+    log_format: Literal["human", "json"] = "human"
 
-    @field_validator("outbound_allow_cidrs")
+    # --- observability (docs/operations.md, "Metrics") ------------------------------------------
+    # The gateway's GET /metrics (Prometheus text format): no API key and no rate limit. Off:
+    # 404.
+    metrics_enabled: bool = True
+    metrics_allow_cidrs: str = ""  # who may read /metrics (comma-separated CIDRs); empty: anyone
+    # The exporter of a worker host: the first worker of the host to bind this port serves the
+    # metrics of every worker process under data_dir/metrics; 0: none.
+    worker_metrics_port: int = 9808
+    worker_metrics_host: str = "127.0.0.1"  # the worker exporter's address (0.0.0.0 in a container)
+    # GET /api/ready answers 503 past each of these three (docs/operations.md).
+    ready_sweep_max_age_s: float = 120.0  # The sweeper silent this long (is beat running?)
+    ready_backlog_max_age_s: float = 900.0  # the oldest waiting (pending) job this old
+    ready_upstream_error_rate_max: float = 0.5  # this share of 5 minutes' upstream calls failed
+
+    @field_validator("outbound_allow_cidrs", "metrics_allow_cidrs")
     @classmethod
     def _valid_cidrs(cls, value: str | None) -> str | None:
         for part in (value or "").split(","):
             if part.strip():
                 ipaddress.ip_network(part.strip(), strict=False)  # ValueError names the bad one
+        return value
+
+    @field_validator("price_table")
+    @classmethod
+    def _valid_price_table(cls, value: str) -> str:
+        parse(value)  # ValueError names what is wrong
         return value
 
     _redis_url_origin: RedisUrlOrigin = PrivateAttr(default=RedisUrlOrigin.GIVEN)
@@ -246,6 +292,13 @@ class Settings(BaseSettings):
     @property
     def redis_url_origin(self) -> RedisUrlOrigin:
         return self._redis_url_origin
+
+    @property
+    def upstream_protocol(self) -> Literal["gemini", "vertex"]:
+        """The wire protocol the upstream speaks (the simulator speaks either)."""
+        if self.upstream_backend == "simulator":
+            return self.simulator_protocol
+        return self.upstream_backend
 
     @property
     def is_sqlite(self) -> bool:

@@ -35,7 +35,9 @@ TERMINAL = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.CANCELLED
 
 # Which states a job may enter each state from. Terminal states appear on no right-hand side.
 ALLOWED_FROM: dict[JobStatus, frozenset[JobStatus]] = {
-    JobStatus.PENDING: frozenset({JobStatus.SUBMITTING}),  # upstream refused for now; retry later
+    # From submitting: the upstream refused for now, retry later. From processing: the
+    # operation failed on the upstream's side, submit it anew (once).
+    JobStatus.PENDING: frozenset({JobStatus.SUBMITTING, JobStatus.PROCESSING}),
     JobStatus.ADMITTED: frozenset({JobStatus.PENDING}),  # the dispatcher's claim
     # The task's own claim, its attempt counted (guarded by the attempt number, so only one
     # claimant wins, also from SUBMITTING).

@@ -2,13 +2,15 @@
 poll answers from the one round trip that also authenticates and counts the rate limit.
 
 Written after each commit that moves a job into one of those states (shared.lifecycle), and
-filled by the gateway from the database on a miss; pending jobs are not mirrored (their queue
-position is a live count). An entry never replaces one of a later state (each carries its
-state's rank), so a fill that read the row before a move cannot undo it. Terminal states never
-change, so their entries are never stale. A finish whose write was lost (Redis unreachable
-right after the commit) is written again by the sweeper, which mirrors every job finished since
-its last successful pass (worker/tasks/sweep.py); `status_mirror_processing_ttl_s` bounds the
-rest, should Redis stay unreachable from the workers. A wiped Redis costs database reads only.
+filled by the gateway from the database on a miss; each write is also published on the job's
+channel, in the same call, for the requests that wait (shared.job_events). Pending jobs are
+not mirrored (their queue position is a live count). An entry never replaces one of a later
+state (each carries its state's rank), so a fill that read the row before a move cannot undo
+it. Terminal states never change, so their entries are never stale. A finish whose write was
+lost (Redis unreachable right after the commit) is written again by the sweeper, which mirrors
+every job finished since its last successful pass (worker/tasks/sweep.py);
+`status_mirror_processing_ttl_s` bounds the rest, should Redis stay unreachable from the
+workers. A wiped Redis costs database reads only.
 """
 
 import json
@@ -20,6 +22,7 @@ from typing import Any
 import redis
 
 from shared.constants import KEY_JOB_STATUS
+from shared.job_events import channel
 from shared.job_view import STATUS_FIELDS, JobView, StatusRow
 from shared.redis_client import get_redis, rkey
 from shared.settings import get_settings
@@ -40,11 +43,14 @@ DELETED_RANK = 3
 DELETED_ENTRY = f"{DELETED_RANK}deleted"
 _TIMES = frozenset({"created_at", "updated_at", "processing_at", "completed_at"})
 
-# KEYS[1]: the entry. ARGV: rank (one digit), JSON, TTL (s). Returns 1 if written.
+# KEYS[1]: the entry, KEYS[2]: the job's channel (shared.job_events), where the entry is
+# published when written. ARGV: rank (one digit), JSON, TTL (s). Returns 1 if written.
 SET_UNLESS_LATER = """
 local current = redis.call('GET', KEYS[1])
 if current and tonumber(string.sub(current, 1, 1)) > tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[1] .. ARGV[2], 'EX', ARGV[3])
+local entry = ARGV[1] .. ARGV[2]
+redis.call('SET', KEYS[1], entry, 'EX', ARGV[3])
+redis.call('PUBLISH', KEYS[2], entry)
 return 1
 """
 
@@ -83,7 +89,13 @@ def mark_deleted(job_id: str) -> None:
     """Replace the job's entry with DELETED_ENTRY, before the deletion erases anything: an entry
     mirrored earlier must not keep answering with the prompt. Raises redis.RedisError."""
     get_redis().eval(
-        SET_UNLESS_LATER, 1, entry_key(job_id), DELETED_RANK, "deleted", TERMINAL_TTL_S
+        SET_UNLESS_LATER,
+        2,
+        entry_key(job_id),
+        channel(job_id),  # waiters on it learn at once that it is gone
+        DELETED_RANK,
+        "deleted",
+        TERMINAL_TTL_S,
     )
 
 
@@ -111,7 +123,9 @@ def store(jobs: Iterable[JobView], *, watermark: float | None = None) -> None:
         if rank is None:
             continue
         ttl_s = processing_ttl_s if rank == 1 else TERMINAL_TTL_S
-        pipe.eval(SET_UNLESS_LATER, 1, entry_key(job.id), rank, _encode(job), ttl_s)
+        pipe.eval(
+            SET_UNLESS_LATER, 2, entry_key(job.id), channel(job.id), rank, _encode(job), ttl_s
+        )
     if watermark is not None:
         pipe.set(watermark_key(), f"{watermark:.6f}", ex=processing_ttl_s)
     if not len(pipe):

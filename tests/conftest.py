@@ -26,6 +26,7 @@ import pytest
 from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
 from simulator.control import control_headers
 from tests.support.environment import delete_keys, environment
+from tests.support.receiver import Receiver, start_receiver
 
 CI = os.environ.get("CI", "").lower() == "true"
 TEST_REDIS_URL = os.environ.get("VEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -146,6 +147,7 @@ def stack(
         "VEO_GATEWAY_PORT": str(free_port()),
         "VEO_SIMULATOR_PORT": str(free_port()),
         "VEO_FLOWER_PORT": str(free_port()),
+        "VEO_WORKER_METRICS_PORT": str(free_port()),  # the session's workers' exporter
         "VEO_SIMULATOR_CONTROL_TOKEN": secrets.token_urlsafe(16),
         "VEO_LOG_LEVEL": "INFO",
     }
@@ -154,6 +156,13 @@ def stack(
     with environment(env):
         migrate.upgrade()
         yield Stack(env, data_dir, log_dir, database_url, redis_url)
+
+
+def share_simulator_keys(stack: Stack, data_dir: Path) -> None:
+    """A data dir of its own whose workers still get tokens from the session's simulator: it
+    knows the service accounts written in its own data dir only (simulator/oauth.py)."""
+    (stack.data_dir / "simulator").mkdir(parents=True, exist_ok=True)
+    (data_dir / "simulator").symlink_to(stack.data_dir / "simulator")
 
 
 @pytest.fixture(scope="session")
@@ -172,6 +181,7 @@ def quiet(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         else:
             database_url = cleanup.enter_context(postgres_database())
         data_dir = tmp_path_factory.mktemp("quiet-data")
+        share_simulator_keys(stack, data_dir)
         prefix = f"veoquiet-{secrets.token_hex(4)}:"
         env = {
             **stack.env,
@@ -308,7 +318,7 @@ class Workers:
             "-s",
             str(schedule),
         ]
-        self.beat = Proc("beat", argv, self.stack.env, self.stack.log_dir).start()
+        self.beat = Proc(f"{self.tag}beat", argv, self.stack.env, self.stack.log_dir).start()
         return self.beat
 
     def stop_all(self) -> None:
@@ -358,3 +368,11 @@ def account(stack: Stack) -> Callable[..., AccountInfo]:
         return AccountInfo(created.id, key)
 
     return make
+
+
+@pytest.fixture(scope="module")
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver of the module's own (tests/support/receiver.py)."""
+    server = start_receiver()
+    yield server
+    server.close()

@@ -1,13 +1,26 @@
 """The Celery app the workers run: `celery -A worker.app worker -Q <queues>`."""
 
 import logging
+import sys
+from contextvars import Token
+from typing import Any
 
-from celery.signals import worker_init, worker_process_init, worker_process_shutdown, worker_ready
+from celery.apps import worker as celery_worker_app
+from celery.signals import (
+    celeryd_after_setup,
+    setup_logging,
+    task_postrun,
+    task_prerun,
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 from sqlalchemy.orm import configure_mappers
 
-from shared import log_redaction
+from shared import log_redaction, logs, upstream_health
 from shared.celery_app import get_celery
-from shared.constants import TASK_DISPATCH, TASK_POLL_DUE
+from shared.constants import TASK_DISPATCH, TASK_POLL_DUE, TASK_SUBMIT
 from shared.db import dispose_engines, engine
 
 
@@ -76,3 +89,46 @@ def _warm_up(**_: object) -> None:
     configure_mappers()
     warm_up()
     default_ssl_context()
+
+
+def _role() -> str:
+    """What this Celery process is, as its JSON log lines say (`process`)."""
+    return next((r for r in ("worker", "beat", "flower") if r in sys.argv[1:]), "celery")
+
+
+if logs.configure(_role()):  # VEO_LOG_FORMAT=json: from the first line on, beat's banner too
+    logs.capture_stdout()
+    celery_worker_app.safe_say = logs.json_say(_role())
+
+    @setup_logging.connect  # connected, it replaces Celery's own logging set-up
+    def _json_logs(**_: object) -> None:
+        logs.configure(_role())
+
+    @celeryd_after_setup.connect
+    def _no_banner(instance: Any, **_: object) -> None:
+        instance.quiet = True  # the worker's banner goes straight to the terminal: not JSON
+
+
+_job_tokens: dict[str, Token[str | None]] = {}
+
+
+@task_prerun.connect
+def _enter_job_context(task_id: str, task: Any, args: tuple[Any, ...], **_: object) -> None:
+    """A submit of one job names it in every record of its task (shared/logs.py)."""
+    if task.name == TASK_SUBMIT and len(args) == 1:
+        _job_tokens[task_id] = logs.JOB_ID.set(str(args[0]))
+
+
+@task_postrun.connect
+def _leave_job_context(task_id: str, **_: object) -> None:
+    token = _job_tokens.pop(task_id, None)
+    if token is not None:
+        logs.JOB_ID.reset(token)
+    upstream_health.flush()  # this task's upstream outcomes, in one Redis round trip
+
+
+@worker_ready.connect
+def _serve_metrics(**_: object) -> None:
+    from shared.metrics import exporter
+
+    exporter.start()

@@ -4,6 +4,8 @@ so an option added to GenerateVideoRequest needs one line here to appear on the 
 from dataclasses import dataclass
 
 from api_gateway.schemas import GenerateVideoRequest
+from shared.job_options import default_credits, resolve
+from shared.pricing import credits_for
 from shared.settings import get_settings
 
 
@@ -64,7 +66,11 @@ def request_body(form: dict[str, str]) -> dict[str, object]:
     return body
 
 
-def price_credits(body: dict[str, object]) -> int:  # noqa: ARG001 - a table prices the body
-    """What the job will cost: the flat price per generation (a price table, where the API
-    has one, replaces this)."""
-    return get_settings().credits_per_generation
+def price_credits(body: dict[str, object]) -> int:
+    """What the job will cost, priced as the API prices it (shared/pricing.py); the default
+    request's price while the form holds values the API would refuse."""
+    settings = get_settings()
+    try:
+        return credits_for(resolve(body, settings), settings.price_table)
+    except (ValueError, TypeError, KeyError):
+        return default_credits(settings)

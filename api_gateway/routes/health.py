@@ -15,6 +15,7 @@ from sqlalchemy import select
 from api_gateway.errors import error_response, ok
 from api_gateway.openapi import PUBLIC
 from api_gateway.schemas import Envelope, HealthData
+from shared import counters
 from shared.constants import HEARTBEAT_SWEEPER
 from shared.db import read_connection
 from shared.errors import ServiceUnavailable
@@ -32,13 +33,14 @@ def _probe_limiter() -> anyio.CapacityLimiter:
     return anyio.CapacityLimiter(2)
 
 
-def _probe_database() -> tuple[bool, str | None]:
+def _probe_database() -> tuple[bool, str | None, int]:
     try:
         with read_connection() as connection:
             ran_at = connection.execute(_LAST_SWEEP).scalar()  # also proves the database answers
+            unknown = counters.read(connection, [counters.UNKNOWN_SUBMITS])
     except Exception:
-        return False, None
-    return True, iso_z(ran_at) if ran_at else None
+        return False, None, 0
+    return True, iso_z(ran_at) if ran_at else None, unknown[counters.UNKNOWN_SUBMITS]
 
 
 async def _probe_redis() -> bool:
@@ -52,9 +54,13 @@ async def _probe_redis() -> bool:
     "/health", response_model=Envelope[HealthData], operation_id="getHealth", openapi_extra=PUBLIC
 )
 async def health() -> JSONResponse:
-    database, last_sweep = await anyio.to_thread.run_sync(_probe_database, limiter=_probe_limiter())
+    database, last_sweep, unknown_submits = await anyio.to_thread.run_sync(
+        _probe_database, limiter=_probe_limiter()
+    )
     redis_ok = await _probe_redis()
-    data = HealthData(database=database, redis=redis_ok, lastSweepAt=last_sweep).model_dump()
+    data = HealthData(
+        database=database, redis=redis_ok, lastSweepAt=last_sweep, unknownSubmits=unknown_submits
+    ).model_dump()
     if database and redis_ok:
         return ok(data)
     down = ", ".join(name for name, up in (("database", database), ("redis", redis_ok)) if not up)

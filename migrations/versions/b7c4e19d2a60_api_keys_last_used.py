@@ -14,7 +14,7 @@ from alembic import op
 import shared.models
 
 revision = "b7c4e19d2a60"
-down_revision = "0d74446704db"
+down_revision = "272d4c520f77"
 branch_labels = None
 depends_on = None
 

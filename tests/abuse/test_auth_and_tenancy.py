@@ -21,7 +21,8 @@ from tests.conftest import AccountInfo, Stack
 from tests.support.api import fresh_rate_window, signed_file_path
 from tests.uploads.images import image_bytes
 
-PUBLIC_PATHS = {"/api/health", "/api/files/{key}"}
+# Google's pushes carry its OIDC token, not an API key (tests/integration/test_upstream_push.py)
+PUBLIC_PATHS = {"/api/health", "/api/ready", "/api/files/{key}", "/api/upstream/notifications"}
 API_KEY_PATTERN = re.compile(r"veo_[A-Za-z0-9_-]{40,}")
 SECRET_PATTERN = re.compile(r"whsec_[A-Za-z0-9+/=]{20,}")
 
@@ -95,6 +96,8 @@ def test_every_authenticated_endpoint_refuses_bad_credentials_with_1002(
 
 def test_public_endpoints_need_no_key(client: httpx.Client) -> None:
     assert client.get("/api/health").json()["code"] == 0
+    assert client.get("/api/ready").json()["code"] in {0, 5000}  # ready or not: never 1002
+    assert client.get("/metrics").status_code == 200
     # A file needs no API key: its URL is signed instead (tests/uploads/test_files_api.py).
     assert client.get(signed_file_path("videos/nope.mp4")).json()["code"] == 1000
 

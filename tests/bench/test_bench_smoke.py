@@ -89,12 +89,16 @@ def test_table_renders_every_verdict():
             },
             "rate": {"ratio": 0.99, "bound_violations": 0, "sustained_per_min": 594,
                      "configured_per_min": 600, "accepted": 10, "submits_by_worker": [5, 5]},
+            "waiters": {"waiters": 2000, "completed": 2000, "rss_bytes_per_waiter": 5120.0,
+                        "start_cpu_ms_per_waiter": 0.3, "plain_status_cpu_ms_per_req": 0.2,
+                        "hold_cpu_us_per_waiter_s": 1.0, "answer_cpu_ms_per_waiter": 0.17,
+                        "answered_after_commit_s": dist([0.1, 0.2])},
         }
     }  # fmt: skip
     doc = {
         "results": results,
         "verdicts": report.verdicts(results),
-        "config": {"inflight": 10_000, "burst_jobs": 100, "rate_workers": 2},
+        "config": {"inflight": 10_000, "burst_jobs": 100, "rate_workers": 2, "waiters": 2000},
         "machine": report.machine(),
         "versions": {"python": sys.version.split()[0]},
         "notes": [],
@@ -112,4 +116,5 @@ def test_table_renders_every_verdict():
     console.print(report.table(doc))
     text = console.export_text()
     assert "0.500× bare" in text
+    assert "5.0 KiB RSS/waiter" in text
     json.dumps(doc, default=str)

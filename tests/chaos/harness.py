@@ -56,6 +56,10 @@ CHAOS_SETTINGS = {
     "VEO_SIMULATOR_DEFAULT_LATENCY_S": "1.0",
     "VEO_SIMULATOR_LATENCY_JITTER_S": "0.8",
     "VEO_DB_POOL_SIZE": "5",
+    # The simulator's random faults never create an operation (a dropped submit was not
+    # accepted), so resending a submit of unknown outcome is safe here, and every fate stays
+    # what its directive says; a duplicate it caused would still be found and reported.
+    "VEO_UNKNOWN_SUBMIT_POLICY": "retry",
 }
 
 
@@ -77,7 +81,8 @@ FATES: list[tuple[Fate, int]] = [  # (fate, weight)
     (Fate("plain", "", "completed"), 60),
     (Fate("slow", "[sim latency=3]", "completed"), 6),
     (Fate("blocked", "[sim block=safety]", "failed", "content_blocked"), 8),
-    (Fate("upstream-error", "[sim error=13]", "failed", "upstream_failed"), 5),
+    # code 13 (INTERNAL) is worth one new submission: two operations, then the failure
+    (Fate("upstream-error", "[sim error=13]", "failed", "upstream_failed", accepted=2), 5),
     (Fate("rejected", "[sim submit-fault=400]", "failed", "upstream_rejected", accepted=0), 4),
     (Fate("submit-429", "[sim submit-fault=429x2]", "completed"), 6),
     (Fate("poll-500", "[sim poll-fault=500x2]", "completed"), 6),

@@ -22,7 +22,8 @@ from PIL import Image
 from devtools.processes import Proc, free_port, http_ok
 from simulator.control import control_headers
 from worker.upstream.base import ImageInput, VideoSettings
-from worker.upstream.vertex import SCOPES, VertexUpstream
+from worker.upstream.vertex import VertexUpstream
+from worker.upstream.vertex_auth import SCOPES
 
 PROJECT = "simulator-project"
 LOCATION = "us-central1"

@@ -16,6 +16,7 @@ from PIL import Image
 from playwright.sync_api import Browser, Page, expect
 
 from devtools.processes import wait_for
+from shared.job_options import default_credits
 from shared.settings import get_settings
 from tests.conftest import AccountInfo, Stack, Workers, running_gateway
 from tests.dashboard.conftest import sign_in
@@ -179,7 +180,7 @@ def test_a_pending_video_cancelled_in_the_page_is_refunded(
     held_image: str,
 ) -> None:
     user = account(credits=10)
-    price = get_settings().credits_per_generation
+    price = default_credits(get_settings())
     body = {"generationType": "image_to_video", "prompt": "held", "imageUrl": held_image}
     uuid = client.post("/api/generate-video", json=body, headers=user.headers).json()["data"][
         "uuid"

@@ -1,28 +1,22 @@
 """Cancel and delete against the running pipeline: real workers, the simulator, a receiver."""
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 
 from devtools.processes import wait_for
+from shared.job_options import default_credits
 from shared.settings import get_settings
 from tests.conftest import AccountInfo, Workers
 from tests.e2e.test_webhooks import secret_of, verified, wait_received
 from tests.support.api import create_video, status, wait_terminal
 from tests.support.jobs import balance
-from tests.support.receiver import Receiver, start_receiver
+from tests.support.receiver import Receiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 def _data(response: httpx.Response) -> Any:
@@ -38,7 +32,7 @@ def test_a_processing_video_is_cancelled_without_a_refund_and_its_receiver_told(
     receiver: Receiver,
 ) -> None:
     info = account(credits=10)
-    price = get_settings().credits_per_generation
+    price = default_credits(get_settings())
     where = f"cancel-{secrets.token_hex(4)}"
     uuid = create_video(
         client, info.headers, f"a slow one {where} [sim latency=30]", webhookUrl=receiver.url(where)

@@ -77,7 +77,7 @@ def test_upstream_429_then_success_is_retried_without_a_duplicate(
 
 
 @pytest.mark.parametrize(
-    "fault", ["submit-fault=500x2", "submit-fault=dropx1", "poll-fault=500x3", "poll-fault=dropx2"]
+    "fault", ["submit-fault=500x2", "submit-fault=503x1", "poll-fault=500x3", "poll-fault=dropx2"]
 )
 def test_server_errors_and_dropped_connections_are_retried(
     client: httpx.Client, user: AccountInfo, simulator_url: str, fault: str
@@ -86,6 +86,34 @@ def test_server_errors_and_dropped_connections_are_retried(
     uuid = create_video(client, user.headers, prompt)
     assert wait_terminal(client, user.headers, uuid)["status"] == "completed"
     assert submissions(simulator_url, prompt) == 1
+
+
+def test_a_dropped_submit_is_not_sent_again_and_is_refunded(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    """A submit whose connection dropped after it was sent may have started a paid generation:
+    by default it is not sent again; the job fails with its own code, refunded, and
+    /api/health counts it."""
+    before = client.get("/api/health").json()["data"]["unknownSubmits"]
+    prompt = unique("dropped [sim submit-fault=dropx1]")
+    uuid = create_video(client, user.headers, prompt)
+    result = wait_terminal(client, user.headers, uuid)
+    assert (result["status"], result["errorCode"]) == ("failed", "upstream_outcome_unknown")
+    assert balance(user.account_id) == 100
+    assert submissions(simulator_url, prompt) == 0  # the simulator dropped it before accepting
+    assert client.get("/api/health").json()["data"]["unknownSubmits"] == before + 1
+
+
+def test_an_operation_failed_upstream_is_submitted_anew_once_then_fails_refunded(
+    client: httpx.Client, user: AccountInfo, simulator_url: str
+) -> None:
+    """google.rpc 13 (INTERNAL) is worth one new submission; the second failure is final."""
+    prompt = unique("internal [sim error=13]")
+    uuid = create_video(client, user.headers, prompt)
+    result = wait_terminal(client, user.headers, uuid, timeout_s=60)
+    assert (result["status"], result["errorCode"]) == ("failed", "upstream_failed")
+    assert submissions(simulator_url, prompt) == 2
+    assert balance(user.account_id) == 100
 
 
 def test_safety_block_fails_with_the_reason_and_refunds(

@@ -2,7 +2,7 @@
 
 import json
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,13 +20,6 @@ from tests.support.api import create_video, wait_terminal
 from tests.support.receiver import Received, Receiver, start_receiver
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 @pytest.fixture

@@ -36,6 +36,13 @@ CHECKS = [
 ]
 
 
+def checks_for(label: str) -> list[Any]:
+    """GET /api/ready answers 503 by design while the stack cannot work (here: no beat)."""
+    if label.startswith("GET /api/ready"):
+        return [check for check in CHECKS if check is not not_a_server_error]
+    return CHECKS
+
+
 def assert_envelope(response: Any) -> None:
     """Every JSON answer of /api is the seed's envelope with a seed code (files are binary)."""
     if response.request.method == "HEAD":
@@ -68,7 +75,7 @@ def test_every_operation_survives_generated_requests(
         response = case.call(base_url=gateway_url, headers=headers, timeout=15)
         try:
             assert_envelope(response)
-            case.validate_response(response, checks=CHECKS)
+            case.validate_response(response, checks=checks_for(label))
         except (AssertionError, BaseExceptionGroup) as exc:  # schemathesis raises groups
             key = f"{label} {type(exc).__name__}: {exc!s}"
             failures.setdefault(key.split("Reproduce with", maxsplit=1)[0][:300], key[:1500])

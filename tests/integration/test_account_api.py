@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from shared.job_options import default_credits
 from shared.settings import get_settings
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
@@ -28,7 +29,7 @@ def test_the_account_shows_its_balance_limits_usage_and_webhook(
     quiet_client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=10, rate_limit=50, webhook_url="https://example.com/hook")
-    price = get_settings().credits_per_generation
+    price = default_credits(get_settings())
     fresh_rate_window()
     first = _data(quiet_client.get("/api/account", headers=info.headers))
     assert first == {

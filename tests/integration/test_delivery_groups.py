@@ -2,7 +2,7 @@
 failing receiver stops the group, handing the untried rows back uncounted."""
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 from sqlalchemy import select
@@ -13,18 +13,11 @@ from shared.models import WebhookDelivery
 from shared.settings import get_settings
 from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
-from tests.support.receiver import Receiver, start_receiver
+from tests.support.receiver import Receiver
 
 # In-process, on a database no worker serves: the session's webhook worker would otherwise take
 # the rows a failing group hands back (the messages land on its queue) and count an attempt.
 pytestmark = pytest.mark.usefixtures("quiet_stack")
-
-
-@pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    server = start_receiver()
-    yield server
-    server.close()
 
 
 def insert_deliveries(account_id: str, url: str, count: int) -> list[str]:

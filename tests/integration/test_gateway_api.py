@@ -15,6 +15,7 @@ from admin.cli import app as admin_cli
 from devtools.processes import free_port
 from shared import key_cache
 from shared.db import read_session, write_session
+from shared.job_options import default_credits
 from shared.keys import hash_api_key
 from shared.lifecycle import Failure, fail_job
 from shared.models import Account, ApiKey, Job
@@ -49,7 +50,11 @@ def test_seed_generate_example_answers_as_documented(
     )
     data = body["data"]
     assert body["msg"] == "Success"
-    assert set(data) == {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    seed_fields = {"uuid", "status", "generationType", "prompt", "aspectRatio", "createdAt"}
+    assert seed_fields <= set(data)
+    # Beside the seed's fields: the charge and the options, defaults filled in.
+    assert data["credits"] == 2
+    assert (data["model"], data["durationSeconds"], data["resolution"]) == ("veo-3.1", 8, "720p")
     assert data["status"] == "pending"
     assert data["prompt"] == SEED_TEXT["prompt"]
     assert data["aspectRatio"] == "16:9"
@@ -327,7 +332,7 @@ def test_every_submit_counts_once_against_the_rate_limit(
     remaining = [r.headers.get("X-RateLimit-Remaining") for r in answers]
     assert remaining == ["9", "8", "7", "6", "5"]
     assert {r.headers.get("X-RateLimit-Limit") for r in answers} == {"10"}
-    assert balance(info.account_id) == 100 - 2 * get_settings().credits_per_generation
+    assert balance(info.account_id) == 100 - 2 * default_credits(get_settings())
 
 
 def test_rate_limit_holds_across_two_gateway_processes(

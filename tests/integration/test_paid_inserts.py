@@ -126,3 +126,14 @@ def test_batches_locking_the_same_accounts_in_either_order_all_commit(
     assert all(answer == [None, None, None] for answer in answers)
     # Each account paid for two jobs in one order's batches and one in the other's.
     assert balance(first.account_id) == balance(second.account_id) == 1_000 - 3 * rounds
+
+
+def test_a_batch_keeps_each_jobs_options(account: Callable[..., AccountInfo]) -> None:
+    """The options column travels whole in the batch (as JSON inside JSON on PostgreSQL)."""
+    info = account(credits=10)
+    options = {"model": "veo-3.1", "seed": 7, "referenceImages": [{"imageKey": "img_a"}]}
+    rows = [{**_row(info.account_id), "options": options}, _row(info.account_id)]
+    assert insert_paid_jobs(rows) == [None, None]
+    with read_session() as session:
+        stored = [session.get(Job, row["id"]) for row in rows]
+    assert [job.options if job else "missing" for job in stored] == [options, None]

@@ -1,6 +1,7 @@
 """The status endpoint answers from a Redis mirror of jobs past pending; these are the ways a
 mirror could lie, each checked over HTTP against a running gateway, on SQLite and PostgreSQL."""
 
+import json
 from collections.abc import Callable, Iterator
 
 import httpx
@@ -16,22 +17,16 @@ from shared.states import JobStatus
 from shared.transitions import transition
 from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.jobs import insert_paid_job, reload_job
+from tests.support.quiet_gateway import quiet_client, quiet_gateway  # noqa: F401 - fixtures
 
 # On a database no worker serves, behind a gateway of its own: the session's poll tick and
 # sweeper would otherwise move these jobs (or repair the mirror) while a test looks at them.
 pytestmark = pytest.mark.usefixtures("quiet_stack")
 
 
-@pytest.fixture(scope="module")
-def quiet_gateway(quiet: Stack) -> Iterator[str]:
-    with running_gateway(quiet, "gateway-quiet") as url:
-        yield url
-
-
 @pytest.fixture
-def client(quiet_gateway: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=quiet_gateway, timeout=30) as http:
-        yield http
+def client(quiet_client: httpx.Client) -> httpx.Client:  # noqa: F811 - the fixture
+    return quiet_client
 
 
 def _status(client: httpx.Client, info: AccountInfo, job_id: str) -> dict[str, object]:
@@ -182,3 +177,19 @@ def test_an_entry_of_another_shape_is_read_again_from_the_database(
     assert (data["status"], data["prompt"]) == ("processing", "after an upgrade")
     entry = get_redis().get(status_cache.entry_key(job.id))
     assert status_cache.decode(str(entry)) is not None
+
+
+def test_an_entry_from_a_release_with_other_fields_is_read_from_the_database(
+    client: httpx.Client, account: Callable[..., AccountInfo]
+) -> None:
+    """After an upgrade that adds status fields, entries written before it (fewer fields, by
+    position) are passed over, and the answer carries the new fields."""
+    info = account(credits=10)
+    job = _move_to_processing(insert_paid_job(info.account_id, credits=3))
+    assert _status(client, info, job.id)["status"] == "processing"
+    key = status_cache.entry_key(job.id)
+    entry = str(get_redis().get(key))
+    values = json.loads(entry[1:])
+    get_redis().set(key, entry[0] + json.dumps(values[:12]))  # as the release before options
+    data = _status(client, info, job.id)
+    assert (data["status"], data["credits"]) == ("processing", 3)

@@ -11,6 +11,7 @@ import pytest
 
 from shared import status_cache
 from shared.db import read_session, write_session
+from shared.job_options import default_credits
 from shared.lifecycle import advance, complete_job
 from shared.models import JOBS, Job
 from shared.redis_client import get_redis
@@ -153,7 +154,7 @@ def test_cancelling_a_pending_video_refunds_it_once_and_shows_in_the_ledger(
     quiet_client: httpx.Client, account: Callable[..., AccountInfo]
 ) -> None:
     info = account(credits=10)
-    price = get_settings().credits_per_generation
+    price = default_credits(get_settings())
     uuid = create_video(quiet_client, info.headers, "never mind")
     assert balance(info.account_id) == 10 - price
 

@@ -20,7 +20,7 @@ def forget_upstream() -> None:
 
 def reset_caches() -> None:
     """Forget every per-process cache that was built from the previous settings."""
-    from shared import celery_app, db, estimates, redis_client, settings, storage
+    from shared import celery_app, db, estimates, redis_client, settings, storage, upstream_health
 
     forget_upstream()  # bound to the last stack's simulator
     settings.get_settings.cache_clear()
@@ -29,6 +29,7 @@ def reset_caches() -> None:
     storage.get_storage.cache_clear()
     celery_app.get_celery.cache_clear()
     estimates.forget_recent()
+    upstream_health.forget_pending()  # counted for the last stack's upstream
 
 
 @contextmanager

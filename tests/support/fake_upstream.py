@@ -13,7 +13,13 @@ and then runs the task's body in-process against it.
 from collections import Counter, deque
 from pathlib import Path
 
-from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import (
+    UpstreamConfigError,
+    UpstreamOutcomeUnknown,
+    UpstreamPermanentError,
+    UpstreamResubmittable,
+    UpstreamTransientError,
+)
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef
 
 # A few bytes stand in for the MP4: nothing in the task logic looks inside it.
@@ -21,6 +27,7 @@ VIDEO_BYTES = b"\x00\x00\x00\x18ftypmp42 fake video"
 RUNNING = PollResult(done=False)
 
 Answer = PollResult | UpstreamTransientError | UpstreamPermanentError
+SubmitError = UpstreamTransientError | UpstreamOutcomeUnknown | UpstreamPermanentError
 
 
 def finished(data: bytes = VIDEO_BYTES) -> PollResult:
@@ -32,6 +39,19 @@ def generation_failed(code: str = "content_blocked", *, refund: bool = True) -> 
     """A finished operation that produced no video (the upstream's verdict, not an error)."""
     failure = UpstreamPermanentError("blocked by safety filters", code=code, refund=refund)
     return PollResult(done=True, failure=failure)
+
+
+def operation_failed(rpc_code: int = 13) -> PollResult:
+    """A finished operation whose google.rpc error is worth a new submission (8, 13, 14)."""
+    failure = UpstreamResubmittable(
+        f"upstream operation failed (code {rpc_code}): internal error", rpc_code=rpc_code
+    )
+    return PollResult(done=True, failure=failure)
+
+
+def no_answer() -> UpstreamOutcomeUnknown:
+    """A submit sent but never answered (read timeout, dropped connection): maybe accepted."""
+    return UpstreamOutcomeUnknown("upstream submit failed: ReadTimeout: timed out")
 
 
 def quota_exceeded(retry_after_s: float | None = None) -> UpstreamTransientError:
@@ -71,12 +91,12 @@ class FakeUpstream:
         self.downloads: list[VideoRef] = []
         self.model_error: UpstreamConfigError | None = None
         self.closed = False
-        self._submit_errors: deque[UpstreamTransientError | UpstreamPermanentError] = deque()
+        self._submit_errors: deque[SubmitError] = deque()
         self._download_errors: deque[UpstreamTransientError | UpstreamPermanentError] = deque()
         self._next_scripts: deque[tuple[Answer, ...]] = deque()
         self._scripts: dict[str, tuple[Answer, ...]] = {}
 
-    def refuse_submits(self, *errors: UpstreamTransientError | UpstreamPermanentError) -> None:
+    def refuse_submits(self, *errors: SubmitError) -> None:
         """The next submits raise these, in order; later submits are accepted."""
         self._submit_errors.extend(errors)
 

@@ -22,6 +22,7 @@ from sqlmodel import SQLModel, col
 
 from shared import queueing
 from shared.db import write_session
+from shared.job_options import default_credits
 from shared.models import Account, Job
 from shared.settings import Settings, get_settings
 from tests.support.environment import delete_keys, reset_caches
@@ -116,7 +117,7 @@ def paid_job(settings: Settings, account_id: str) -> Callable[..., Job]:
     published); `columns` then set on its row (e.g. a status, or attempts already used)."""
 
     def make(prompt: str = "a red fox in the snow", **columns: Any) -> Job:
-        job = insert_paid_job(account_id, prompt, credits=settings.credits_per_generation)
+        job = insert_paid_job(account_id, prompt, credits=default_credits(settings))
         if columns:
             with write_session() as session:
                 session.execute(update(Job).where(col(Job.id) == job.id).values(**columns))

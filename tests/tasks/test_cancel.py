@@ -15,6 +15,7 @@ from shared.cancellation import cancel_job
 from shared.constants import KEY_IN_FLIGHT
 from shared.db import read_session, write_session
 from shared.errors import InvalidParameters, NotFound
+from shared.job_options import default_credits
 from shared.lifecycle import Failure, complete_job, fail_job
 from shared.models import Job, LedgerEntry
 from shared.redis_client import get_redis, rkey
@@ -59,7 +60,7 @@ def test_a_waiting_job_is_cancelled_refunded_and_never_admitted(
     paid_job: PaidJob, settings: Settings, account_id: str, upstream: FakeUpstream
 ) -> None:
     job = paid_job()
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
 
     data = cancel_job(account_id, job.id)
 
@@ -96,7 +97,7 @@ def test_a_processing_job_is_not_refunded_and_no_longer_polled(
 
     assert cancel_job(account_id, job.id)["status"] == "cancelled"
 
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
     assert not _holds_slot(job)
     assert poll_due.run() == 0
     assert upstream.polls[upstream.operations[0]] == 0
@@ -175,7 +176,7 @@ def test_a_video_fetched_for_a_job_cancelled_meanwhile_is_deleted(
     assert (row.status, row.video_key) == (JobStatus.CANCELLED, None)
     assert not get_storage().path(f"videos/{job.id}.mp4").exists()  # type: ignore[attr-defined]
     assert _refunds(job) == 0
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
 
 
 def _won(result: object) -> bool:
@@ -200,7 +201,7 @@ def test_cancel_racing_completion_one_wins_and_nothing_is_refunded(
     if not _won(results[0]):
         assert isinstance(results[0], InvalidParameters)  # "already completed": a 1000
     assert _refunds(job) == 0
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
 
 
 @pytest.mark.parametrize("round_", range(6))

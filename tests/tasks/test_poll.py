@@ -10,6 +10,7 @@ import pytest
 from shared.constants import KEY_IN_FLIGHT
 from shared.db import write_session
 from shared.estimates import forget_recent, record_durations
+from shared.job_options import default_credits
 from shared.models import Job
 from shared.redis_client import get_redis, rkey
 from shared.settings import Settings
@@ -67,7 +68,7 @@ def test_a_job_completes_on_the_look_that_finds_its_video(
     assert get_storage().read_bytes(row.video_key, 1024) == VIDEO_BYTES
     assert row.next_poll_at is None
     assert not _holds_slot(job)
-    assert balance(account_id) == CREDITS - settings.credits_per_generation
+    assert balance(account_id) == CREDITS - default_credits(settings)
     assert poll_due.run() == 0  # nothing left to look at
 
 
@@ -126,7 +127,7 @@ def test_a_failed_operation_fails_the_job_and_refunds_unless_it_was_the_users_fa
 
     row = reload_job(job)
     assert (row.status, row.error_code, row.next_poll_at) == ("failed", code, None)
-    price = settings.credits_per_generation
+    price = default_credits(settings)
     assert balance(account_id) == (CREDITS if refunded else CREDITS - price)
     assert not _holds_slot(job)
 

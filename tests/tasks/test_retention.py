@@ -123,14 +123,21 @@ def test_uploads_unused_for_a_day_are_removed(
     _uses(paid_job, used_long_ago, hours_ago=60, status="completed")
     still_waiting = _upload(account_id, tmp_path, hours_ago=96)
     _uses(paid_job, still_waiting, hours_ago=90, status="pending")
+    last_frame = _upload(account_id, tmp_path, hours_ago=95)  # named only in the job's options
+    paid_job(
+        status=JobStatus.PENDING,
+        created_at=utcnow() - timedelta(hours=90),
+        options={"lastFrameKey": last_frame.key, "referenceImages": []},
+    )
 
     assert remove_unused_uploads() == 2
     with read_session() as session:
         left = set(session.execute(select(col(Upload.key))).scalars())
-    assert left == {fresh.key, used_recently.key, still_waiting.key}
+    kept = (fresh, used_recently, still_waiting, last_frame)
+    assert left == {upload.key for upload in kept}
     for upload in (unused, used_long_ago):
         assert not _stored(upload.storage_key)
-    for upload in (fresh, used_recently, still_waiting):
+    for upload in kept:
         assert _stored(upload.storage_key)
 
 

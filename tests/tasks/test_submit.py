@@ -13,6 +13,7 @@ from sqlmodel import col
 from shared.constants import KEY_IN_FLIGHT, QUEUE_INPUTS, QUEUE_POLL, QUEUE_SUBMIT
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
+from shared.job_options import default_credits
 from shared.models import Job
 from shared.quotas import acquire_slot
 from shared.redis_client import get_redis, rkey
@@ -151,7 +152,7 @@ def test_a_permanent_refusal_fails_the_job_and_refunds_unless_it_was_the_users_f
 
     row = reload_job(job)
     assert (row.status, row.error_code, row.submit_attempts) == ("failed", code, 1)
-    price = settings.credits_per_generation
+    price = default_credits(settings)
     assert balance(account_id) == (CREDITS if refunded else CREDITS - price)
     assert not _holds_slot(job)
     assert _no_messages()

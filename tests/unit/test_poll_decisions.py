@@ -15,6 +15,7 @@ from tests.support.fake_upstream import (
     Answer,
     finished,
     generation_failed,
+    operation_failed,
     quota_exceeded,
     rejected,
     retired_model,
@@ -24,10 +25,12 @@ from tests.support.settings import ExplicitSettings
 from worker.tasks.decisions import (
     Fetch,
     PollAgain,
+    Resubmit,
     decide_poll,
     early_window_s,
     next_poll_delay_s,
     past_deadline,
+    resubmits_left,
 )
 from worker.upstream.base import VideoRef
 
@@ -134,3 +137,35 @@ def test_a_job_out_of_time_fails_before_it_is_looked_at(
     deadline_at: datetime | None, passed: bool
 ) -> None:
     assert past_deadline(deadline_at, NOW) is passed
+
+
+@pytest.mark.parametrize("rpc_code", [8, 13, 14])
+def test_an_operation_failed_upstream_is_submitted_anew_once(
+    rpc_code: int, no_jitter: random.Random
+) -> None:
+    """google.rpc RESOURCE_EXHAUSTED, INTERNAL, UNAVAILABLE: a new submission may succeed."""
+    decision = decide_poll(operation_failed(rpc_code), 3, NOW, SETTINGS, no_jitter, resubmits=1)
+    assert isinstance(decision, Resubmit)
+    assert decision.at == NOW + timedelta(seconds=SETTINGS.submit_retry_delay_s)
+    assert f"code {rpc_code}" in decision.reason
+
+
+def test_with_no_resubmission_left_an_operation_failed_upstream_fails_the_job() -> None:
+    decision = decide_poll(operation_failed(14), 3, NOW, SETTINGS, resubmits=0)
+    assert isinstance(decision, Failure)
+    assert (decision.code, decision.refund) == ("upstream_failed", True)
+
+
+@pytest.mark.parametrize(
+    ("resubmits_done", "submit_attempts", "left"),
+    [
+        pytest.param(0, 1, 1, id="first-operation"),
+        pytest.param(1, 2, 0, id="already-resubmitted"),
+        pytest.param(0, 5, 0, id="out-of-attempts"),
+    ],
+)
+def test_a_job_gets_one_resubmission_within_its_submit_attempts(
+    resubmits_done: int, submit_attempts: int, left: int
+) -> None:
+    settings = ExplicitSettings(submit_max_attempts=5)
+    assert resubmits_left(resubmits_done, submit_attempts, settings) == left

@@ -34,6 +34,7 @@ MOVES = {
     (SUBMITTING, SUBMITTING),  # guarded by the attempt number, so only one claimant wins
     (SUBMITTING, PROCESSING),  # the upstream accepted: its operation name is stored
     (SUBMITTING, FAILED),  # refused for good, or the user's image is unusable
+    (PROCESSING, PENDING),  # the operation failed upstream (rpc 8/13/14): submitted anew once
     (PROCESSING, COMPLETED),  # the video is in our storage
     (PROCESSING, FAILED),  # the upstream's verdict, a lost operation, or the deadline
     # Its owner cancels it: refunded unless the upstream was already generating it.

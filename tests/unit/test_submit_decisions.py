@@ -8,9 +8,16 @@ import pytest
 
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.lifecycle import Failure
-from tests.support.fake_upstream import quota_exceeded, rejected, retired_model, unavailable
+from tests.support.fake_upstream import (
+    no_answer,
+    quota_exceeded,
+    rejected,
+    retired_model,
+    unavailable,
+)
 from tests.support.settings import ExplicitSettings
 from worker.tasks.decisions import (
+    OUTCOME_UNKNOWN,
     Accepted,
     RetryLater,
     attempts_exhausted,
@@ -99,3 +106,30 @@ def test_an_accepted_job_is_first_polled_after_the_first_delay_and_has_a_deadlin
         "deadline_at": NOW + timedelta(seconds=1200),
         "poll_count": 0,
     }
+
+
+@pytest.mark.parametrize("attempt", [1, 3])
+def test_a_submit_of_unknown_outcome_fails_refunded_and_is_not_sent_again(attempt: int) -> None:
+    """The default policy: the upstream may have accepted (and billed) it, so a second
+    submission could be a second paid generation; the job fails and its credits come back."""
+    decision = decide_submit(no_answer(), attempt, SETTINGS)
+    assert decision == OUTCOME_UNKNOWN
+    assert isinstance(decision, Failure)
+    assert decision.code == "upstream_outcome_unknown"
+    assert decision.refund is True
+
+
+def test_the_retry_policy_submits_an_unknown_outcome_again_with_backoff(
+    no_jitter: random.Random,
+) -> None:
+    """VEO_UNKNOWN_SUBMIT_POLICY=retry accepts the risk of paying twice upstream: the job goes
+    back to waiting like a transient error (bounded by the attempts)."""
+    retrying = ExplicitSettings(
+        submit_retry_delay_s=5, submit_max_attempts=5, unknown_submit_policy="retry"
+    )
+    decision = decide_submit(no_answer(), 2, retrying, no_jitter)
+    assert decision == RetryLater(10, "upstream submit failed: ReadTimeout: timed out")
+
+
+def test_the_default_policy_is_fail() -> None:
+    assert ExplicitSettings().unknown_submit_policy == "fail"

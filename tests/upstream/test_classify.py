@@ -4,15 +4,23 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
 from shared.errors import (
     UpstreamConfigError,
     UpstreamError,
+    UpstreamOutcomeUnknown,
     UpstreamPermanentError,
     UpstreamTransientError,
 )
-from worker.upstream.classify import Phase, classify_status, parse_retry_after, scrub
+from worker.upstream.classify import (
+    Phase,
+    classify_exception,
+    classify_status,
+    parse_retry_after,
+    scrub,
+)
 
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 
@@ -54,7 +62,12 @@ def test_parse_retry_after(value: str | None, expected: float | None) -> None:
     assert parse_retry_after(value, now=NOW) == expected
 
 
-T, P, C = UpstreamTransientError, UpstreamPermanentError, UpstreamConfigError
+T, P, C, U = (
+    UpstreamTransientError,
+    UpstreamPermanentError,
+    UpstreamConfigError,
+    UpstreamOutcomeUnknown,
+)
 EXHAUSTED, QUOTA = "RESOURCE_EXHAUSTED", "upstream_quota_exhausted"
 PER_MINUTE = quota_failure("PredictLongRunningRequestsPerMinutePerProjectPerModel")
 PER_DAY = quota_failure("PredictLongRunningRequestsPerDayPerProjectPerModel")
@@ -148,12 +161,28 @@ CASES = [
     ),
     pytest.param(
         403,
-        google_error(
-            403,
-            "You do not have permission to access the File abc or it may not exist.",
-            "PERMISSION_DENIED",
-        ),
-        {}, "download", P, "upstream_video_lost", None, id="403 expired Gemini file",
+        google_error(403, "You do not have permission to access the File abc or it may not exist.",
+                     "PERMISSION_DENIED"),
+        {}, "download", P, "upstream_video_lost", None, id="403 expired gemini file",
+    ),
+    pytest.param(
+        403,
+        google_error(403, "Permission 'aiplatform.endpoints.predict' denied on resource "
+                     "'//aiplatform.googleapis.com/projects/p' (or it may not exist).",
+                     "PERMISSION_DENIED"),
+        {}, "submit", C, "upstream_config", None, id="403 may-not-exist on submit is config",
+    ),
+    pytest.param(
+        403, google_error(403, "Access denied.", "PERMISSION_DENIED"), {}, "download", C,
+        "upstream_config", None, id="403 bucket permission is config",
+    ),
+    pytest.param(
+        504, google_error(504, "Deadline exceeded", "DEADLINE_EXCEEDED"), {}, "submit", U, None,
+        None, id="504 submit outcome unknown",
+    ),
+    pytest.param(
+        504, google_error(504, "Deadline exceeded", "DEADLINE_EXCEEDED"), {}, "poll", T, None,
+        None, id="504 poll transient",
     ),
     pytest.param(
         409, google_error(409, "Aborted", "ABORTED"), {}, "submit", P, "upstream_error", None,
@@ -207,3 +236,35 @@ def test_secrets_never_reach_a_message() -> None:
 def test_odd_error_bodies_still_classify(body: bytes) -> None:
     assert isinstance(classify_status(503, {}, body, phase="poll"), UpstreamTransientError)
     assert classify_status(400, {}, body, phase="submit").code == "upstream_rejected"  # type: ignore[attr-defined]
+
+
+REQUEST = httpx.Request("POST", "https://example.test/v1/x:predictLongRunning")
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind"),
+    [
+        # never sent: no connection was made, so a new submit cannot double a generation
+        (httpx.ConnectError("refused", request=REQUEST), UpstreamTransientError),
+        (httpx.ConnectTimeout("slow connect", request=REQUEST), UpstreamTransientError),
+        (httpx.PoolTimeout("pool full", request=REQUEST), UpstreamTransientError),
+        # sent, answer never read: the upstream may have accepted (and billed) it
+        (httpx.ReadTimeout("timed out", request=REQUEST), UpstreamOutcomeUnknown),
+        (httpx.WriteTimeout("timed out", request=REQUEST), UpstreamOutcomeUnknown),
+        (httpx.ReadError("reset by peer", request=REQUEST), UpstreamOutcomeUnknown),
+        (httpx.RemoteProtocolError("disconnected", request=REQUEST), UpstreamOutcomeUnknown),
+        (httpx.TransportError("dropped"), UpstreamOutcomeUnknown),
+        (httpx.TimeoutException("timed out", request=REQUEST), UpstreamOutcomeUnknown),
+    ],
+)
+def test_a_submit_that_may_have_reached_the_upstream_has_an_unknown_outcome(
+    exc: httpx.RequestError, kind: type[UpstreamError]
+) -> None:
+    assert type(classify_exception(exc, phase="submit")) is kind
+
+
+@pytest.mark.parametrize("phase", ["poll", "download", "model_check"])
+def test_the_same_errors_elsewhere_are_transient(phase: Phase) -> None:
+    """Polls, downloads and model checks are free and idempotent: retrying them costs nothing."""
+    error = classify_exception(httpx.ReadTimeout("timed out", request=REQUEST), phase=phase)
+    assert type(error) is UpstreamTransientError

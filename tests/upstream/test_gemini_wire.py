@@ -11,7 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import (
+    UpstreamConfigError,
+    UpstreamOutcomeUnknown,
+    UpstreamPermanentError,
+    UpstreamTransientError,
+)
 from tests.upstream.conftest import run
 from tests.upstream.fake_server import FakeServer, Handler, Route
 from worker.upstream.base import (
@@ -321,10 +326,33 @@ def test_download_404_is_an_expired_video(fake: FakeServer, tmp_path: Path) -> N
     assert caught.value.code == "upstream_video_lost"
 
 
-def test_dropped_connection_is_transient(fake: FakeServer) -> None:
+def test_a_submit_whose_connection_dropped_has_an_unknown_outcome(fake: FakeServer) -> None:
+    """The request was sent: the upstream may have accepted it, so it is not transient."""
     fake.routes[SUBMIT_PATH] = Handler.drop
-    with pytest.raises(UpstreamTransientError, match="RemoteProtocolError"):
+    with pytest.raises(UpstreamOutcomeUnknown, match="RemoteProtocolError"):
         run(gemini(fake.url), lambda a: a.submit(SubmitRequest("x", "16:9")))
+
+
+def test_a_poll_whose_connection_dropped_is_transient(fake: FakeServer) -> None:
+    fake.routes[f"/v1beta/models/{MODEL}/operations/dropped"] = Handler.drop
+    with pytest.raises(UpstreamTransientError, match="RemoteProtocolError"):
+        run(gemini(fake.url), lambda a: a.poll(f"models/{MODEL}/operations/dropped"))
+
+
+def test_download_403_may_not_exist_is_an_expired_video(fake: FakeServer, tmp_path: Path) -> None:
+    """The Files API answers an expired file with 403, not 404: the video is gone, our key is
+    fine."""
+    message = "You do not have permission to access the File x or it may not exist."
+    fake.routes["/expired"] = lambda handler: handler.send_json(
+        403, {"error": {"code": 403, "message": message, "status": "PERMISSION_DENIED"}}
+    )
+    with pytest.raises(UpstreamPermanentError) as caught:
+        run(
+            gemini(fake.url),
+            lambda a: a.download(VideoRef(uri=f"{fake.url}/expired"), tmp_path / "v", max_bytes=10),
+        )
+    assert caught.value.code == "upstream_video_lost"
+    assert not isinstance(caught.value, UpstreamConfigError)
 
 
 def test_stalled_answer_times_out_as_transient(fake: FakeServer) -> None:

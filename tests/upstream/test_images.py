@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from shared.errors import UpstreamPermanentError
-from worker.upstream.images import prepare_image, resolve_aspect_ratio
+from worker.upstream.images import MAX_SIDE_PX, prepare_image, resolve_aspect_ratio
 
 MB = 1024 * 1024
 
@@ -111,3 +111,34 @@ def test_garbage_is_invalid_image_without_refund(data: bytes) -> None:
 )
 def test_resolve_aspect_ratio(requested: str, size: tuple[int, int] | None, expected: str) -> None:
     assert resolve_aspect_ratio(requested, size) == expected
+
+
+@pytest.mark.parametrize(
+    ("fmt", "width", "height"),
+    [("JPEG", 4000, 3000), ("PNG", 2500, 1000), ("JPEG", 1200, 2600), ("WEBP", 3000, 1688)],
+)
+def test_a_large_image_is_scaled_to_1920_px_on_its_long_side(
+    fmt: str, width: int, height: int
+) -> None:
+    """Veo uses no more than a 1080p frame: larger images only cost request bytes."""
+    source = Image.new("RGB", (width, height), (30, 90, 160))
+    image, size = prepare_image(encode(source, fmt), max_bytes=MB)
+    decoded = decode(image.data)
+    assert max(decoded.size) == MAX_SIDE_PX
+    assert abs(decoded.width / decoded.height - width / height) < 0.01  # proportions kept
+    assert size == (width, height)  # the aspect decision uses the original
+    assert len(image.data) <= MB
+
+
+def test_a_rotated_large_jpeg_is_scaled_and_reported_as_displayed() -> None:
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.new("RGB", (4000, 2250), (0, 120, 255)), "JPEG", exif=exif)
+    image, size = prepare_image(data, max_bytes=MB)
+    assert size == (2250, 4000)
+    assert decode(image.data).size == (1080, 1920)
+
+
+def test_an_image_of_1920_px_passes_through() -> None:
+    data = encode(Image.new("RGB", (1920, 1080), (1, 2, 3)), "PNG")
+    assert prepare_image(data, max_bytes=MB)[0].data == data

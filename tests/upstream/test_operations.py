@@ -5,6 +5,7 @@ from typing import Any
 
 import pytest
 
+from shared.errors import UpstreamResubmittable
 from worker.upstream import gemini, vertex
 from worker.upstream.base import PollResult
 
@@ -35,6 +36,36 @@ def test_done_with_error_is_a_failure_with_the_upstream_message(parse: Any) -> N
     assert failure_code(result) == "upstream_failed"
     assert result.failure is not None
     assert "Internal error while generating" in result.failure.message
+
+
+@pytest.mark.parametrize("parse", [gemini.parse_operation, vertex.parse_operation])
+@pytest.mark.parametrize(
+    ("rpc_code", "message", "code", "resubmittable"),
+    [
+        pytest.param(8, "Resource exhausted", "upstream_failed", True, id="8"),
+        pytest.param(13, "Internal error", "upstream_failed", True, id="13"),
+        pytest.param(14, "Service unavailable", "upstream_failed", True, id="14"),
+        pytest.param(
+            3,
+            "The prompt could not be submitted. This prompt contains words that violate "
+            "Vertex AI's usage guidelines. Support codes: 61493863",
+            "content_blocked",
+            False,
+            id="3-safety",
+        ),
+        pytest.param(3, "Invalid argument: sampleCount", "upstream_failed", False, id="3-plain"),
+        pytest.param(9, "Failed precondition", "upstream_failed", False, id="9"),
+    ],
+)
+def test_a_failed_operation_is_classified_by_its_rpc_code(
+    parse: Any, rpc_code: int, message: str, code: str, resubmittable: bool
+) -> None:
+    """8/13/14 are worth a new submission; a code 3 naming support codes is a safety block."""
+    result = parse({"done": True, "error": {"code": rpc_code, "message": message}})
+    assert failure_code(result) == code
+    assert isinstance(result.failure, UpstreamResubmittable) is resubmittable
+    assert result.failure is not None
+    assert result.failure.refund
 
 
 def test_gemini_sample_uri() -> None:

@@ -16,7 +16,12 @@ from typing import Literal
 import pytest
 from PIL import Image
 
-from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import (
+    UpstreamConfigError,
+    UpstreamOutcomeUnknown,
+    UpstreamPermanentError,
+    UpstreamTransientError,
+)
 from shared.settings import Settings
 from tests.upstream.conftest import RETIRED_MODEL, Sim, run
 from worker.upstream import build_upstream
@@ -188,8 +193,9 @@ def test_gemini_poll_fault_is_transient_then_recovers(sim: Sim, tmp_path: Path) 
     assert run(gemini(sim), scenario).video is not None
 
 
-def test_gemini_dropped_connection_is_transient(sim: Sim) -> None:
-    with pytest.raises(UpstreamTransientError):
+def test_gemini_dropped_submit_has_an_unknown_outcome(sim: Sim) -> None:
+    """Dropped after the request was sent: whether the upstream took it is unknown."""
+    with pytest.raises(UpstreamOutcomeUnknown):
         run(
             gemini(sim),
             lambda a: a.submit(SubmitRequest(prompt("[sim submit-fault=drop]"), "16:9")),

@@ -6,7 +6,8 @@ The tasks beside this module carry the decisions out: persist through `transitio
 log. So every branch of a step is a row of a table in tests/unit, without a process.
 
     submit: decide_submit(answer) -> Accepted | RetryLater | Failure
-    poll:   past_deadline(...) -> bool, then decide_poll(answer) -> PollAgain | Fetch | Failure
+    poll:   past_deadline(...) -> bool, then decide_poll(answer) -> PollAgain | Fetch | Resubmit
+            | Failure
 """
 
 import random
@@ -14,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.errors import UpstreamPermanentError, UpstreamTransientError
+from shared.errors import (
+    UpstreamOutcomeUnknown,
+    UpstreamPermanentError,
+    UpstreamResubmittable,
+    UpstreamTransientError,
+)
 from shared.lifecycle import Failure
 from shared.settings import Settings
 from worker.backoff import backoff_s
@@ -33,6 +39,14 @@ GAVE_UP_SILENT = Failure(
 DEADLINE_EXCEEDED = Failure(
     "deadline_exceeded", "The video was not ready before the deadline; credits refunded."
 )
+# A submit that may or may not have started a generation, under VEO_UNKNOWN_SUBMIT_POLICY=fail.
+OUTCOME_UNKNOWN = Failure(
+    "upstream_outcome_unknown",
+    "The video service did not confirm the request, so it was not sent again; credits refunded.",
+)
+# Operations that fail on the upstream's side (google.rpc 8, 13, 14) get this many new
+# submissions in a job's life: each one is a paid generation.
+OPERATION_RESUBMITS_MAX = 1
 
 
 # Decision classes are slotted but not frozen: a frozen dataclass's __init__ sets each field
@@ -62,16 +76,31 @@ def attempts_exhausted(submit_attempts: int, settings: Settings) -> bool:
     return submit_attempts >= settings.submit_max_attempts
 
 
+SubmitAnswer = str | UpstreamTransientError | UpstreamOutcomeUnknown | UpstreamPermanentError
+
+
 def decide_submit(
-    answer: str | UpstreamTransientError | UpstreamPermanentError,
+    answer: SubmitAnswer,
     attempt: int,
     settings: Settings,
     rng: random.Random | None = None,
 ) -> Accepted | RetryLater | Failure:
     """What attempt number `attempt` (1 = the first) does with the upstream's answer: an
-    operation name, or the error the adapter classified."""
+    operation name, or the error the adapter classified.
+
+    A submit of unknown outcome is retried only under VEO_UNKNOWN_SUBMIT_POLICY=retry (which
+    accepts paying the upstream twice); by default the job fails, refunded, and is not sent
+    again. Either way the user pays for the job once: the debit is the job's, not the call's.
+    """
     if isinstance(answer, str):
         return Accepted(answer)
+    if isinstance(answer, UpstreamOutcomeUnknown):
+        if settings.unknown_submit_policy == "fail":
+            return OUTCOME_UNKNOWN
+        delay_s = backoff_s(
+            attempt - 1, base_s=settings.submit_retry_delay_s, cap_s=SUBMIT_RETRY_CAP_S, rng=rng
+        )
+        return RetryLater(delay_s, answer.message)
     if isinstance(answer, UpstreamTransientError):
         delay_s = backoff_s(
             attempt - 1,
@@ -111,6 +140,24 @@ class Fetch:
     """Finished: copy the video to our storage, then complete the job."""
 
     video: VideoRef
+
+
+@dataclass(slots=True)
+class Resubmit:
+    """The operation failed on the upstream's side: back to waiting, to be submitted anew (a
+    new attempt) no sooner than `at`."""
+
+    at: datetime
+    delay_s: float
+    reason: str
+
+
+def resubmits_left(operation_resubmits: int, submit_attempts: int, settings: Settings) -> int:
+    """How many new submissions a failed operation may still get: bounded per job, and by the
+    submit attempts (a resubmission is one)."""
+    if submit_attempts >= settings.submit_max_attempts:
+        return 0
+    return max(0, OPERATION_RESUBMITS_MAX - operation_resubmits)
 
 
 def early_window_s(settings: Settings) -> float:
@@ -161,14 +208,16 @@ def decide_poll(
     settings: Settings,
     rng: random.Random | None = None,
     *,
+    resubmits: int = 0,
     plan: Plan | None = None,
     elapsed_s: float | None = None,
-) -> PollAgain | Fetch | Failure:
+) -> PollAgain | Fetch | Resubmit | Failure:
     """What one look at an operation (after `poll_count` earlier ones, `elapsed_s` after it
     reached the upstream) decides, from the poll's result or the error the adapter classified
     (also a failed download's). A running operation is looked at again when `plan` (the
     predictive schedule) says, or, without one, after the geometric backoff step; an error
-    always backs off, honouring the upstream's Retry-After."""
+    always backs off, honouring the upstream's Retry-After. `resubmits` is how many new
+    submissions the job may still get (`resubmits_left`)."""
     if isinstance(answer, PollResult):  # first: most looks find the operation still running
         if not answer.done:
             if plan is not None and elapsed_s is not None:
@@ -178,6 +227,11 @@ def decide_poll(
             return PollAgain(now + timedelta(seconds=delay_s), delay_s)
         if answer.failure is not None:
             failure = answer.failure
+            if isinstance(failure, UpstreamResubmittable) and resubmits > 0:
+                delay_s = backoff_s(
+                    0, base_s=settings.submit_retry_delay_s, cap_s=SUBMIT_RETRY_CAP_S, rng=rng
+                )
+                return Resubmit(now + timedelta(seconds=delay_s), delay_s, failure.message)
             return Failure(failure.code, failure.message, refund=failure.refund)
         assert answer.video is not None  # a finished operation has a video or a failure
         return Fetch(answer.video)

@@ -23,6 +23,8 @@ from sqlmodel import Session, col, select
 from shared.constants import TASK_DELIVER
 from shared.db import write_session
 from shared.errors import UnsafeUrl, invalid
+from shared.logs import log_context
+from shared.metrics import webhooks as metrics
 from shared.models import Account, WebhookDelivery, WebhookEndpoint
 from shared.netguard.post import PinnedPoster
 from shared.queueing import enqueue_delivery
@@ -102,12 +104,16 @@ def endpoint_for(session: Session, account_id: str, url: str) -> WebhookEndpoint
 
 def send(poster: PinnedPoster, delivery: WebhookDelivery, secrets: list[str]) -> Attempt:
     headers = signed_headers(secrets, delivery.id, delivery.payload)
+    started = time.monotonic()
     try:
         response = poster.post(delivery.url, content=delivery.payload.encode(), headers=headers)
     except UnsafeUrl as exc:  # refused by the SSRF guard: the gateway's words for the field
+        metrics.attempt("refused", time.monotonic() - started)
         return Attempt(error=invalid("webhookUrl", exc.reason).msg, permanent=True)
     except Exception as exc:
+        metrics.attempt("network_error", time.monotonic() - started)
         return Attempt(error=f"{type(exc).__name__}: {exc}"[:500])
+    metrics.attempt("success" if response.is_success else "http_error", time.monotonic() - started)
     return Attempt(
         status_code=response.status_code,
         error=None if response.is_success else f"HTTP {response.status_code}",
@@ -162,6 +168,7 @@ def persist(session: Session, recorded: list[Recorded]) -> None:
 def disable(endpoint: WebhookEndpoint, reason: str, now: datetime) -> None:
     endpoint.disabled_at = now
     endpoint.disabled_reason = reason
+    metrics.endpoint_disabled()
     log.warning("webhook endpoint %s of %s disabled: %s", endpoint.url, endpoint.account_id, reason)
 
 
@@ -240,6 +247,8 @@ def deliver_webhook(*delivery_ids: str) -> str:
         persist(session, recorded)
         release(session, [item.delivery for item in rest])
         session.commit()  # the endpoints' health too (loaded in this session)
+    for (item, _), r in zip(done, recorded, strict=True):
+        report(item.delivery, r.move)
     for r in recorded:
         if r.retry_in_s is not None and r.retry_in_s <= COUNTDOWN_MAX_S:
             enqueue_delivery(r.delivery_id, countdown_s=r.retry_in_s)
@@ -248,6 +257,23 @@ def deliver_webhook(*delivery_ids: str) -> str:
     return _summary(
         [attempt for _, attempt in done], [r.retry_in_s for r in recorded], len(delivery_ids)
     )
+
+
+OUTCOME_WORDS = {DeliveryMove.DELIVER: "delivered", DeliveryMove.RETRY: "retrying"}
+
+
+def report(delivery: WebhookDelivery, move: DeliveryMove) -> None:
+    """One attempt's outcome: counted, and logged under its job (a `grep <uuid>` finds it)."""
+    outcome = OUTCOME_WORDS.get(move, "failed")
+    metrics.delivery(outcome)
+    with log_context(delivery.job_id, delivery.account_id):
+        log.info(
+            "webhook %s %s of job %s: %s",
+            delivery.id,
+            delivery.event_type,
+            delivery.job_id,
+            outcome,
+        )
 
 
 def _summary(attempts: list[Attempt], delays: list[float | None], asked: int) -> str:

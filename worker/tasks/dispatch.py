@@ -25,6 +25,8 @@ from sqlmodel import Session
 from shared.constants import TASK_DISPATCH
 from shared.db import write_session
 from shared.dispatch_order import Candidate, next_candidates
+from shared.metrics import pipeline as pipeline_metrics
+from shared.metrics import upstream as upstream_metrics
 from shared.models import JOBS
 from shared.queueing import enqueue_inputs, enqueue_submits
 from shared.quotas import (
@@ -109,9 +111,11 @@ def dispatch() -> int:
     most = get_settings().dispatch_batch_max
     capacity = min(available_capacity(), most)
     if capacity <= 0:
+        upstream_metrics.quota_wait("submit")
         return 0
     admitted = admit(capacity)
     publish_admitted(admitted)
+    pipeline_metrics.admitted(len(admitted))
     if len(admitted) == most:
         dispatch.apply_async()  # more may be admissible: go on rather than wait for a tick
     return len(admitted)

@@ -9,6 +9,7 @@ loses nothing: its claimed jobs become due again when the lease runs out.
 import asyncio
 import logging
 import tempfile
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,9 @@ from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from shared.estimates import recent_durations_s, record_durations, record_poll_lateness
-from shared.lifecycle import STEP_FIELDS, Failure, Step, advance_all
+from shared.lifecycle import STEP_FIELDS, Failure, JobRef, Step, advance_all
+from shared.metrics import jobs as job_metrics
+from shared.metrics import upstream as upstream_metrics
 from shared.models import JOBS, Job
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
@@ -36,10 +39,12 @@ from worker.tasks.decisions import (
     DEADLINE_EXCEEDED,
     Fetch,
     PollAgain,
+    Resubmit,
     decide_poll,
     early_window_s,
     past_deadline,
     poll_bounds,
+    resubmits_left,
 )
 from worker.tasks.poll_schedule import Plan, plan
 from worker.upstream import get_upstream
@@ -56,18 +61,21 @@ class Claimed:
     poll_count: int
     deadline_at: datetime | None
     started_at: datetime | None  # when the upstream accepted it (processing_at)
+    submit_attempts: int = 0
+    operation_resubmits: int = 0
 
 
 @dataclass(slots=True)
 class Stored:
-    """A finished video, now in our storage: the job completes."""
+    """A finished job's videos (one per sample), now in our storage: the job completes."""
 
-    video_key: str
-    video_bytes: int
+    video_keys: list[str]
+    video_bytes: int  # all of them together
 
 
-# What one look at a claimed job came to: poll again, fail, or complete (its video stored).
-Outcome = PollAgain | Failure | Stored
+# What one look at a claimed job came to: poll again, fail, submit anew, or complete (its
+# video stored).
+Outcome = PollAgain | Failure | Resubmit | Stored
 
 
 def claim_due(session: Session, limit: int) -> list[Claimed]:
@@ -89,6 +97,8 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
             col(Job.deadline_at),
             col(Job.next_poll_at),
             col(Job.processing_at),
+            col(Job.submit_attempts),
+            col(Job.operation_resubmits),
         )
         .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
         .order_by(col(Job.next_poll_at))
@@ -105,23 +115,49 @@ def claim_due(session: Session, limit: int) -> list[Claimed]:
     session.commit()
     record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
     return [
-        Claimed(r.id, r.upstream_operation, r.poll_count, r.deadline_at, r.processing_at)
+        Claimed(
+            r.id,
+            r.upstream_operation,
+            r.poll_count,
+            r.deadline_at,
+            r.processing_at,
+            r.submit_attempts,
+            r.operation_resubmits,
+        )
         for r in rows
     ]
 
 
-async def _store_video(claimed: Claimed, video: VideoRef, settings: Settings) -> Stored:
+def video_key(job_id: str, sample: int) -> str:
+    """Where a sample is stored: the first where single-sample jobs always kept theirs."""
+    return f"videos/{job_id}.mp4" if sample == 0 else f"videos/{job_id}-{sample}.mp4"
+
+
+async def _store_video(key: str, video: VideoRef, settings: Settings) -> int:
     """Download to a file of its own in the temporary directory, then hand it to storage (a
     rename, locally). Not a temporary directory per video: creating and removing one cost
     about a tenth of a poll batch's time on a busy host."""
-    key = f"videos/{claimed.job_id}.mp4"
     path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
+    started = time.monotonic()
     try:
         size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
         await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
     finally:
         path.unlink(missing_ok=True)  # gone already once moved
-    return Stored(key, size)
+    job_metrics.downloaded(time.monotonic() - started)
+    return size
+
+
+async def _store_videos(
+    claimed: Claimed, videos: tuple[VideoRef, ...], settings: Settings
+) -> Stored:
+    """Every sample, one after another (a worker holds one download at a time per job)."""
+    keys, total = [], 0
+    for sample, video in enumerate(videos):
+        key = video_key(claimed.job_id, sample)
+        total += await _store_video(key, video, settings)
+        keys.append(key)
+    return Stored(keys, total)
 
 
 def current_plan(settings: Settings) -> Plan | None:
@@ -142,13 +178,42 @@ async def check_once(claimed: Claimed, settings: Settings, schedule: Plan | None
         answer = await get_upstream().poll(claimed.operation)
     except (UpstreamTransientError, UpstreamPermanentError) as exc:
         answer = exc
+    try:
+        return await _carry_out(claimed, answer, now, settings, schedule)
+    finally:
+        if isinstance(answer, PollResult):  # inline videos decoded to files and not stored
+            for video in answer.videos:
+                if video.path is not None:
+                    video.path.unlink(missing_ok=True)
+
+
+async def _carry_out(
+    claimed: Claimed,
+    answer: PollResult | UpstreamTransientError | UpstreamPermanentError,
+    now: datetime,
+    settings: Settings,
+    schedule: Plan | None,
+) -> Outcome:
+    """The decision on one look, carried out (a video stored, or a retry logged)."""
+    left = resubmits_left(claimed.operation_resubmits, claimed.submit_attempts, settings)
     elapsed_s = (now - claimed.started_at).total_seconds() if claimed.started_at else None
     decision = decide_poll(
-        answer, claimed.poll_count, now, settings, plan=schedule, elapsed_s=elapsed_s
+        answer,
+        claimed.poll_count,
+        now,
+        settings,
+        resubmits=left,
+        plan=schedule,
+        elapsed_s=elapsed_s,
     )
+    if isinstance(decision, Resubmit):
+        log.warning(
+            "operation of %s failed; submitting it anew: %s", claimed.job_id, decision.reason
+        )
     if isinstance(decision, Fetch):
+        videos = answer.videos if isinstance(answer, PollResult) else ()
         try:
-            return await _store_video(claimed, decision.video, settings)
+            return await _store_videos(claimed, videos or (decision.video,), settings)
         except (UpstreamTransientError, UpstreamPermanentError) as exc:  # a failed download
             decision = decide_poll(exc, claimed.poll_count, now, settings)
     if isinstance(decision, PollAgain) and decision.reason is not None:
@@ -199,9 +264,10 @@ def persist(batch: list[Claimed], outcomes: list[Outcome]) -> None:
         steps = _finishing_steps(session, finished)
         moved = advance_all(session, steps)  # commits the reschedules too
     discard_cancelled_videos(
-        (claimed.job_id, outcome.video_key)
+        (claimed.job_id, key)
         for claimed, outcome in finished
         if isinstance(outcome, Stored) and not _completed(claimed.job_id, steps, moved)
+        for key in outcome.video_keys
     )
     now = utcnow()
     record_durations(
@@ -220,14 +286,15 @@ def _completed(job_id: str, steps: list[Step], moved: list[bool]) -> bool:
 
 
 def _finishing_steps(
-    session: Session, finished: list[tuple[Claimed, Failure | Stored]]
+    session: Session, finished: list[tuple[Claimed, Failure | Resubmit | Stored]]
 ) -> list[Step]:
     """The move of each finished job (the columns its move and `persist` use, read with the
     others' in one query: Core rows, not Jobs)."""
     if not finished:
         return []
     ids = [claimed.job_id for claimed, _ in finished]
-    columns = (*STEP_FIELDS, "processing_at", "created_at")
+    # the timestamps also time each stage of a finished job (shared/metrics/jobs.py)
+    columns = (*STEP_FIELDS, "processing_at", "created_at", "admitted_at", "submitted_at")
     rows = session.execute(select(*(_jobs.c[name] for name in columns)).where(_jobs.c.id.in_(ids)))
     jobs = {job.id: job for job in rows}
     steps = []
@@ -237,14 +304,33 @@ def _finishing_steps(
             continue
         if isinstance(outcome, Failure):
             steps.append(Step(job, JobStatus.FAILED, {"next_poll_at": None}, failure=outcome))
+        elif isinstance(outcome, Resubmit):
+            steps.append(_resubmit_step(job, claimed, outcome))
         else:
             values = {
-                "video_key": outcome.video_key,
+                "video_key": outcome.video_keys[0],
+                "video_keys": outcome.video_keys,
                 "video_bytes": outcome.video_bytes,
                 "next_poll_at": None,
             }
             steps.append(Step(job, JobStatus.COMPLETED, values))
     return steps
+
+
+def _resubmit_step(job: JobRef, claimed: Claimed, outcome: Resubmit) -> Step:
+    """Back to waiting without the failed operation; the dispatcher admits it again after
+    `outcome.at`, and its submit is a new attempt. Guarded by the resubmit count read."""
+    values = {
+        "upstream_operation": None,
+        "next_poll_at": None,
+        "deadline_at": None,
+        "poll_count": 0,
+        "next_submit_at": outcome.at,
+        "operation_resubmits": claimed.operation_resubmits + 1,
+    }
+    return Step(
+        job, JobStatus.PENDING, values, {"operation_resubmits": claimed.operation_resubmits}
+    )
 
 
 @app.task(name=TASK_POLL_DUE, soft_time_limit=240, time_limit=300)
@@ -260,6 +346,7 @@ def poll_due() -> int:
         wanted=wanted,
     )
     if tokens == 0:
+        upstream_metrics.quota_wait("poll")
         return 0
     with write_session() as session:
         batch = claim_due(session, tokens)

@@ -11,13 +11,13 @@ DELETE itself.
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, delete, exists, or_, select, update
+from sqlalchemy import ColumnElement, Text, and_, cast, delete, exists, or_, select, update
 
 from shared import status_cache
 from shared.constants import TASK_RETENTION
 from shared.db import read_connection, write_session
 from shared.job_view import STATUS_FIELDS
-from shared.models import JOBS, UPLOADS, upload_storage_key
+from shared.models import JOBS, UPLOADS, upload_storage_key, video_files
 from shared.settings import get_settings
 from shared.states import TERMINAL, JobStatus
 from shared.storage import get_storage
@@ -37,7 +37,7 @@ def expire_videos(now: datetime | None = None) -> int:
     cutoff = (now or utcnow()) - timedelta(days=days)
     with read_connection() as connection:
         rows = connection.execute(
-            select(JOBS.c.id, JOBS.c.video_key)
+            select(JOBS.c.id, JOBS.c.video_key, JOBS.c.video_keys)
             .where(
                 JOBS.c.status == JobStatus.COMPLETED.value,
                 JOBS.c.completed_at < cutoff,
@@ -47,12 +47,15 @@ def expire_videos(now: datetime | None = None) -> int:
         ).all()
     storage = get_storage()
     for row in rows:
-        storage.delete(row.video_key)
+        for key in video_files(row.video_key, row.video_keys):
+            storage.delete(key)
     if not rows:
         return 0
     ids = [row.id for row in rows]
     with write_session() as session:
-        session.execute(update(JOBS).where(JOBS.c.id.in_(ids)).values(video_key=None))
+        session.execute(
+            update(JOBS).where(JOBS.c.id.in_(ids)).values(video_key=None, video_keys=None)
+        )
         session.commit()
     with read_connection() as connection:  # the mirrored answers lose their videoUrl too
         finished = connection.execute(
@@ -63,10 +66,15 @@ def expire_videos(now: datetime | None = None) -> int:
 
 
 def _unused_since(cutoff: datetime) -> ColumnElement[bool]:
-    """No job created since `cutoff`, and no job still waiting or generating, uses the upload."""
+    """No job created since `cutoff`, and no job still waiting or generating, uses the upload:
+    as its image, or as a last frame or reference image (named in its options' JSON; a key is
+    a random token, so matching its text there finds no other upload's)."""
     unfinished = [status.value for status in JobStatus if status not in TERMINAL]
     return ~exists().where(
-        JOBS.c.image_key == _uploads.c.key,
+        or_(
+            JOBS.c.image_key == _uploads.c.key,
+            cast(JOBS.c.options, Text).contains(_uploads.c.key),
+        ),
         or_(JOBS.c.created_at >= cutoff, JOBS.c.status.in_(unfinished)),
     )
 

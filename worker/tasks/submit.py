@@ -6,7 +6,9 @@ through the inputs queue, whose processes fetch the image here. A redelivered or
 message is a no-op: only the process that moves the row from `admitted` to `submitting` fetches
 the image and calls the upstream (claim first, then fetch), and the operation name is committed
 the moment it returns. The one window a duplicate can slip through is documented in
-docs/guarantees.md.
+docs/guarantees.md. A call that may have reached the upstream but got no answer is not sent
+again blindly: VEO_UNKNOWN_SUBMIT_POLICY decides (worker/tasks/decisions.py), and each one is
+counted for /api/health and logged at WARNING.
 """
 
 import itertools
@@ -21,9 +23,16 @@ from sqlalchemy.exc import OperationalError
 
 from shared.cancellation import keep_discarded_operation
 from shared.constants import TASK_SUBMIT
+from shared.counters import UNKNOWN_SUBMITS, bump
 from shared.db import read_connection, statement_connection, write_session
-from shared.errors import InputError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import (
+    InputError,
+    UpstreamOutcomeUnknown,
+    UpstreamPermanentError,
+    UpstreamTransientError,
+)
 from shared.lifecycle import STEP_FIELDS, JobRef, advance_alone, fail_job
+from shared.logs import log_context
 from shared.models import JOBS
 from shared.queueing import enqueue_submit
 from shared.quotas import release_capacity
@@ -38,6 +47,7 @@ from worker.tasks.decisions import (
     GAVE_UP_REFUSED,
     Accepted,
     RetryLater,
+    SubmitAnswer,
     attempts_exhausted,
     decide_submit,
     processing_values,
@@ -52,7 +62,16 @@ _jobs = JOBS
 # The columns this step reads (a Core row, not a Job: loading all 28 through the ORM cost
 # about as much as the upstream call's own Python).
 _READ_JOBS = select(
-    *(_jobs.c[name] for name in (*STEP_FIELDS, *REQUEST_FIELDS, "status", "submit_attempts"))
+    *(
+        _jobs.c[name]
+        for name in (
+            *STEP_FIELDS,
+            *REQUEST_FIELDS,
+            "status",
+            "submit_attempts",
+            "operation_resubmits",
+        )
+    )
 ).where(_jobs.c.id.in_(bindparam("job_ids", expanding=True)))
 # A batch starts no further job after this long: one job may take its image fetch, its
 # upstream timeout and STORE_OPERATION_FOR_S (90 s by default), which must still end inside the
@@ -77,7 +96,10 @@ def submit_job(*job_ids: str) -> str:
             enqueue_submit(*job_ids[index:])  # committed rows, so rule 2 holds
             outcomes += ["handed on"] * (len(job_ids) - index)
             break
-        outcomes.append(_submit(rows.get(job_id)))
+        row = rows.get(job_id)
+        with log_context(job_id, row.account_id if row is not None else None):
+            outcomes.append(_submit(row))
+            log.info("submit of job %s: %s", job_id, outcomes[-1])
     return _summary(outcomes)
 
 
@@ -126,12 +148,23 @@ def _submit(job: Row[Any] | None) -> str:
 def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
     """The paid call, then its decision carried out: store the operation, or give the slot
     back and retry later or fail."""
-    answer: str | UpstreamTransientError | UpstreamPermanentError
+    answer: SubmitAnswer
     try:
         answer = run(get_upstream().submit(request))
-    except (UpstreamTransientError, UpstreamPermanentError) as exc:
+    except (UpstreamTransientError, UpstreamOutcomeUnknown, UpstreamPermanentError) as exc:
         answer = exc
-    decision = decide_submit(answer, attempt, get_settings())
+    settings = get_settings()
+    decision = decide_submit(answer, attempt, settings)
+    unknown = isinstance(answer, UpstreamOutcomeUnknown)
+    if unknown:
+        log.warning(
+            "submit of %s (attempt %d) has an unknown outcome: the upstream may have accepted "
+            "and billed it; policy %s: %s",
+            job.id,
+            attempt,
+            settings.unknown_submit_policy,
+            answer,
+        )
     if isinstance(decision, Accepted):
         if not _store_operation(job, attempt, decision.operation):
             if keep_discarded_operation(job.id, decision.operation):
@@ -154,6 +187,8 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
         # Back to waiting as a row: the dispatcher admits it again once the delay is over.
         retry_at = utcnow() + timedelta(seconds=decision.delay_s)
         with write_session() as session:
+            if unknown:
+                bump(session, UNKNOWN_SUBMITS)  # with the move: counted once per call
             transition(
                 session,
                 job.id,
@@ -165,6 +200,8 @@ def _call_upstream(job: JobRef, request: SubmitRequest, attempt: int) -> str:
         log.info("submit of %s deferred %.1fs: %s", job.id, decision.delay_s, decision.reason)
         return "retrying"
     with write_session() as session:
+        if unknown:
+            bump(session, UNKNOWN_SUBMITS)  # committed with the failure
         fail_job(session, job, decision, submit_attempts=attempt)
     log.warning("submit of %s failed permanently: %s", job.id, decision.message)
     return "failed"
@@ -187,6 +224,8 @@ def _store_operation(job: JobRef, attempt: int, operation: str) -> bool:
                 job,
                 JobStatus.PROCESSING,
                 guard={"submit_attempts": attempt},
+                # A job resubmitted after a failed operation announced `processing` already.
+                announce=not getattr(job, "operation_resubmits", 0),
                 **processing_values(operation, now, settings),
             ):
                 return True

@@ -22,6 +22,7 @@ from shared.db import read_connection, write_session
 from shared.dispatch_order import IMAGE, Candidate
 from shared.job_view import STATUS_FIELDS
 from shared.lifecycle import fail_job
+from shared.metrics import pipeline as pipeline_metrics
 from shared.models import JOBS, Heartbeat, Job, WebhookDelivery
 from shared.queueing import enqueue_delivery
 from shared.quotas import acquire_slot, release_capacity
@@ -209,6 +210,7 @@ def sweep() -> dict[str, int]:
         "statuses_mirrored": mirror_recent_finishes(),
     }
     record_heartbeat(detail)
+    pipeline_metrics.swept(detail)
     if any(detail.values()):
         log.info("sweep: %s", detail)
     return detail

@@ -12,6 +12,7 @@ from shared.settings import Settings, get_settings
 from simulator.oauth import write_service_account
 from worker.upstream import gemini, vertex
 from worker.upstream.base import Upstream, VideoSettings
+from worker.upstream.metered import MeteredUpstream
 
 SIMULATOR_API_KEY = "simulator"  # the simulator's gemini surface accepts this key
 SIMULATOR_PROJECT = "simulator-project"
@@ -19,8 +20,8 @@ SIMULATOR_PROJECT = "simulator-project"
 
 @cache
 def get_upstream() -> Upstream:
-    """The process's adapter; its pooled httpx client is created lazily on first use."""
-    return build_upstream(get_settings())
+    """The process's adapter, its calls counted; its pooled httpx client is created lazily."""
+    return MeteredUpstream(build_upstream(get_settings()))
 
 
 def build_upstream(settings: Settings) -> Upstream:
@@ -37,6 +38,7 @@ def _video(settings: Settings, default_model: str) -> VideoSettings:
         resolution=settings.resolution,
         duration_s=settings.duration_s,
         negative_prompt=settings.negative_prompt,
+        generate_audio=settings.generate_audio,
     )
 
 

@@ -47,10 +47,12 @@ class SubmitRequest:
 
 @dataclass(frozen=True)
 class VideoRef:
-    """Where a finished video is: a URI to download, or the bytes themselves (Vertex inline)."""
+    """Where a finished video is: a URI to download, the bytes themselves, or (inline in the
+    answer, decoded as it streamed in) a local file the adapter's `download` moves into place."""
 
     uri: str | None = None
     data: bytes | None = None
+    path: Path | None = None
     mime_type: str = "video/mp4"
 
 
@@ -74,6 +76,7 @@ class VideoSettings:
     resolution: str = "720p"  # 720p, 1080p or 4k
     duration_s: int = 8  # 4, 6 or 8
     negative_prompt: str = ""
+    generate_audio: bool = True  # Vertex `generateAudio`
 
     def check(self) -> None:
         """Refuse what Veo 3.1 rejects (1080p and 4k need 8 s) before paying for the 400."""

@@ -22,6 +22,7 @@ import httpx
 from shared.errors import (
     UpstreamConfigError,
     UpstreamError,
+    UpstreamOutcomeUnknown,
     UpstreamPermanentError,
     UpstreamTransientError,
 )
@@ -38,6 +39,17 @@ MESSAGE_MAX_CHARS = 500  # a bound on every message we build: they end up in log
 _QUOTA_EXHAUSTED_PHRASES = ("per day", "spend cap", "spending cap", "spending limit", "prepay")
 _INVALID_KEY_REASONS = frozenset({"API_KEY_INVALID", "API_KEY_EXPIRED", "API_KEY_SERVICE_BLOCKED"})
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+# Errors raised before a single byte of the request left: a submit that met one was not sent.
+_NEVER_SENT = (
+    httpx.ConnectError,
+    httpx.ConnectTimeout,
+    httpx.PoolTimeout,
+    httpx.ProxyError,
+    httpx.UnsupportedProtocol,
+)
+# A Gemini file that expired (the Files API keeps videos for 2 days) or never was answers 403
+# "You do not have permission to access the File ... or it may not exist", not 404.
+_MISSING_FILE_PHRASE = "may not exist"
 
 
 @dataclass(frozen=True)
@@ -147,6 +159,10 @@ def classify_status(
     message = scrub(
         f"upstream {phase} failed: HTTP {label}: {error.message or 'no message'}", secrets
     )
+    if http_status == 504 and phase == "submit":
+        # The front end gave up waiting for the backend, which may still have started (and
+        # will bill) the generation.
+        return UpstreamOutcomeUnknown(message, status=http_status)
     if http_status in TRANSIENT_STATUSES:
         return _retryable(error, headers, message)
     if http_status in (400, 401, 403, 404):
@@ -171,24 +187,23 @@ def _client_error(error: GoogleError, message: str, phase: Phase) -> UpstreamErr
         return UpstreamPermanentError(message, code="upstream_rejected", status=status)
     if status == 404 and phase == "poll":
         return UpstreamPermanentError(message, code="upstream_operation_lost", status=status)
-    if phase == "download" and (status == 404 or _file_may_not_exist(error)):
-        # The Files API deletes videos after 2 days and then answers 403 "... or it may not
-        # exist" (a 404 from a plain URL): the video is gone, our key is fine.
+    if phase == "download" and (
+        status == 404 or (status == 403 and _MISSING_FILE_PHRASE in error.message.lower())
+    ):  # the Files API deletes videos after 2 days; Google then answers 403, not 404
         return UpstreamPermanentError(message, code="upstream_video_lost", status=status)
     # Bad or unauthorised key/token, billing or region (FAILED_PRECONDITION), unknown or
     # retired model ("models/X is no longer available"): our setup, not this job.
     return UpstreamConfigError(message, status=status)
 
 
-def _file_may_not_exist(error: GoogleError) -> bool:
-    return error.http_status == 403 and "may not exist" in (error.message or "")
-
-
 def classify_exception(
     exc: httpx.RequestError | httpx.InvalidURL, *, phase: Phase, secrets: Sequence[str] = ()
 ) -> UpstreamError:
-    """Timeouts and broken connections are transient; a URL we cannot even send is not."""
+    """Timeouts and broken connections are transient; a URL we cannot even send is not; and a
+    submit that may have reached the upstream is neither (UpstreamOutcomeUnknown)."""
     message = scrub(f"upstream {phase} failed: {type(exc).__name__}: {exc}", secrets)
+    if phase == "submit" and isinstance(exc, httpx.RequestError) and not _never_sent(exc):
+        return UpstreamOutcomeUnknown(message)
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
         if phase == "download":  # the URL came from the upstream, not from our settings
             return UpstreamPermanentError(message, code="upstream_bad_url")
@@ -196,3 +211,10 @@ def classify_exception(
     if isinstance(exc, httpx.TooManyRedirects):
         return UpstreamPermanentError(message, code="upstream_error")
     return UpstreamTransientError(message)  # TimeoutException, TransportError, DecodingError
+
+
+def _never_sent(exc: httpx.RequestError) -> bool:
+    """Whether the request certainly never left (no connection was made). Everything else on a
+    submit (read or write timeouts, a dropped or reset connection, an unreadable answer) may
+    have reached the upstream after all."""
+    return isinstance(exc, _NEVER_SENT)

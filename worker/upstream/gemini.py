@@ -19,6 +19,7 @@ import httpx
 from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.inline import move_capped
 from worker.upstream.longrunning import (
     as_dict,
     as_list,
@@ -27,9 +28,11 @@ from worker.upstream.longrunning import (
     collect_videos,
     effective_model,
     inline_video,
+    keep_videos,
     no_video_failure,
     operation_name,
     poll_max_bytes,
+    poll_splitter,
     predict_body,
     read_operation,
 )
@@ -80,11 +83,16 @@ class GeminiUpstream:
         self._api_key = api_key
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
         self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
+        self._max_inline_bytes = max_inline_bytes
 
     def _headers(self) -> dict[str, str]:
         if not self._api_key:
             raise UpstreamConfigError("the Gemini API key is not set (VEO_GEMINI_API_KEY)")
         return {API_KEY_HEADER: self._api_key}
+
+    def check_key(self) -> None:
+        """Raise UpstreamConfigError if no API key is set (whether it works, check_model says)."""
+        self._headers()
 
     def _model_url(self, model: str | None = None) -> str:
         return f"{self.base_url}/v1beta/models/{quote(model or self.video.model, safe='')}"
@@ -165,18 +173,22 @@ class GeminiUpstream:
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Gemini")
-        data = await request_json(
-            self._pool,
-            "GET",
-            f"{self.base_url}/v1beta/{quote(operation, safe='/')}",
-            phase="poll",
-            headers=self._headers(),
-            secrets=(self._api_key,),
-            max_bytes=self._poll_max_bytes,
-        )
-        return parse_operation(data)
+        with poll_splitter(self._max_inline_bytes) as splitter:  # an inline video: to disk
+            data = await request_json(
+                self._pool,
+                "GET",
+                f"{self.base_url}/v1beta/{quote(operation, safe='/')}",
+                phase="poll",
+                headers=self._headers(),
+                secrets=(self._api_key,),
+                max_bytes=self._poll_max_bytes,
+                splitter=splitter,
+            )
+            return keep_videos(splitter, parse_operation(data))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
+        if video.path is not None:
+            return move_capped(video.path, dest, max_bytes=max_bytes)
         if video.data is not None:
             return write_capped(video.data, dest, max_bytes=max_bytes)
         if not video.uri:

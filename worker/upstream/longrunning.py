@@ -11,9 +11,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from shared.errors import UpstreamPermanentError
+from shared.errors import UpstreamPermanentError, UpstreamResubmittable
 from worker.upstream.base import ImageInput, PollResult, SubmitRequest, VideoRef, VideoSettings
 from worker.upstream.classify import MESSAGE_MAX_CHARS
+from worker.upstream.inline import Blob, BlobSplitter
 from worker.upstream.transport import JSON_MAX_BYTES
 
 
@@ -91,6 +92,17 @@ def poll_max_bytes(max_inline_bytes: int) -> int:
     return max(JSON_MAX_BYTES, max_inline_bytes * 4 // 3 + JSON_MAX_BYTES)
 
 
+def poll_splitter(max_inline_bytes: int) -> BlobSplitter:
+    """Where a poll answer's inline videos go as it streams in (kept by `keep_videos`)."""
+    return BlobSplitter(max_blob_bytes=max_inline_bytes)
+
+
+def keep_videos(splitter: BlobSplitter, result: PollResult) -> PollResult:
+    """The result's video files outlive the poll: `download` moves them into place."""
+    splitter.keep(video.path for video in result.videos)
+    return result
+
+
 def operation_name(operation: Mapping[str, Any]) -> str:
     """The name of the operation a submit started: our only handle on it."""
     name = operation.get("name")
@@ -129,18 +141,39 @@ def read_operation(
     return read_response(as_dict(operation.get("response")))
 
 
+# google.rpc codes of a failed operation worth one new submission: RESOURCE_EXHAUSTED,
+# INTERNAL, UNAVAILABLE (the SDK's own retry set, as codes rather than HTTP statuses).
+RESUBMITTABLE_RPC_CODES = frozenset({8, 13, 14})
+RPC_INVALID_ARGUMENT = 3
+# Veo's safety filters end an operation with code 3 and a message naming "Support codes"
+# (numbers that map to the filter's categories): a block, not a malformed request.
+SAFETY_BLOCK_MARKER = "support codes"
+
+
 def operation_failure(error: Mapping[str, Any]) -> UpstreamPermanentError:
-    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words."""
+    """`done` with `error` (a google.rpc.Status): the operation failed, with Google's words,
+    classified by its code: a safety block, worth a new submission, or final."""
     code = error.get("code")
     message = str(error.get("message") or "no message")
-    return UpstreamPermanentError(
-        f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS],
-        code="upstream_failed",
-    )
+    text = f"upstream operation failed (code {code}): {message}"[:MESSAGE_MAX_CHARS]
+    if code in RESUBMITTABLE_RPC_CODES and isinstance(code, int):
+        return UpstreamResubmittable(text, rpc_code=code)
+    if code == RPC_INVALID_ARGUMENT and SAFETY_BLOCK_MARKER in message.lower():
+        # The upstream does not charge for blocked videos, so neither do we.
+        return UpstreamPermanentError(message[:MESSAGE_MAX_CHARS], code="content_blocked")
+    return UpstreamPermanentError(text, code="upstream_failed")
 
 
 def inline_video(encoded: Any, mime_type: str) -> PollResult:
-    """A video the operation carries as base64; a corrupt payload will not improve on re-polling."""
+    """A video the operation carries as base64 (a file already, if it was long: see
+    worker/upstream/inline.py); a corrupt payload will not improve on re-polling."""
+    if isinstance(encoded, Blob):
+        if encoded.valid:
+            return PollResult(done=True, videos=(VideoRef(path=encoded.path, mime_type=mime_type),))
+        failure = UpstreamPermanentError(
+            "upstream returned undecodable video bytes", code="upstream_bad_response"
+        )
+        return PollResult(done=True, failure=failure)
     try:
         data = base64.b64decode(str(encoded), validate=True)
     except (binascii.Error, ValueError):

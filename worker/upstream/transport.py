@@ -13,7 +13,7 @@ import ssl
 import urllib.request
 from collections.abc import Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
@@ -21,6 +21,9 @@ from httpx_aiohttp import AiohttpTransport
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
 from worker.upstream import aiohttp_patch
 from worker.upstream.classify import Phase, classify_exception, classify_status
+
+if TYPE_CHECKING:  # inline.py imports download.py, which imports this module
+    from worker.upstream.inline import BlobSplitter
 
 JSON_MAX_BYTES = 1024 * 1024  # operations and errors are small; Vertex inline video raises this
 ERROR_BODY_MAX_BYTES = 64 * 1024
@@ -71,9 +74,15 @@ class ClientPool:
         "user-agent": f"python-httpx/{httpx.__version__}",
     }
 
-    def __init__(self, *, timeout_s: float, connect_timeout_s: float) -> None:
+    def __init__(
+        self, *, timeout_s: float, connect_timeout_s: float, keepalive_s: float = KEEPALIVE_S
+    ) -> None:
+        self._timeouts = (timeout_s, connect_timeout_s)
+        self._fresh_pool: ClientPool | None = None
         self.timeout = httpx.Timeout(timeout_s, connect=connect_timeout_s)
-        self.limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=KEEPALIVE_S)
+        # keepalive_s 0: a released connection is never handed out again (aiohttp reuses one
+        # only while its idle time is within the expiry; httpcore expires it at once).
+        self.limits = httpx.Limits(max_connections=MAX_CONNECTIONS, keepalive_expiry=keepalive_s)
         self._opened: httpx.AsyncBaseTransport | httpx.AsyncClient | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._extensions = {"timeout": self.timeout.as_dict()}
@@ -98,8 +107,23 @@ class ClientPool:
         *,
         headers: Mapping[str, str] | None = None,
         json_body: Any = None,
+        fresh: bool = False,
     ) -> httpx.Response:
-        """Send one request; the answer's body is left to stream (close it)."""
+        """Send one request; the answer's body is left to stream (close it).
+
+        `fresh`: on a connection of its own, closed after the answer. A paid submit must never
+        ride a pooled connection the server may have closed while it sat idle: that drop would
+        leave the submit's outcome unknown (the request may or may not have arrived), and the
+        job would fail for nothing. A few submits a minute can afford their own TLS handshake.
+        """
+        if fresh:
+            if self._fresh_pool is None:
+                timeout_s, connect_timeout_s = self._timeouts
+                self._fresh_pool = ClientPool(
+                    timeout_s=timeout_s, connect_timeout_s=connect_timeout_s, keepalive_s=0
+                )
+            closing = {**(headers or {}), "connection": "close"}
+            return await self._fresh_pool.send(method, url, headers=closing, json_body=json_body)
         opened = self._open()
         merged = dict(self.DEFAULT_HEADERS)
         for name, value in (headers or {}).items():
@@ -112,6 +136,8 @@ class ClientPool:
         return await opened.handle_async_request(request)
 
     async def aclose(self) -> None:
+        if self._fresh_pool is not None:
+            await self._fresh_pool.aclose()
         opened, self._opened = self._opened, None
         if opened is not None and self._loop is asyncio.get_running_loop():
             await opened.aclose()
@@ -129,6 +155,31 @@ async def _read_capped(response: httpx.Response, max_bytes: int, *, phase: Phase
                 status=response.status_code,
             )
     return bytes(buffer)
+
+
+async def _read_split(
+    response: httpx.Response, splitter: "BlobSplitter", max_bytes: int, *, phase: Phase
+) -> bytes:
+    """The body streamed through `splitter` (long strings to files), at most `max_bytes` in
+    all and JSON_MAX_BYTES held in memory; returns the JSON that remains."""
+    total = 0
+    async for chunk in response.aiter_bytes(CHUNK_BYTES):
+        total += len(chunk)
+        splitter.feed(chunk)
+        if total > max_bytes or splitter.kept_bytes > JSON_MAX_BYTES:
+            raise UpstreamPermanentError(
+                f"upstream {phase} failed: response larger than {max_bytes} bytes",
+                code="upstream_bad_response",
+                status=response.status_code,
+            )
+    return splitter.json_text()
+
+
+def _declared_at_most(response: httpx.Response, limit: int) -> bool:
+    """Whether the answer says (Content-Length, uncompressed) it is at most `limit` bytes."""
+    declared = response.headers.get("content-length", "")
+    encoded = response.headers.get("content-encoding", "identity") != "identity"
+    return declared.isdigit() and int(declared) <= limit and not encoded
 
 
 async def read_capped_lenient(response: httpx.Response) -> bytes:
@@ -151,17 +202,27 @@ async def request_json(
     json_body: Any = None,
     secrets: Sequence[str] = (),
     max_bytes: int = JSON_MAX_BYTES,
+    splitter: "BlobSplitter | None" = None,
 ) -> dict[str, Any]:
-    """Send one request and return its JSON object, or raise the classified error."""
+    """Send one request and return its JSON object, or raise the classified error. With a
+    `splitter`, its long strings come back as files (worker/upstream/inline.py), so an answer
+    up to `max_bytes` never sits in memory."""
     try:
-        response = await pool.send(method, url, headers=headers, json_body=json_body)
+        response = await pool.send(
+            method, url, headers=headers, json_body=json_body, fresh=phase == "submit"
+        )
         try:
             if not response.is_success:
                 body = await read_capped_lenient(response)
                 raise classify_status(
                     response.status_code, response.headers, body, phase=phase, secrets=secrets
                 )
-            body = await _read_capped(response, max_bytes, phase=phase)
+            if splitter is not None and _declared_at_most(response, splitter.min_blob_bytes):
+                splitter = None  # too short to hold a long string: parse it as it is
+            if splitter is None:
+                body = await _read_capped(response, max_bytes, phase=phase)
+            else:
+                body = await _read_split(response, splitter, max_bytes, phase=phase)
         finally:
             await response.aclose()
     except (httpx.RequestError, httpx.InvalidURL) as exc:
@@ -171,7 +232,7 @@ async def request_json(
     except ValueError:
         data = None
     if isinstance(data, dict):
-        return data
+        return data if splitter is None else splitter.resolve(data)
     message = f"upstream {phase} failed: HTTP {response.status_code} without a JSON object"
     if phase == "submit":
         # The upstream may have accepted (and billed) the request: never resubmit blindly.

@@ -6,23 +6,18 @@ Auth is an OAuth bearer token from a service account (or application default cre
 refreshed in a thread only when it has expired, and sent only to the Vertex and GCS origins.
 """
 
-import asyncio
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import google.auth
-import google.auth.exceptions
-import google.auth.transport.requests
 import httpx
-from google.oauth2 import service_account
 
-from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
+from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
-from worker.upstream.classify import MESSAGE_MAX_CHARS
 from worker.upstream.download import download_to, same_origin, write_capped
+from worker.upstream.inline import move_capped
 from worker.upstream.longrunning import (
     as_dict,
     as_list,
@@ -31,91 +26,38 @@ from worker.upstream.longrunning import (
     collect_videos,
     effective_model,
     inline_video,
+    keep_videos,
     no_video_failure,
     operation_name,
     poll_max_bytes,
+    poll_splitter,
     predict_body,
     read_operation,
 )
 from worker.upstream.transport import JSON_MAX_BYTES, ClientPool, request_json
+from worker.upstream.vertex_auth import TokenSource
 
 DEFAULT_MODEL = "veo-3.1-generate-001"
 DEFAULT_GCS_BASE_URL = "https://storage.googleapis.com"
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 _OPERATION_NAME = re.compile(
     r"projects/[^/?#\s]+/locations/[^/?#\s]+/publishers/google/models/[^/?#\s]+"
     r"/operations/[^/?#\s]+"
 )
 _GCS_URI = re.compile(r"gs://([^/]+)/(.+)")
+_OPERATION_LOCATION = re.compile(r"^projects/[^/]+/locations/([a-z0-9-]+)/")
 
 
-class _TimeoutRequest(google.auth.transport.requests.Request):
-    """google-auth's transport, with our timeout instead of its 120 s default."""
-
-    def __init__(self, timeout_s: float) -> None:
-        super().__init__()
-        self._timeout_s = timeout_s
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self._timeout_s
-        return super().__call__(*args, **kwargs)  # type: ignore[no-untyped-call]  # google-auth
+def operation_base_url(operation: str) -> str | None:
+    """The Vertex AI endpoint of the location an operation name carries (None: it names none)."""
+    match = _OPERATION_LOCATION.search(operation)
+    return f"https://{_host(match.group(1))}" if match else None
 
 
-class TokenSource:
-    """An OAuth access token, loaded and refreshed off the event loop, once for all callers."""
-
-    def __init__(self, *, credentials_file: str, token_url: str, timeout_s: float) -> None:
-        self.credentials_file = credentials_file
-        self.token_url = token_url
-        self.project_id: str | None = None
-        self._request = _TimeoutRequest(timeout_s)
-        self._credentials: Any = None
-        self._lock: asyncio.Lock | None = None
-        self._lock_loop: asyncio.AbstractEventLoop | None = None
-
-    async def token(self) -> str:
-        if self._credentials is None or not self._credentials.valid:
-            async with self._loop_lock():  # a hundred concurrent polls refresh once, not 100 times
-                if self._credentials is None:
-                    self._credentials = await asyncio.to_thread(self._load)
-                if not self._credentials.valid:
-                    await asyncio.to_thread(self._refresh)
-        return str(self._credentials.token)
-
-    def _loop_lock(self) -> asyncio.Lock:
-        """asyncio.Lock binds to one loop; a new loop (a new test) gets a new lock."""
-        loop = asyncio.get_running_loop()
-        if self._lock is None or self._lock_loop is not loop:
-            self._lock, self._lock_loop = asyncio.Lock(), loop
-        return self._lock
-
-    def _load(self) -> Any:
-        try:
-            if self.credentials_file:
-                credentials = service_account.Credentials.from_service_account_file(
-                    self.credentials_file, scopes=SCOPES
-                )
-                project_id = credentials.project_id
-            else:
-                credentials, project_id = google.auth.default(scopes=SCOPES)
-        except (OSError, ValueError, KeyError, google.auth.exceptions.GoogleAuthError) as exc:
-            message = f"cannot load Vertex credentials: {type(exc).__name__}: {exc}"
-            raise UpstreamConfigError(message[:MESSAGE_MAX_CHARS]) from exc
-        if self.token_url and hasattr(credentials, "with_token_uri"):
-            credentials = credentials.with_token_uri(self.token_url)
-        self.project_id = project_id
-        return credentials
-
-    def _refresh(self) -> None:
-        try:
-            self._credentials.refresh(self._request)
-        except google.auth.exceptions.TransportError as exc:
-            raise UpstreamTransientError(f"token refresh failed: {type(exc).__name__}") from exc
-        except google.auth.exceptions.RefreshError as exc:
-            message = f"token refresh failed: {exc}"[:MESSAGE_MAX_CHARS]
-            if getattr(exc, "retryable", False):  # the token endpoint itself had a bad moment
-                raise UpstreamTransientError(message) from exc
-            raise UpstreamConfigError(message) from exc  # revoked key, wrong token URI, ...
+def _host(location: str) -> str:
+    """Vertex AI's host for a location: regional, or the global endpoint."""
+    if location == "global":
+        return "aiplatform.googleapis.com"
+    return f"{location}-aiplatform.googleapis.com"
 
 
 def parse_operation(operation: Mapping[str, Any]) -> PollResult:
@@ -160,12 +102,8 @@ class VertexUpstream:
         self.project = project
         self.location = location
         self.video = video
-        host = (
-            "aiplatform.googleapis.com"
-            if location == "global"
-            else f"{location}-aiplatform.googleapis.com"
-        )
-        self.base_url = (base_url or f"https://{host}").rstrip("/")
+        self.base_url = (base_url or f"https://{_host(location)}").rstrip("/")
+        self._fixed_base_url = bool(base_url)  # else each operation's own region is polled
         self.gcs_base_url = gcs_base_url.rstrip("/")
         self.output_gcs_uri = output_gcs_uri
         self._origins = (httpx.URL(self.base_url), httpx.URL(self.gcs_base_url))
@@ -175,9 +113,26 @@ class VertexUpstream:
         self._pool = ClientPool(timeout_s=timeout_s, connect_timeout_s=connect_timeout_s)
         # Without storageUri the finished operation carries the video inline.
         self._poll_max_bytes = poll_max_bytes(max_inline_bytes)
+        self._max_inline_bytes = max_inline_bytes
 
-    async def _token(self) -> str:
-        return await self._tokens.token()
+    async def _auth(self) -> tuple[dict[str, str], tuple[str, ...]]:
+        """The credentials' headers, and the secret among them (the token) to scrub."""
+        headers = await self._tokens.headers()
+        return headers, (await self._tokens.token(),)
+
+    async def describe_credentials(self) -> str:
+        """Load and refresh the credentials (unbilled): what they are, and the project the
+        calls go to. Raises the classified error when they do not work."""
+        await self._tokens.token()
+        project = self._model_resource().split("/")[1]
+        return f"token refreshed for {self._tokens.describe()}; project {project}"
+
+    def _poll_base_url(self, operation: str) -> str:
+        """The regional host of the operation's own location: an operation started in
+        us-central1 is polled there even after VEO_VERTEX_LOCATION changes."""
+        if self._fixed_base_url:
+            return self.base_url
+        return operation_base_url(operation) or self.base_url
 
     def _model_resource(self, model: str | None = None) -> str:
         project = self.project or self._tokens.project_id
@@ -197,28 +152,28 @@ class VertexUpstream:
         the real test.
         """
         self.video.check()
-        token = await self._token()
+        headers, secrets = await self._auth()
         await request_json(
             self._pool,
             "GET",
             f"{self.base_url}/v1/publishers/google/models/{quote(self.video.model, safe='')}",
             phase="model_check",
-            headers=_bearer(token),
-            secrets=(token,),
+            headers=headers,
+            secrets=secrets,
         )
 
     async def submit(self, request: SubmitRequest) -> str:
         check_request(request, self.video)
-        token = await self._token()
+        headers, secrets = await self._auth()
         operation = await request_json(
             self._pool,
             "POST",
             f"{self.base_url}/v1/{self._model_resource(effective_model(request, self.video))}"
             ":predictLongRunning",
             phase="submit",
-            headers=_bearer(token),
+            headers=headers,
             json_body=self.body(request),
-            secrets=(token,),
+            secrets=secrets,
         )
         return operation_name(operation)
 
@@ -230,26 +185,33 @@ class VertexUpstream:
         if request.seed is not None:
             extra["seed"] = request.seed
         # Sent even when on: whether Vertex defaults it on for every Veo 3.1 model is unconfirmed.
-        extra["generateAudio"] = True if request.generate_audio is None else request.generate_audio
+        extra["generateAudio"] = (
+            self.video.generate_audio if request.generate_audio is None else request.generate_audio
+        )
         return predict_body(request, self.video, **extra)
 
     async def poll(self, operation: str) -> PollResult:
         check_operation_name(operation, _OPERATION_NAME, "Vertex")
         resource = operation.rpartition("/operations/")[0]  # as the SDK derives it
-        token = await self._token()
-        data = await request_json(
-            self._pool,
-            "POST",
-            f"{self.base_url}/v1/{quote(resource, safe='/')}:fetchPredictOperation",
-            phase="poll",
-            headers=_bearer(token),
-            json_body={"operationName": operation},
-            secrets=(token,),
-            max_bytes=self._poll_max_bytes,
-        )
-        return parse_operation(data)
+        headers, secrets = await self._auth()
+        with poll_splitter(self._max_inline_bytes) as splitter:  # an inline video: to disk
+            data = await request_json(
+                self._pool,
+                "POST",
+                f"{self._poll_base_url(operation)}/v1/{quote(resource, safe='/')}"
+                ":fetchPredictOperation",
+                phase="poll",
+                headers=headers,
+                json_body={"operationName": operation},
+                secrets=secrets,
+                max_bytes=self._poll_max_bytes,
+                splitter=splitter,
+            )
+            return keep_videos(splitter, parse_operation(data))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
+        if video.path is not None:
+            return move_capped(video.path, dest, max_bytes=max_bytes)
         if video.data is not None:
             return write_capped(video.data, dest, max_bytes=max_bytes)
         match = _GCS_URI.fullmatch(video.uri or "")
@@ -260,11 +222,11 @@ class VertexUpstream:
             f"{self.gcs_base_url}/storage/v1/b/{quote(bucket, safe='')}"
             f"/o/{quote(obj, safe='')}?alt=media"
         )
-        token = await self._token()
+        headers, secrets = await self._auth()
 
         def headers_for(target: httpx.URL) -> dict[str, str]:
             """The token goes to the Vertex and GCS origins only, never to a redirect elsewhere."""
-            return _bearer(token) if any(same_origin(target, o) for o in self._origins) else {}
+            return headers if any(same_origin(target, o) for o in self._origins) else {}
 
         return await download_to(
             self._pool,
@@ -272,12 +234,8 @@ class VertexUpstream:
             dest,
             max_bytes=max_bytes,
             headers_for=headers_for,
-            secrets=(token,),
+            secrets=secrets,
         )
 
     async def aclose(self) -> None:
         await self._pool.aclose()
-
-
-def _bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
