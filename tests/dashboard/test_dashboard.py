@@ -46,7 +46,7 @@ def _newest_uuid(page: Page) -> str:
 
 def _generate(page: Page, prompt: str) -> str:
     page.goto("/dashboard/generate")
-    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_label("Prompt", exact=True).fill(prompt)
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/dashboard/videos")
     return _newest_uuid(page)
@@ -107,7 +107,7 @@ def test_an_uploaded_image_becomes_a_video(
     page.get_by_label(re.compile("Image file")).set_input_files(str(image))
     expect(page.locator("#upload-state")).to_contain_text("Uploaded still.png")
     expect(page.get_by_label("Type")).to_have_value("image_to_video")
-    page.get_by_label("Prompt").fill("the still comes alive")
+    page.get_by_label("Prompt", exact=True).fill("the still comes alive")
     page.get_by_role("button", name="Generate").click()
     page.wait_for_url("**/dashboard/videos")
     item = _video_item(page, _newest_uuid(page))
@@ -122,14 +122,14 @@ def test_validation_errors_are_shown_beside_their_field(
     page = page_for(account(credits=20))
     page.goto("/dashboard/generate")
     page.get_by_label("Type").select_option("image_to_video")
-    page.get_by_label("Prompt").fill("needs an image")
+    page.get_by_label("Prompt", exact=True).fill("needs an image")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#e-imageUrl")).to_contain_text("required for image_to_video")
-    page.get_by_label("Prompt").fill("   ")
+    page.get_by_label("Prompt", exact=True).fill("   ")
     page.get_by_label("Type").select_option("text_to_video")
     page.get_by_role("button", name="Generate").click()
     expect(page.locator("#e-prompt")).to_contain_text("must not be blank")
-    expect(page.get_by_label("Prompt")).to_have_attribute("aria-invalid", "true")
+    expect(page.get_by_label("Prompt", exact=True)).to_have_attribute("aria-invalid", "true")
 
 
 def test_a_key_made_in_the_page_works_until_it_is_revoked_there(
