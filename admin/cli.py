@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import typer
 
-from admin import accounts, erase, keys, limits, upstream_check, webhooks
+from admin import accounts, erase, keys, limits, login, upstream_check, webhooks
 from admin.accounts import create_account_with_key
 from admin.keys import issue_key
 from admin.output import console
@@ -45,6 +45,7 @@ COMMANDS: dict[str, Callable[..., None]] = {
     "rotate-webhook-secret": webhooks.rotate_webhook_secret,
     "list-endpoints": webhooks.list_endpoints,
     "enable-endpoint": webhooks.enable_endpoint,
+    "login-link": login.login_link,
     "check-upstream": upstream_check.check_upstream,
 }
 for name, command in COMMANDS.items():

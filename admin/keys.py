@@ -4,7 +4,6 @@ import json
 from typing import Annotated
 
 import typer
-from sqlalchemy import update
 from sqlmodel import col
 
 from admin.output import (
@@ -17,28 +16,17 @@ from admin.output import (
 )
 from admin.records import account_or_fail
 from shared import key_cache
-from shared.db import read_session, write_session
-from shared.keys import display_prefix, hash_api_key, new_api_key
+from shared.api_keys import issue_key, revoke_where
+from shared.db import read_session
+from shared.keys import hash_api_key
 from shared.models import ApiKey
-from shared.timeutil import utcnow
+
+__all__ = ["issue_key"]  # imported from here by admin.cli
 
 # What a change to an account's keys that Redis did not hear of leaves behind.
 ACCOUNT_KEYS_STILL_CACHED = (
     f"gateways that cached its keys accept them for up to {key_cache.CACHE_TTL_S} s more"
 )
-
-
-def issue_key(account_id: str) -> str:
-    """Create a key for the account; the only moment the key itself exists in clear."""
-    key = new_api_key()
-    with write_session() as session:
-        session.add(
-            ApiKey(
-                account_id=account_id, key_hash=hash_api_key(key), key_prefix=display_prefix(key)
-            )
-        )
-        session.commit()
-    return key
 
 
 def refuse_at_once(key_hashes: list[str]) -> bool:
@@ -67,24 +55,14 @@ def revoke_key(
     api_key: Annotated[str, typer.Argument(help="The key, or its displayed prefix")],
 ) -> None:
     """Revoke a key at once; requests with it answer 1002 from then on."""
-    with write_session() as session:
-        condition = (
-            col(ApiKey.key_hash) == hash_api_key(api_key)
-            if len(api_key) > 16
-            else col(ApiKey.key_prefix) == api_key
-        )
-        hashes = list(
-            session.execute(
-                update(ApiKey)
-                .where(condition, col(ApiKey.revoked_at).is_(None))
-                .values(revoked_at=utcnow())
-                .returning(col(ApiKey.key_hash))
-            ).scalars()
-        )
-        if len(hashes) != 1:
-            session.rollback()
-            fail("no single active key matches")
-        session.commit()
+    condition = (
+        col(ApiKey.key_hash) == hash_api_key(api_key)
+        if len(api_key) > 16
+        else col(ApiKey.key_prefix) == api_key
+    )
+    hashes = revoke_where(condition)
+    if hashes is None:
+        fail("no single active key matches")
     told = refuse_at_once(hashes)
     console.print("key revoked")
     if not told:

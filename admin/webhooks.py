@@ -10,13 +10,13 @@ from sqlmodel import col
 
 from admin.output import JsonFlag, console, fail, report
 from admin.records import account_or_fail
+from shared import account_webhooks
 from shared.db import read_session, write_session
-from shared.errors import UnsafeUrl, invalid
+from shared.errors import InvalidParameters
 from shared.models import WebhookEndpoint
-from shared.netguard.addresses import check_url
 from shared.settings import get_settings
 from shared.timeutil import iso_z
-from shared.webhooks import rotate_secret, signing_secrets
+from shared.webhooks import signing_secrets
 
 
 def set_webhook(
@@ -24,16 +24,12 @@ def set_webhook(
     url: Annotated[str | None, typer.Argument(help="Default endpoint; omit to remove it")] = None,
 ) -> None:
     """Set (or clear) the account's default webhook endpoint."""
-    if url is not None:
-        try:
-            check_url(url)
-        except UnsafeUrl as exc:
-            fail(invalid("url", exc.reason).msg)
-    with write_session() as session:
-        account = account_or_fail(session, account_id)
-        account.webhook_url = url
-        session.add(account)
-        session.commit()
+    with read_session() as session:
+        account_or_fail(session, account_id)
+    try:
+        account_webhooks.set_endpoint(account_id, url)
+    except InvalidParameters as exc:
+        fail(exc.msg)
     console.print(f"webhook endpoint of {account_id}: {url or 'none'}")
 
 
@@ -58,11 +54,9 @@ def rotate_webhook_secret(
 ) -> None:
     """New signing secret; both sign during the grace period, so receivers can switch safely."""
     hours = grace_hours if grace_hours is not None else get_settings().webhook_secret_grace_s / 3600
-    with write_session() as session:
-        account = account_or_fail(session, account_id)
-        secret = rotate_secret(account, timedelta(hours=hours))
-        session.add(account)
-        session.commit()
+    with read_session() as session:
+        account_or_fail(session, account_id)
+    secret = account_webhooks.rotate(account_id, timedelta(hours=hours))
     report(
         as_json,
         {"account_id": account_id, "webhook_secret": secret, "grace_hours": hours},

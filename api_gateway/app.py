@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from api_gateway import errors, openapi
 from api_gateway.asgi import BodyLimit, RateLimitHeaders, StatusFastPath, SubmitFastPath
 from api_gateway.batching.pipeline import running_submit_pipeline
+from api_gateway.dashboard import app as dashboard
 from api_gateway.metrics_asgi import Metrics
 from api_gateway.routes import (
     account,
@@ -21,11 +22,13 @@ from api_gateway.routes import (
     files,
     generate,
     health,
+    keys,
     notifications,
     ready,
     status,
     upload,
     videos,
+    webhook_settings,
     webhooks,
 )
 from api_gateway.schemas import ErrorEnvelope
@@ -76,6 +79,8 @@ def create_app() -> FastAPI:
         account,
         videos,
         notifications,
+        keys,
+        webhook_settings,
         events,
     ):
         app.include_router(module.router, prefix="/api")
@@ -85,6 +90,7 @@ def create_app() -> FastAPI:
     app.add_middleware(BodyLimit)
     app.add_middleware(Metrics)  # outermost: times and counts every answer, serves /metrics
     openapi.install(app)
+    dashboard.install(app)  # the account holders' web page, /dashboard
     return app
 
 

@@ -20,7 +20,7 @@ from shared.errors import ApiError
 # Every JSON body this API takes is a few KiB (prompt <= 2,000 characters, URLs <= 2,048); the
 # upload route streams its file to disk under its own cap (api_gateway/uploads.py).
 JSON_BODY_MAX_BYTES = 64 * 1024
-STREAMED_PATHS = frozenset({"/api/upload-video-image"})
+STREAMED_PATHS = frozenset({"/api/upload-video-image", "/dashboard/upload"})
 # No route of these methods reads a body, so none is counted (uvicorn stops reading from a
 # client whose unread body fills its buffer).
 UNREAD_BODY_METHODS = frozenset({"GET", "HEAD"})

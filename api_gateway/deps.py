@@ -27,6 +27,7 @@ from api_gateway.batching.admission import get_admission_counter
 from api_gateway.batching.pipeline import SubmitPipeline
 from api_gateway.db_threads import in_db_thread
 from shared import key_cache
+from shared.api_keys import touch_last_used
 from shared.db import read_session
 from shared.errors import AuthenticationFailed, RateLimitExceeded
 from shared.keys import hash_api_key
@@ -79,6 +80,14 @@ def _lookup(key_hash: str) -> key_cache.KeyRecord | None:
     return None if row is None else key_cache.KeyRecord(row[0], row[1], row[2], row[3])
 
 
+def _lookup_and_touch(key_hash: str) -> key_cache.KeyRecord | None:
+    """A cache miss: the key's record, and its `last_used_at` stamped (about once a minute)."""
+    record = _lookup(key_hash)
+    if record is not None:
+        touch_last_used(record.key_id)
+    return record
+
+
 async def _from_database(key_hash: str) -> key_cache.KeyRecord:
     record = await in_db_thread(_lookup, key_hash)
     if record is None:
@@ -120,7 +129,7 @@ async def authenticate(request: Request, fetch: str | None = None) -> Admission:
     try:
         answer = await counter.count(key_hash, fetch, client, budget)
         if answer[0] == "miss":
-            record = await in_db_thread(_lookup, key_hash)
+            record = await in_db_thread(_lookup_and_touch, key_hash)
             ttl_s = get_settings().auth_unknown_key_ttl_s
             await key_cache.fill(get_async_redis(), key_hash, record, unknown_ttl_s=ttl_s)
             answer = await counter.count(key_hash, fetch, client, budget)  # counts a refusal

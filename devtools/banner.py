@@ -76,6 +76,7 @@ class Banner:
         s = self.settings
         rows = [
             ("Gateway", self.gateway),
+            ("Dashboard", f"{self.gateway}/dashboard  sign in with the API key below"),
             ("API docs", f"{self.gateway}/docs"),
             (
                 "Flower",

@@ -34,6 +34,7 @@ _RULES: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"veo_[A-Za-z0-9_-]{16,}"), "veo_" + REDACTED),
     (re.compile(r"whsec_[A-Za-z0-9+/=_-]{8,}"), "whsec_" + REDACTED),
     (re.compile(r"AIza[0-9A-Za-z_-]{30,}"), REDACTED),  # a Google API key
+    (re.compile(r"(/dashboard/login/)[A-Za-z0-9_-]+"), r"\1" + REDACTED),  # a one-time link
     (re.compile(r"(?i)\b(bearer\s+)[^\s\"',;]+"), r"\1" + REDACTED),
     (re.compile(r"(?i)(?<![a-z0-9+.-])([a-z][a-z0-9+.-]*://)[^/\s@]*@"), r"\1" + REDACTED + "@"),
     # key=value (query strings, form bodies, log fields): names ending in a credential word.

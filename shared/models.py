@@ -130,6 +130,7 @@ class ApiKey(SQLModel, table=True):
     key_prefix: str = Field(max_length=16)  # first characters, so operators can tell keys apart
     created_at: datetime = _created()
     revoked_at: datetime | None = _ts()
+    last_used_at: datetime | None = _ts()  # stamped when a gateway reads the key from the DB
 
 
 UPLOAD_KEY_PREFIX = "img_"

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # How long a key the database does not know is remembered as unknown in Redis, so a client
     # repeating it costs no database read (new keys are random: none was ever remembered).
     auth_unknown_key_ttl_s: int = 30
+    dashboard_session_ttl_s: int = 8 * 3600  # how long a dashboard sign-in lasts (/dashboard)
+    dashboard_login_link_ttl_s: int = 15 * 60  # a `veo-admin login-link` URL's lifetime (once)
     # How long a `processing` status mirrored in Redis is served before the database is read
     # again. A finish whose Redis write was lost is mirrored again by the next sweep; this bounds
     # how long a finished job can show as processing if Redis stays unreachable from workers.
