@@ -72,6 +72,7 @@ def test_padding_is_one_free_box_to_the_exact_size() -> None:
     data = padded(clip, 1000)
     assert len(data) == 1000
     box = data[len(clip) :]
-    assert int.from_bytes(box[:4], "big") == len(box) and box[4:8] == b"free"
+    assert int.from_bytes(box[:4], "big") == len(box)
+    assert box[4:8] == b"free"
     assert padded(clip, len(clip) + 3) == clip  # no room for a box header: left as it is
     assert padding_for(len(clip), 10) == 0
