@@ -54,6 +54,8 @@ class Config:
     rate_jobs: int = 300
     rate_workers: int = 2
     rate_observe_s: float = 15.0
+    ttr_jobs: int = 200  # time to result: jobs per configuration
+    ttr_window_s: float = 120.0  # over which they arrive
     loadgen: str = "wrk"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -75,6 +77,8 @@ class Config:
             burst_jobs=30,
             rate_jobs=250,
             rate_observe_s=8.0,
+            ttr_jobs=40,
+            ttr_window_s=20.0,
         )
 
 

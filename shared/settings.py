@@ -132,6 +132,9 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = 30.0
     poll_min_interval_s: float = 1.0
     poll_schedule: Literal["predictive", "geometric"] = "predictive"
+    # The predictive schedule (and the ETA) learn from jobs that started at least this long ago:
+    # nearly all of those have finished, so a burst's quick jobs do not stand for all of them.
+    poll_history_settle_s: float = 300.0
     poll_backoff_factor: float = 1.5
     poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500
