@@ -27,6 +27,7 @@ Polls per job are counted at the simulator. The global poll quota keeps its defa
 """
 
 import random
+import statistics
 import threading
 import time
 from collections.abc import Callable
@@ -130,8 +131,9 @@ def measure(stack: Stack, ids: list[str], receiver_url: str, timeout_s: float) -
             legs["total"].append(arrived[uuid] - done)
             legs["polls"].append(float(op["polls"]))
             pushed += op["pushed_at"] is not None
-    result: dict[str, Any] = {name: dist(values) for name, values in legs.items()}
-    result["polls"]["mean"] = sum(legs["polls"]) / len(ids)
+    result: dict[str, Any] = {
+        name: {**dist(values), "mean": statistics.fmean(values)} for name, values in legs.items()
+    }
     result["jobs"] = len(ids)
     result["pushed"] = pushed
     return result
