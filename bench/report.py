@@ -219,9 +219,10 @@ def _ttr(p: dict[str, Any], what: str) -> str:
         return "(measured on the first backend)"
     if what == "limit":
         lim = p["limits"]
+        geo, best = lim["geometric"], lim["optimal"]
         return (
-            f"{lim['geometric']['polls']:.2f} polls/job: mean lag geometric "
-            f"{lim['geometric']['mean_lag_s']:.1f} s, optimal {lim['optimal']['mean_lag_s']:.1f} s"
+            f"expected mean lag: geometric {geo['mean_lag_s']:.1f} s at {geo['polls']:.2f}"
+            f" polls/job; calibrated {best['mean_lag_s']:.1f} s at {best['polls']:.2f}"
         )
     r = p[what]
     legs = " · ".join(
