@@ -56,6 +56,8 @@ class Config:
     rate_observe_s: float = 15.0
     waiters: int = 2000
     waiters_hold_s: float = 5.0
+    ttr_jobs: int = 200  # time to result: jobs per configuration
+    ttr_window_s: float = 120.0  # over which they arrive
     loadgen: str = "wrk"
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -79,6 +81,8 @@ class Config:
             rate_observe_s=8.0,
             waiters=1000,
             waiters_hold_s=3.0,
+            ttr_jobs=40,
+            ttr_window_s=20.0,
         )
 
 

@@ -77,6 +77,21 @@ def _rate_ok(r: dict[str, Any]) -> bool | None:
     return None if ratio is None else ratio <= 1.02 and violations == 0
 
 
+def _ttr_push_ok(r: dict[str, Any]) -> bool | None:
+    total = _get(r, "ttr", "push", "total")
+    return None if total is None else total["p50"] <= 1.5 and total["max"] <= 5.0
+
+
+def _ttr_poll_ok(r: dict[str, Any]) -> bool | None:
+    new, old = _get(r, "ttr", "predictive"), _get(r, "ttr", "geometric")
+    if not new or not old or "total" not in new or "total" not in old:
+        return None
+    return (
+        new["total"]["p50"] <= 0.5 * old["total"]["p50"]
+        and new["polls"]["mean"] <= old["polls"]["mean"]
+    )
+
+
 CHECKS: list[tuple[str, Check]] = [
     ("gateway.submit", _submit_ok),
     ("gateway.status", _status_ok),
@@ -85,6 +100,8 @@ CHECKS: list[tuple[str, Check]] = [
     ("inflight.rss", _rss_ok),
     ("latency.detection", _lag_ok),
     ("latency.webhook", _webhook_ok),
+    ("ttr.push", _ttr_push_ok),
+    ("ttr.polling", _ttr_poll_ok),
     ("rate", _rate_ok),
 ]
 
@@ -196,6 +213,29 @@ def _latency(p: dict[str, Any], what: str) -> str:
     return f"p50 {_n(w['p50'], 3)} · p99 {_n(w['p99'], 3)} s\n({w['n']} jobs)"
 
 
+@_section("ttr")
+def _ttr(p: dict[str, Any], what: str) -> str:
+    if "skipped" in p:
+        return "(measured on the first backend)"
+    if what == "limit":
+        lim = p["limits"]
+        geo, best = lim["geometric"], lim["optimal"]
+        return (
+            f"expected mean lag: geometric {geo['mean_lag_s']:.1f} s at {geo['polls']:.2f}"
+            f" polls/job; calibrated {best['mean_lag_s']:.1f} s at {best['polls']:.2f}"
+        )
+    r = p[what]
+    legs = " · ".join(
+        f"{leg} {_n(r[leg]['p50'], 2)}/{_n(r[leg]['p99'], 2)}"
+        for leg in ("detection", "download", "commit", "webhook")
+    )
+    return (
+        f"total p50 {_n(r['total']['p50'], 2)} · p99 {_n(r['total']['p99'], 2)} · "
+        f"max {_n(r['total']['max'], 2)} s; {r['polls']['mean']:.2f} polls/job\n"
+        f"p50/p99 s: {legs}"
+    )
+
+
 @_section("rate")
 def _rate(p: dict[str, Any], _what: str) -> str:
     return (
@@ -253,6 +293,10 @@ def table(doc: dict[str, Any]) -> Table:
         (f"5. webhook latency, burst of {cfg['burst_jobs']}", "p99 ≤ 1 s", lambda r: _latency(r, "webhook"), "latency.webhook"),
         (f"6. upstream submit rate, {cfg['rate_workers']} workers", "≤ configured", lambda r: _rate(r, "submits"), "rate"),
         (f"7. {cfg.get('waiters', 0):,} Prefer: wait requests, one gateway", "—", lambda r: _waiters(r, "waiters"), None),
+        (f"8. time to result, {cfg.get('ttr_jobs', 200)} jobs: push", "p50 ≤ 1.5 s, max ≤ 5 s", lambda r: _ttr(r, "push"), "ttr.push"),
+        ("8. time to result: predictive polling", "p50 ≤ ½ baseline, polls ≤ baseline", lambda r: _ttr(r, "predictive"), "ttr.polling"),
+        ("8. time to result: geometric (baseline)", "—", lambda r: _ttr(r, "geometric"), None),
+        ("8. polling's limit (calibrated placement)", "—", lambda r: _ttr(r, "limit"), None),
     ]  # fmt: skip
     for label, target, fmt, key in rows:
         cells: list[str] = [label, target]

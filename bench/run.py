@@ -33,7 +33,7 @@ from bench.loadgen import choose_tool  # noqa: E402
 from bench.stack import PG_ADMIN_URL, REDIS_URL, RunContext  # noqa: E402
 from devtools.processes import postgres_answers, redis_answers  # noqa: E402
 
-SECTIONS = ("gateway", "pipeline", "inflight", "latency", "rate", "waiters")
+SECTIONS = ("gateway", "pipeline", "inflight", "latency", "rate", "waiters", "ttr")
 BACKENDS = ("postgres", "sqlite")
 console = Console(stderr=True)
 
@@ -48,7 +48,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--sections",
         default=",".join(SECTIONS),
-        help=f"comma-separated subset of {','.join(SECTIONS)} (latency = detection lag + webhooks)",
+        help=f"comma-separated subset of {','.join(SECTIONS)} (latency = detection lag + webhooks;"
+        " ttr = time to result: push, predictive and geometric polling side by side)",
     )
     parser.add_argument(
         "--backends", default=",".join(BACKENDS), help="postgres,sqlite (PostgreSQL is primary)"
@@ -93,7 +94,7 @@ def build_config(args: argparse.Namespace) -> Config:
 
 
 def section_runner(name: str) -> Callable[..., dict[str, Any]]:
-    from bench import gateway, inflight, latency, pipeline, upstream_rate, waiters
+    from bench import gateway, inflight, latency, pipeline, time_to_result, upstream_rate, waiters
 
     return {
         "gateway": gateway.run,
@@ -102,6 +103,7 @@ def section_runner(name: str) -> Callable[..., dict[str, Any]]:
         "latency": latency.run,
         "rate": upstream_rate.run,
         "waiters": waiters.run,
+        "ttr": time_to_result.run,
     }[name]
 
 

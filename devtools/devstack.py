@@ -33,6 +33,7 @@ from devtools.environment import (
     DEMO_CREDITS,
     ensure_demo_key,
     export,
+    simulated_push_env,
     simulator_control_token,
     stack_env,
     uses_embedded_redis,
@@ -149,7 +150,7 @@ def run() -> None:
                     console.print(f"a Redis already answers at {redis_url}: reusing it")
             else:
                 redis_url, redis_note = settings.redis_url, "(from VEO_REDIS_URL)"
-            env = stack_env(settings, redis_url)
+            env = stack_env(settings, redis_url) | simulated_push_env(settings)
             env["VEO_SIMULATOR_CONTROL_TOKEN"] = simulator_control_token(settings)
             code = _run_stack(export(env), env, redis_note)
     except KeyboardInterrupt:

@@ -45,6 +45,30 @@ def stack_env(settings: Settings, redis_url: str) -> dict[str, str]:
     }
 
 
+SIMULATED_TOPIC = "projects/simulator-project/topics/veo-operations"
+
+
+def simulated_push_env(settings: Settings) -> dict[str, str]:
+    """With the simulator as upstream: it pushes each operation's end to the gateway the way a
+    Pub/Sub push subscription would, and the gateway accepts its tokens, so the default stack
+    shows the fast path (polling stays the fallback). What the environment already sets wins."""
+    if settings.upstream_backend != "simulator":
+        return {}
+    from simulator.push import PUSH_SERVICE_ACCOUNT
+
+    host = "127.0.0.1" if settings.gateway_host in ("0.0.0.0", "::", "") else settings.gateway_host  # noqa: S104
+    push_url = f"http://{host}:{settings.gateway_port}/api/upstream/notifications"
+    wanted = {
+        "VEO_PUBSUB_TOPIC": SIMULATED_TOPIC,
+        "VEO_PUSH_NOTIFICATIONS": "true",
+        "VEO_PUSH_CERTS_URL": f"{settings.simulator_url}/_sim/oauth2/v1/certs",
+        "VEO_PUSH_SERVICE_ACCOUNT": PUSH_SERVICE_ACCOUNT,
+        "VEO_PUSH_AUDIENCE": push_url,
+        "VEO_SIMULATOR_PUSH_URL": push_url,
+    }
+    return {name: value for name, value in wanted.items() if name not in os.environ}
+
+
 def simulator_control_token(settings: Settings) -> str:
     """VEO_SIMULATOR_CONTROL_TOKEN, or a new one for this run; kept (mode 0600) in the data dir
     for whoever drives the simulator's /_sim/* endpoints by hand (docs/simulator.md)."""

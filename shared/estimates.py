@@ -7,13 +7,17 @@ completed jobs took (a rolling window in Redis, written by the worker at complet
 import statistics
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
 from shared.constants import KEY_POLL_LATENESS, KEY_RECENT_DURATIONS
 from shared.redis_client import get_redis, rkey
+from shared.settings import get_settings
 
 WINDOW = 50
+# Kept in Redis: enough that WINDOW settled samples remain after a burst of recent ones.
+STORED = 1000
 LATENESS_WINDOW = 20_000
 CACHE_TTL_S = 5.0
 # Used until the first jobs complete: the middle of Veo's documented 11 s to 6 min range.
@@ -23,8 +27,10 @@ _cache: tuple[float, list[float]] = (0.0, [])
 
 
 def record_durations(seconds: list[float]) -> None:
-    """Remember how long completed jobs spent upstream."""
-    _push_capped(KEY_RECENT_DURATIONS, [f"{s:.3f}" for s in seconds], WINDOW)
+    """Remember how long completed jobs spent upstream, each with when it started
+    (`duration@start`, epoch seconds), so readers can wait until its cohort has settled."""
+    now = time.time()
+    _push_capped(KEY_RECENT_DURATIONS, [f"{s:.3f}@{now - s:.0f}" for s in seconds], STORED)
 
 
 def record_poll_lateness(seconds: list[float]) -> None:
@@ -60,11 +66,28 @@ def recent_durations_s() -> list[float]:
     if time.monotonic() - fetched_at < CACHE_TTL_S:
         return samples
     try:
-        samples = [float(v) for v in get_redis().lrange(rkey(KEY_RECENT_DURATIONS), 0, WINDOW - 1)]
+        stored = get_redis().lrange(rkey(KEY_RECENT_DURATIONS), 0, STORED - 1)
     except redis.RedisError:
-        samples = []
+        stored = []
+    samples = settled(stored, time.time() - get_settings().poll_history_settle_s)[:WINDOW]
     _cache = (time.monotonic(), samples)
     return samples
+
+
+def settled(stored: list[Any], started_by: float) -> list[float]:
+    """The durations of jobs that started by `started_by`, newest first.
+
+    The latest completions alone are a biased sample whenever arrivals are uneven: right after
+    a burst, only its quick jobs have finished, and a schedule fitted to them would poll its
+    slow ones at the floor. Jobs that started long enough ago (VEO_POLL_HISTORY_SETTLE_S,
+    past Veo's slowest) have nearly all finished, quick and slow alike.
+    """
+    out = []
+    for value in stored:
+        duration, _, start = str(value).partition("@")
+        if not start or float(start) <= started_by:
+            out.append(float(duration))
+    return out
 
 
 def typical_duration_s() -> float:

@@ -15,6 +15,7 @@ from shared.constants import (
     QUEUE_WEBHOOKS,
     TASK_DELIVER,
     TASK_DISPATCH,
+    TASK_POLL_DUE,
     TASK_SUBMIT,
 )
 from shared.settings import get_settings
@@ -93,6 +94,13 @@ def enqueue_dispatch() -> bool:
     request is useless, so it expires: beat's next tick admits them anyway."""
     expires_s = max(5.0, get_settings().dispatch_tick_s * 5)
     return _publish(TASK_DISPATCH, QUEUE_POLL, [[]], None, expires_s)
+
+
+def enqueue_poll() -> bool:
+    """Ask a poller to look at the jobs due now (one was just made due by an upstream push),
+    instead of at beat's next tick. Expires like the tick it stands in for."""
+    expires_s = max(5.0, get_settings().poll_tick_s * 5)
+    return _publish(TASK_POLL_DUE, QUEUE_POLL, [[]], None, expires_s)
 
 
 def even_chunks(items: list[str], most: int) -> list[list[str]]:

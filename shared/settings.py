@@ -103,6 +103,15 @@ class Settings(BaseSettings):
     simulator_latency_jitter_s: float = 1.0
     simulator_fault_rate: float = 0.0  # share of calls answered with a random injected fault
     simulator_render: Literal["full", "fast"] = "full"  # fast: reuse one clip per aspect ratio
+    # "veo": each job's latency drawn from Veo 3.1's (log-normal, median ~75 s, by model,
+    # resolution and duration; docs/simulator.md); "fixed": default latency +/- jitter.
+    simulator_latency_model: Literal["fixed", "veo"] = "fixed"
+    # "real": MP4s padded (a `free` box) to Veo's sizes (~4.8 MB for 8 s 720p); "small": as
+    # rendered.
+    simulator_video_size: Literal["small", "real"] = "real"
+    # Where the simulator pushes Pub/Sub-style notices for submits naming a pubsubTopic (empty:
+    # no push); `make run` points it at the gateway's /api/upstream/notifications.
+    simulator_push_url: str = ""
     # Comma-separated model ids answering 404 "no longer available": by default the three
     # veo-3.1-*-preview ids, shut down on the Gemini API on 2026-10-22.
     simulator_retired_models: str = (
@@ -154,6 +163,9 @@ class Settings(BaseSettings):
     poll_max_interval_s: float = 30.0
     poll_min_interval_s: float = 1.0
     poll_schedule: Literal["predictive", "geometric"] = "predictive"
+    # The predictive schedule (and the ETA) learn from jobs that started at least this long ago:
+    # nearly all of those have finished, so a burst's quick jobs do not stand for all of them.
+    poll_history_settle_s: float = 300.0
     poll_backoff_factor: float = 1.5
     poll_tick_s: float = 0.5  # halves tick lateness (10k in flight: poll p99 0.49 s vs 0.99 s)
     poll_batch_size: int = 500

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 RENDER_MODES: frozenset[str] = frozenset({"full", "fast"})
+LATENCY_MODELS: frozenset[str] = frozenset({"fixed", "veo"})
+VIDEO_SIZES: frozenset[str] = frozenset({"small", "real"})
 
 
 @dataclass
@@ -22,6 +24,10 @@ class SimConfig:
     seed: int | None = None  # makes latency jitter and random faults reproducible
     slow_s: float = 2.0  # how long a random "slow answer" fault waits
     retry_after_s: int = 1  # Retry-After on 429s (a directive can override it per prompt)
+    latency_model: str = "fixed"  # "veo": drawn from Veo's distribution (simulator/latency.py)
+    video_size: str = "small"  # "real": MP4s padded to Veo's sizes (simulator/sizes.py)
+    push_url: str = ""  # where Pub/Sub-style pushes go for submits naming a pubsubTopic
+    push_audience: str = ""  # the pushes' OIDC token audience (empty: push_url)
     data_dir: Path = Path("var")
 
     def copy(self) -> "SimConfig":
@@ -67,6 +73,15 @@ def _render_mode(key: str, value: Any) -> str:
     return str(value)
 
 
+def _one_of(choices: frozenset[str]) -> Callable[[str, Any], str]:
+    def parse(key: str, value: Any) -> str:
+        if value not in choices:
+            raise ValueError(f"{key} must be one of {', '.join(sorted(choices))}")
+        return str(value)
+
+    return parse
+
+
 # What POST /_sim/config may change: each key (with its short alias) names the field it sets and
 # the parser that checks the value.
 _FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
@@ -80,4 +95,8 @@ _FIELDS: dict[str, tuple[str, Callable[[str, Any], Any]]] = {
     "seed": ("seed", lambda _, value: None if value is None else int(value)),
     "slow_s": ("slow_s", _non_negative),
     "retry_after_s": ("retry_after_s", lambda key, value: int(_non_negative(key, value))),
+    "latency_model": ("latency_model", _one_of(LATENCY_MODELS)),
+    "video_size": ("video_size", _one_of(VIDEO_SIZES)),
+    "push_url": ("push_url", lambda _, value: str(value or "")),
+    "push_audience": ("push_audience", lambda _, value: str(value or "")),
 }

@@ -3,6 +3,8 @@
 - GET  /_sim/health                      liveness (readiness probes poll it; open)
 - GET  /_sim/media/{id}/{sample}.mp4     where Gemini downloads redirect to (open, like a
                                          signed URL)
+- GET  /_sim/oauth2/v1/certs             the push tokens' certificate, `{kid: PEM}` (open,
+                                         like Google's)
 
 The control endpoints need the `X-Sim-Token` header carrying VEO_SIMULATOR_CONTROL_TOKEN; with
 no token set they are closed. A request without it is a stranger: a webhook or image fetch that
@@ -151,12 +153,22 @@ async def media(request: Request) -> Response:
     sample = int(request.path_params["sample"])
     if op is None or op.state(time.time()) != SUCCEEDED or sample >= op.samples:
         raise GoogleApiError(404, "File not found.")
-    data = await sim.media.clip(op, sample)
-    return Response(data, media_type="video/mp4", headers={"Content-Disposition": "attachment"})
+    response = await sim.video_response(op, sample)
+    response.headers["Content-Disposition"] = "attachment"
+    return response
+
+
+async def push_certs(request: Request) -> Response:
+    """The push tokens' signing certificate, as Google serves its OAuth2 v1 certs (open)."""
+    return json_response(
+        sim_of(request).pusher.signer.certs(),
+        headers={"Cache-Control": "public, max-age=3600"},
+    )
 
 
 routes: list[Route] = [
     Route("/_sim/health", health, methods=["GET"]),
+    Route("/_sim/oauth2/v1/certs", push_certs, methods=["GET"]),
     Route("/_sim/stats", _guarded(stats), methods=["GET"]),
     Route("/_sim/submissions", _guarded(submissions), methods=["GET"]),
     Route("/_sim/operations/{ref:path}", _guarded(operation), methods=["GET"]),

@@ -11,11 +11,11 @@ import os
 import random
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 
 from simulator import directives as directive_parser
 from simulator.capture import Captures, redact
@@ -23,10 +23,13 @@ from simulator.config import SimConfig
 from simulator.directives import DirectiveError, Directives
 from simulator.faults import FaultInjector, Plan, fault_response
 from simulator.google_errors import GoogleApiError, invalid_argument, json_response, not_found
+from simulator.latency import pick_latency
 from simulator.media import MediaStore
 from simulator.oauth import OAuthServer, oauth_root
-from simulator.operations import FAILED, RUNNING, Operation, Registry, pick_latency
+from simulator.operations import FAILED, RUNNING, Operation, Registry
+from simulator.push import Pusher
 from simulator.responses import failed_operation
+from simulator.sizes import padded, padded_chunks, size_of, target_bytes
 from simulator.stats import Stats
 from simulator.transport import DropConnection, client_gone
 from simulator.validation import SubmitSpec, parse_submit, prompt_of
@@ -52,6 +55,7 @@ class Simulator:
         media_root = config.data_dir / "simulator" / "media" / str(os.getpid())
         self.media = MediaStore(media_root, config.render)
         self.oauth = OAuthServer(oauth_root(config.data_dir))
+        self.pusher = Pusher(config, self.stats)
         self.started_at = time.time()
 
     # --- configuration -------------------------------------------------------------------------
@@ -64,6 +68,7 @@ class Simulator:
 
     def reset(self) -> None:
         """Forget operations and counters, restore the start-up config (credentials are kept)."""
+        self.pusher.cancel_all()
         self.registry.reset()
         self.captures.reset()
         self.stats.reset()
@@ -72,6 +77,32 @@ class Simulator:
         self.media.render_mode = self.config.render
         self.faults.reset()
         self.latency_rng = random.Random(self.config.seed)
+
+    # --- videos --------------------------------------------------------------------------------
+    def video_target(self, op: Operation) -> int:
+        """The size a sample of `op` is served at: Veo's with `video_size=real`, else the clip's."""
+        return target_bytes(op.resolution, op.duration_s) if self.config.video_size == "real" else 0
+
+    async def video_bytes(self, op: Operation, sample: int) -> bytes:
+        """One sample as a whole (Vertex's inline base64 needs it so)."""
+        return padded(await self.media.clip(op, sample), self.video_target(op))
+
+    async def video_response(self, op: Operation, sample: int) -> Response:
+        """One sample streamed in chunks of at most 1 MiB; the operation records when the last
+        byte went out (the benchmark's end of the download leg)."""
+        clip = await self.media.clip(op, sample)
+        target = self.video_target(op)
+
+        async def body() -> AsyncIterator[bytes]:
+            for chunk in padded_chunks(clip, target):
+                yield chunk
+            op.record_download_done(time.time())
+
+        return StreamingResponse(
+            body(),
+            media_type="video/mp4",
+            headers={"Content-Length": str(size_of(clip, target))},
+        )
 
     def check_model(self, surface: str, model: str, *, retired: str, unknown: str) -> None:
         """404 NOT_FOUND in the surface's own words: a retired model, or one it does not serve."""
@@ -122,10 +153,20 @@ class Simulator:
             storage_uri=spec.storage_uri,
             created_at=time.time(),
             latency_s=pick_latency(
-                directives, self.config.latency_s, self.config.jitter_s, self.latency_rng
+                directives,
+                model_name=self.config.latency_model,
+                base_s=self.config.latency_s,
+                jitter_s=self.config.jitter_s,
+                rng=self.latency_rng,
+                model=model,
+                resolution=spec.resolution,
+                duration_s=spec.duration_s,
             ),
+            resolution=spec.resolution,
+            pubsub_topic=spec.pubsub_topic,
         )
         self.registry.add(op)
+        self.pusher.schedule(op)
         self.stats.accepted += 1
         return op
 

@@ -7,7 +7,6 @@ poll is a dict lookup plus a comparison. Videos are never stored here (see media
 
 import base64
 import os
-import random
 import time
 import uuid
 from dataclasses import dataclass
@@ -38,10 +37,15 @@ class Operation:
     storage_uri: str | None  # Vertex parameters.storageUri: results come back as gcsUri
     created_at: float
     latency_s: float
+    resolution: str = "720p"
+    pubsub_topic: str | None = None  # Vertex parameters.pubsubTopic: push when done
     polls: int = 0
     first_seen_done_at: float | None = None
     downloads: int = 0
     first_download_at: float | None = None
+    download_done_at: float | None = None  # when the first full download was sent
+    pushes: int = 0  # push deliveries attempted
+    pushed_at: float | None = None  # when a push was first accepted (2xx)
     request: dict[str, Any] | None = None  # the submit's path and body, images as digests
 
     @property
@@ -75,6 +79,11 @@ class Operation:
         if self.first_download_at is None:
             self.first_download_at = now
 
+    def record_download_done(self, now: float) -> None:
+        """The last byte of a download was handed to the client (the first time it happens)."""
+        if self.download_done_at is None:
+            self.download_done_at = now
+
     def describe(self, now: float) -> dict[str, Any]:
         return {
             "id": self.id,
@@ -96,6 +105,11 @@ class Operation:
             "first_seen_done_at": self.first_seen_done_at,
             "downloads": self.downloads,
             "first_download_at": self.first_download_at,
+            "download_done_at": self.download_done_at,
+            "resolution": self.resolution,
+            "pubsub_topic": self.pubsub_topic,
+            "pushes": self.pushes,
+            "pushed_at": self.pushed_at,
             "request": self.request,
         }
 
@@ -141,16 +155,6 @@ class Registry:
     def reset(self) -> None:
         self.ops.clear()
         self.by_prompt.clear()
-
-
-def pick_latency(
-    directives: Directives, base_s: float, jitter_s: float, rng: random.Random
-) -> float:
-    if directives.latency_s is not None:
-        return directives.latency_s
-    if jitter_s <= 0:
-        return base_s
-    return max(0.0, base_s + rng.uniform(-jitter_s, jitter_s))
 
 
 def now() -> float:

@@ -23,6 +23,7 @@ from simulator.google_errors import GcsApiError, json_response
 from simulator.oauth import CLOUD_PLATFORM_SCOPE
 from simulator.operations import SUCCEEDED, Operation
 from simulator.protocol_vertex import SURFACE, require_bearer
+from simulator.sizes import size_of
 
 _READ_SCOPES = (
     CLOUD_PLATFORM_SCOPE,
@@ -47,10 +48,13 @@ async def get_object(request: Request) -> Response:
         )
         if fault is not None:
             return fault
+        if request.query_params.get("alt") != "media":
+            clip = await sim.media.clip(op, sample)
+            size = size_of(clip, sim.video_target(op))
+            return json_response(_metadata(bucket, name, size))
         op.record_download(time.time())
-        data: bytes | None = await sim.media.clip(op, sample)
-    else:
-        data = await sim.media.get_object(bucket, name)
+        return await sim.video_response(op, sample)
+    data = await sim.media.get_object(bucket, name)
     if data is None:
         raise GcsApiError(404, f"No such object: {bucket}/{name}")
     if request.query_params.get("alt") == "media":

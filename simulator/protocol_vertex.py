@@ -119,11 +119,12 @@ async def _done_body(request: Request, op: Operation, state: str) -> dict[str, A
         videos: list[dict[str, str]] = []
         response["videos"] = videos
         for index in range(op.samples):
-            clip = await sim_of(request).media.clip(op, index)
+            clip = await sim_of(request).video_bytes(op, index)
             videos.append(
                 {"bytesBase64Encoded": base64.b64encode(clip).decode(), "mimeType": "video/mp4"}
             )
         op.record_download(time.time())
+        op.record_download_done(time.time())
     return {"name": op.name, "done": True, "response": response}
 
 

@@ -19,7 +19,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from simulator import control, protocol_gcs, protocol_gemini, protocol_vertex
-from simulator.config import RENDER_MODES, SimConfig, parse_model_list
+from simulator.config import (
+    LATENCY_MODELS,
+    RENDER_MODES,
+    VIDEO_SIZES,
+    SimConfig,
+    parse_model_list,
+)
 from simulator.core import Simulator
 from simulator.google_errors import GoogleApiError
 from simulator.oauth import DEFAULT_PROJECT_ID, write_service_account
@@ -83,7 +89,8 @@ class _AnnouncingServer(uvicorn.Server):
         c = self.sim.config
         print(
             f"veo-simulator listening on http://{host}:{port} "
-            f"(latency {c.latency_s:g}+/-{c.jitter_s:g} s, fault rate {c.fault_rate:g}, "
+            f"(latency {_latency(c)}, video {c.video_size}, "
+            f"push {c.push_url or 'off'}, fault rate {c.fault_rate:g}, "
             f"render {c.render}, data {c.data_dir})",
             flush=True,
         )
@@ -92,6 +99,10 @@ class _AnnouncingServer(uvicorn.Server):
         """Remove this process's media dir here: uvicorn re-raises SIGTERM right after."""
         await super().shutdown(sockets)
         self.sim.media.close()
+
+
+def _latency(c: SimConfig) -> str:
+    return "veo distribution" if c.latency_model == "veo" else f"{c.latency_s:g}+/-{c.jitter_s:g} s"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +135,24 @@ def build_parser() -> argparse.ArgumentParser:
         "--slow", type=float, default=2.0, help="delay of a random slow-answer fault"
     )
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After seconds on 429s")
+    parser.add_argument(
+        "--latency-model",
+        choices=sorted(LATENCY_MODELS),
+        default=s.simulator_latency_model,
+        help="fixed: --latency +/- --jitter; veo: Veo 3.1's distribution",
+    )
+    parser.add_argument(
+        "--video-size",
+        choices=sorted(VIDEO_SIZES),
+        default=s.simulator_video_size,
+        help="real: MP4s padded to Veo's sizes; small: as rendered",
+    )
+    parser.add_argument(
+        "--push-url", default=s.simulator_push_url, help="Pub/Sub-style push endpoint"
+    )
+    parser.add_argument(
+        "--push-audience", default=s.push_audience, help="push token audience (default: URL)"
+    )
     parser.add_argument("--data-dir", type=Path, default=s.data_dir)
     parser.add_argument(
         "--write-service-account",
@@ -149,6 +178,10 @@ def config_from_args(args: argparse.Namespace) -> SimConfig:
             "seed": args.seed,
             "slow_s": args.slow,
             "retry_after_s": args.retry_after,
+            "latency_model": args.latency_model,
+            "video_size": args.video_size,
+            "push_url": args.push_url,
+            "push_audience": args.push_audience,
         }
     )
     return config

@@ -8,6 +8,7 @@ Google's wording where it is known ("`inlineData` isn't supported by this model.
 
 import base64
 import binascii
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
@@ -65,6 +66,7 @@ class SubmitSpec:
     samples: int
     image: ImageSource | None  # the first frame (or first reference image): what the clip shows
     storage_uri: str | None
+    pubsub_topic: str | None = None
 
 
 def unsupported(field: str) -> GoogleApiError:
@@ -125,6 +127,7 @@ def parse_submit(body: Any, surface: str, model: str = "veo-3.1-generate-001") -
         samples=_sample_count(parameters.get("sampleCount", 1), vertex),
         image=image,
         storage_uri=_storage_uri(parameters.get("storageUri")) if vertex else None,
+        pubsub_topic=_pubsub_topic(parameters.get("pubsubTopic")) if vertex else None,
     )
 
 
@@ -180,6 +183,17 @@ def _images(
         raise invalid_argument("A text prompt is required for text-to-video.")
     shown = image or (references[0][0] if references else None)
     return shown, last_frame is not None or bool(references), {kind for _, kind in references}
+
+
+def _pubsub_topic(value: Any) -> str | None:
+    """`projects/{project}/topics/{topic}`, as Vertex takes it."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"projects/[^/]+/topics/[^/]+", value):
+        raise invalid_argument(
+            "Invalid value at 'parameters.pubsubTopic': expected projects/{project}/topics/{topic}."
+        )
+    return value
 
 
 def _scalar_types(parameters: dict[str, Any]) -> None:

@@ -9,12 +9,13 @@ from sqlalchemy import update
 
 from shared.db import write_transaction
 from shared.models import JOBS
+from shared.queueing import enqueue_poll
 from shared.states import JobStatus
 from shared.timeutil import utcnow
 
 
 def poll_now(operation: str) -> bool:
-    """Whether a job was made due."""
+    """Whether a job was made due; if so a poller is asked to look now, not at the next tick."""
     now = utcnow()
     with write_transaction() as connection:
         moved = connection.execute(
@@ -26,4 +27,6 @@ def poll_now(operation: str) -> bool:
             )
             .values(next_poll_at=now)
         ).rowcount
+    if moved:
+        enqueue_poll()
     return bool(moved)

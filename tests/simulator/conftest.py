@@ -41,6 +41,8 @@ def simulator_command(port: int, data_dir: Path, *extra: str) -> list[str]:
         str(port),
         "--data-dir",
         str(data_dir),
+        "--video-size",  # as rendered: tests read many videos (a test asks for "real" itself)
+        "small",
         *extra,
     ]
 

@@ -77,7 +77,7 @@ def test_the_predictive_schedule_places_the_next_look_by_the_time_the_job_has_ru
 ) -> None:
     """A job 60 s into its generation is looked at again when the plan fitted to recent jobs
     says, not after the geometric step."""
-    settings = configure(poll_schedule="predictive")
+    settings = configure(poll_schedule="predictive", poll_history_settle_s=0)
     assert current_plan(settings) is None  # too few finished jobs: the geometric series
     record_durations([50.0, 60.0, 70.0, 80.0, 90.0, 100.0, 65.0, 75.0])
     forget_recent()

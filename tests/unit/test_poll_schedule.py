@@ -108,3 +108,13 @@ def test_until_enough_jobs_have_finished_the_geometric_series_stands() -> None:
 
 def test_the_first_look_is_at_the_configured_first_delay() -> None:
     assert poll_times(PRIOR, 1.0, TODAY, 100.0)[0] == TODAY.first_s
+
+
+def test_only_settled_jobs_teach_the_schedule() -> None:
+    """Right after a burst only its quick jobs have finished: they are not taken as the whole
+    distribution until jobs that started as long ago have had time to finish too."""
+    from shared.estimates import settled
+
+    now = 10_000.0
+    stored = ["40.000@9950", "45.000@9900", "80.000@9000", "90.500@8000", "70.000"]
+    assert settled(stored, now - 300) == [80.0, 90.5, 70.0]

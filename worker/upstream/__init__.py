@@ -73,6 +73,7 @@ def _vertex(settings: Settings, *, simulated: bool) -> vertex.VertexUpstream:
         credentials_file=credentials_file,
         token_url=settings.vertex_token_url,
         output_gcs_uri=settings.vertex_output_gcs_uri,
+        pubsub_topic=settings.pubsub_topic,
         gcs_base_url=settings.simulator_url if simulated else settings.gcs_base_url,
         timeout_s=settings.upstream_timeout_s,
         connect_timeout_s=settings.upstream_connect_timeout_s,

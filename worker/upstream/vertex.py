@@ -92,6 +92,7 @@ class VertexUpstream:
         credentials_file: str = "",
         token_url: str = "",
         output_gcs_uri: str = "",
+        pubsub_topic: str = "",
         gcs_base_url: str = DEFAULT_GCS_BASE_URL,
         timeout_s: float = 30.0,
         connect_timeout_s: float = 5.0,
@@ -106,6 +107,7 @@ class VertexUpstream:
         self._fixed_base_url = bool(base_url)  # else each operation's own region is polled
         self.gcs_base_url = gcs_base_url.rstrip("/")
         self.output_gcs_uri = output_gcs_uri
+        self.pubsub_topic = pubsub_topic
         self._origins = (httpx.URL(self.base_url), httpx.URL(self.gcs_base_url))
         self._tokens = TokenSource(
             credentials_file=credentials_file, token_url=token_url, timeout_s=timeout_s
@@ -182,6 +184,8 @@ class VertexUpstream:
         extra: dict[str, Any] = {}
         if self.output_gcs_uri:
             extra["storageUri"] = self.output_gcs_uri
+        if self.pubsub_topic:  # Vertex publishes the operation's progress there
+            extra["pubsubTopic"] = self.pubsub_topic
         if request.seed is not None:
             extra["seed"] = request.seed
         # Sent even when on: whether Vertex defaults it on for every Veo 3.1 model is unconfirmed.
