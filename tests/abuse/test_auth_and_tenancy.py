@@ -43,7 +43,11 @@ def authenticated_operations(client: httpx.Client) -> list[tuple[str, str]]:
 def call(
     client: httpx.Client, method: str, path: str, headers: dict[str, Any], **ids: str
 ) -> httpx.Response:
-    url = path.format(uuid=ids.get("uuid", "x"), delivery_id=ids.get("delivery_id", "x"))
+    url = path.format(
+        uuid=ids.get("uuid", "x"),
+        delivery_id=ids.get("delivery_id", "x"),
+        key_id=ids.get("key_id", "1"),
+    )
     if path.endswith("/upload-video-image"):
         files = {"file": ("a.png", image_bytes("PNG"), "image/png")}
         return client.request(method, url, headers=headers, files=files)
