@@ -25,6 +25,7 @@ import pytest
 
 from devtools.processes import VENV_BIN, Proc, free_port, http_ok, postgres_answers, redis_answers
 from simulator.control import control_headers
+from simulator.oauth import oauth_root
 from tests.support.environment import delete_keys, environment
 from tests.support.receiver import Receiver, start_receiver
 
@@ -162,9 +163,13 @@ def stack(
 
 def share_simulator_keys(stack: Stack, data_dir: Path) -> None:
     """A data dir of its own whose workers still get tokens from the session's simulator: it
-    knows the service accounts written in its own data dir only (simulator/oauth.py)."""
-    (stack.data_dir / "simulator").mkdir(parents=True, exist_ok=True)
-    (data_dir / "simulator").symlink_to(stack.data_dir / "simulator")
+    knows the service accounts registered in its own data dir only (simulator/oauth.py). Only
+    that registry is shared: each data dir keeps its own service-account file, which names the
+    simulator its stack talks to."""
+    shared = oauth_root(stack.data_dir)
+    shared.mkdir(parents=True, exist_ok=True)
+    oauth_root(data_dir).parent.mkdir(parents=True, exist_ok=True)
+    oauth_root(data_dir).symlink_to(shared)
 
 
 @pytest.fixture(scope="session")
