@@ -19,8 +19,11 @@ def _missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for one module. Not for the session: Playwright's sync API keeps an event loop
+    running in this thread while it is open, and every later in-process `asyncio.run` (task
+    bodies, the upstream adapters) would then fail with "another loop is running"."""
     if not Path(CHROMIUM).exists():
         _missing(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
     try:
