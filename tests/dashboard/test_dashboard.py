@@ -68,7 +68,7 @@ def test_a_text_video_goes_live_from_pending_to_a_playing_video(
 
     expect(item.locator(".status")).to_have_text("completed", timeout=60_000)
 
-    assert first_status == "pending"
+    assert first_status in {"pending", "processing"}  # a busy machine may have submitted it
     assert page.evaluate("window.notReloaded") is True  # moved live, no reload
     shown = item.locator(".prompt").inner_text()
     assert "<b>bold</b>" in shown
