@@ -2,6 +2,7 @@
 
 from typing import Annotated, Any, Generic, Literal, TypeVar
 
+from fastapi import Path
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 T = TypeVar("T")
@@ -28,6 +29,8 @@ Text = Annotated[str, AfterValidator(storable)]
 # A job's uuid or a delivery's id, as a client may write it (in any case).
 IdText = Annotated[str, AfterValidator(storable), AfterValidator(lowercase_id)]
 
+# An API key's id: a 32-bit integer column (a larger number is no key, not a server error).
+KeyId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The key's id, from GET /api/keys")]
 GenerationType = Literal["text_to_video", "image_to_video"]
 ModelName = Literal["veo-3.1", "veo-3.1-fast"]
 Resolution = Literal["720p", "1080p", "4k"]

@@ -12,6 +12,7 @@ from api_gateway.dashboard.web import SignedIn, checked_form, redirect, render
 from api_gateway.db_threads import in_db_thread
 from api_gateway.routes import webhooks as webhook_routes
 from api_gateway.routes.account import _account, _ledger
+from api_gateway.schemas import KeyId
 from shared import account_webhooks
 from shared.api_keys import issue_key, list_keys, revoke_own_key
 from shared.errors import ApiError
@@ -47,7 +48,7 @@ async def create_key(request: Request, session: SignedIn) -> Response:
 
 
 @router.post("/keys/{key_id}/revoke")
-async def revoke_key(request: Request, key_id: int, session: SignedIn) -> Response:
+async def revoke_key(request: Request, key_id: KeyId, session: SignedIn) -> Response:
     await checked_form(request, session)
     revoked = await in_db_thread(revoke_own_key, session.account_id, key_id)
     await sessions.set_flash(session, "Key revoked." if revoked else "No such active key.")

@@ -9,7 +9,7 @@ from api_gateway.db_threads import in_db_thread
 from api_gateway.deps import LimitedCaller
 from api_gateway.errors import ok
 from api_gateway.routing import AuthenticatedRoute
-from api_gateway.schemas import Envelope
+from api_gateway.schemas import Envelope, KeyId
 from shared.api_keys import issue_key, list_keys, revoke_own_key
 from shared.errors import NotFound
 
@@ -49,7 +49,7 @@ async def create_api_key(caller: LimitedCaller) -> JSONResponse:
 
 
 @router.delete("/{key_id}", response_model=Envelope[RevokedKeyData], operation_id="revokeApiKey")
-async def revoke_api_key(key_id: int, caller: LimitedCaller) -> JSONResponse:
+async def revoke_api_key(key_id: KeyId, caller: LimitedCaller) -> JSONResponse:
     """Revoke one of the account's keys; requests with it answer 1002 from then on."""
     if not await in_db_thread(revoke_own_key, caller.account_id, key_id):
         raise NotFound("API key not found (or already revoked)")
