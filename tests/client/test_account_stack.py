@@ -13,7 +13,11 @@ from tests.client.test_stack import veo
 from tests.conftest import AccountInfo
 from tests.support.quiet_gateway import quiet_client, quiet_gateway  # noqa: F401 - fixtures
 
-pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("quiet_stack")]
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.one_database,
+    pytest.mark.usefixtures("quiet_stack"),
+]
 
 
 def test_a_pending_video_is_listed_cancelled_refunded_once_and_deleted(

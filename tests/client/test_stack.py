@@ -17,7 +17,7 @@ from veo_client.cli import exit_codes
 from tests.conftest import VENV_BIN, AccountInfo, Workers
 from tests.uploads.images import image_bytes
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.one_database]
 
 
 def unique(prompt: str) -> str:

@@ -23,7 +23,7 @@ from tests.dashboard.conftest import sign_in
 from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 from tests.support.receiver import Receiver, start_receiver
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.one_database]
 SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
 HOSTILE_PROMPT = 'a fox <b>bold</b> "quoted" \u202etxt.exe\u202c and a bell \x07 at dusk'
 

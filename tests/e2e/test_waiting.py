@@ -286,6 +286,7 @@ def subscribed(channels: list[str]) -> bool:
     return all(int(count) > 0 for _, count in counts)
 
 
+@pytest.mark.one_database  # the hub is the gateway's, not the database's
 def test_a_thousand_waiting_requests_on_one_gateway_complete_with_their_jobs(
     quiet_stack: Stack, account: Callable[..., AccountInfo]
 ) -> None:
