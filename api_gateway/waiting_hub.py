@@ -277,7 +277,11 @@ def get_hub() -> JobEventHub:
         timeout_s = settings.redis_socket_timeout_s
         client = redis.asyncio.Redis.from_url(
             settings.redis_url,
-            socket_timeout=timeout_s,
+            # No read timeout: a subscription is silent while its jobs run, and a socket
+            # timeout (2 s) read that silence as a lost connection, answering every waiter at
+            # once. Reads are bounded by get_message's own timeout; the health check's PING
+            # finds a dead connection.
+            socket_timeout=None,
             socket_connect_timeout=timeout_s,
             health_check_interval=30,
             decode_responses=True,

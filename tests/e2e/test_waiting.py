@@ -57,6 +57,15 @@ def test_submit_with_prefer_wait_answers_once_the_video_is_done(
     assert status(client, user.headers, body["data"]["uuid"])["status"] == "completed"
 
 
+def test_a_wait_outlasts_seconds_of_silence_on_its_subscription(
+    client: httpx.Client, user: AccountInfo
+) -> None:
+    """Nothing is published while Veo generates: a quiet subscription is not a lost one."""
+    uuid = create_video(client, user.headers, unique("a slow one [sim latency=6]"))
+    answer = client.get(f"/api/video-status/{uuid}", headers=waited(user.headers, 40))
+    assert answer.json()["data"]["status"] == "completed"
+
+
 def test_status_with_prefer_wait_answers_the_terminal_status(
     client: httpx.Client, user: AccountInfo
 ) -> None:
