@@ -16,9 +16,8 @@ from devtools.processes import Proc, free_port, http_ok
 from shared.db import read_session
 from shared.models import Job
 from simulator.control import control_headers
-from simulator.push import PUSH_SERVICE_ACCOUNT
+from simulator.push import PUSH_SERVICE_ACCOUNT, Signer
 from tests.conftest import Stack, Workers, start_gateway
-from tests.integration.test_upstream_push import Google
 from tests.support.api import create_video, wait_terminal
 from tests.support.environment import environment
 
@@ -121,7 +120,7 @@ def test_a_forged_push_is_refused_and_moves_nothing(push_stack: PushStack) -> No
             time.sleep(0.1)
             job = submitted()
         assert job is not None
-        forger = Google()  # a well-formed token, signed by a key that is not the upstream's
+        forger = Signer()  # a well-formed token, signed by a key that is not the upstream's
         token = forger.token(push_stack.push_url, email=PUSH_SERVICE_ACCOUNT)
         envelope = {
             "message": {"attributes": {"operationName": job.upstream_operation}, "messageId": "1"},

@@ -3,7 +3,6 @@ the job of the operation it names due for a poll now, and changes nothing else; 
 is refused (1002) or, for an operation that is not ours, acknowledged and ignored."""
 
 import base64
-import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -12,64 +11,21 @@ from typing import Any
 
 import httpx
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
-from google.auth import crypt, jwt
 
 from shared.db import write_session
 from shared.models import Job
 from shared.states import JobStatus
 from shared.timeutil import utcnow
+from simulator.push import PUSH_SERVICE_ACCOUNT
+from simulator.push import Signer as Google  # signs as Google signs Pub/Sub's push tokens
 from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.support.http_server import QuietHandler, base_url, start_server, stop_server
 from tests.support.jobs import reload_job
 
 pytestmark = pytest.mark.usefixtures("quiet_stack")
-ACCOUNT = "push@project.iam.gserviceaccount.com"
 OPERATION = (
     "projects/p/locations/us-central1/publishers/google/models/veo-3.1-generate-001/operations/{}"
 )
-
-
-class Google:
-    """A signing key and its certificate, served as Google serves its OIDC certificates."""
-
-    def __init__(self) -> None:
-        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "push-test")])
-        now = dt.datetime.now(dt.UTC)
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(name)
-            .issuer_name(name)
-            .public_key(self.key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - timedelta(days=1))
-            .not_valid_after(now + timedelta(days=1))
-            .sign(self.key, hashes.SHA256())
-        )
-        self.certs = {"k1": cert.public_bytes(serialization.Encoding.PEM).decode()}
-        pem = self.key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-        self.signer = crypt.RSASigner.from_string(pem, key_id="k1")
-
-    def token(self, audience: str, **claims: Any) -> str:
-        now = int(time.time())
-        payload = {
-            "iss": "https://accounts.google.com",
-            "aud": audience,
-            "iat": now,
-            "exp": now + 600,
-            "email": ACCOUNT,
-            "email_verified": True,
-            **claims,
-        }
-        return jwt.encode(self.signer, payload).decode()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +34,9 @@ def google() -> Iterator[tuple[Google, str]]:
 
     class Certs(QuietHandler):
         def do_GET(self) -> None:
-            self.send(200, json.dumps(signer.certs).encode(), {"Content-Type": "application/json"})
+            self.send(
+                200, json.dumps(signer.certs()).encode(), {"Content-Type": "application/json"}
+            )
 
     server = start_server(Certs)
     yield signer, f"{base_url(server)}/certs"
@@ -90,7 +48,7 @@ def gateway(quiet_stack: Stack, google: tuple[Google, str]) -> Iterator[str]:
     env = {
         "VEO_PUSH_NOTIFICATIONS": "true",
         "VEO_PUSH_CERTS_URL": google[1],
-        "VEO_PUSH_SERVICE_ACCOUNT": ACCOUNT,
+        "VEO_PUSH_SERVICE_ACCOUNT": PUSH_SERVICE_ACCOUNT,
         "VEO_PUSH_AUDIENCE": "https://veo.example/api/upstream/notifications",
     }
     with running_gateway(quiet_stack, "push-gateway", env=env) as url:
