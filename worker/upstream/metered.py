@@ -3,7 +3,9 @@
 rate that GET /api/ready reports (shared/upstream_health.py). Nothing else changes."""
 
 import time
+from collections.abc import Awaitable
 from pathlib import Path
+from typing import TypeVar
 
 from shared import upstream_health
 from shared.errors import UpstreamConfigError, UpstreamPermanentError, UpstreamTransientError
@@ -25,10 +27,25 @@ def outcome_of(kind: str, error: BaseException | None) -> str:
     return "transient"
 
 
+T = TypeVar("T")
+
+
 def _record(kind: str, started: float, error: BaseException | None) -> None:
     outcome = outcome_of(kind, error)
     metrics.observe(kind, outcome, time.monotonic() - started)
     upstream_health.count(outcome == "ok")
+
+
+async def _counted(kind: str, call: Awaitable[T]) -> T:
+    """Await one adapter call (not started before this), timed and classed."""
+    started = time.monotonic()
+    try:
+        result = await call
+    except Exception as exc:
+        _record(kind, started, exc)
+        raise
+    _record(kind, started, None)
+    return result
 
 
 class MeteredUpstream:
@@ -42,34 +59,13 @@ class MeteredUpstream:
         await self.inner.check_model()
 
     async def submit(self, request: SubmitRequest) -> str:
-        started = time.monotonic()
-        try:
-            operation = await self.inner.submit(request)
-        except Exception as exc:
-            _record("submit", started, exc)
-            raise
-        _record("submit", started, None)
-        return operation
+        return await _counted("submit", self.inner.submit(request))
 
     async def poll(self, operation: str) -> PollResult:
-        started = time.monotonic()
-        try:
-            result = await self.inner.poll(operation)
-        except Exception as exc:
-            _record("poll", started, exc)
-            raise
-        _record("poll", started, None)
-        return result
+        return await _counted("poll", self.inner.poll(operation))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
-        started = time.monotonic()
-        try:
-            size = await self.inner.download(video, dest, max_bytes=max_bytes)
-        except Exception as exc:
-            _record("download", started, exc)
-            raise
-        _record("download", started, None)
-        return size
+        return await _counted("download", self.inner.download(video, dest, max_bytes=max_bytes))
 
     async def aclose(self) -> None:
         await self.inner.aclose()
