@@ -1,4 +1,4 @@
-"""Which jobs a poll tick claims (worker/tasks/poll.py): those due by the middle of the next
+"""Which jobs a poll tick claims (worker/tasks/poll_claims.py): those due by the middle of the next
 tick, so polls land on average on their due time, not half a tick after it."""
 
 from collections.abc import Callable
@@ -16,7 +16,7 @@ from shared.timeutil import utcnow
 from tests.conftest import AccountInfo
 from tests.support.jobs import insert_paid_job, reload_job
 from worker.tasks.decisions import early_window_s, next_poll_delay_s
-from worker.tasks.poll import claim_due
+from worker.tasks.poll_claims import claim_due
 
 # On a database no worker serves: a poll tick of the session's workers would claim these jobs.
 pytestmark = pytest.mark.usefixtures("quiet_stack")

@@ -9,7 +9,9 @@ import sys
 
 from shared.settings import get_settings
 from worker.runloop import run
-from worker.tasks.poll import Claimed, Stored, check_once
+from worker.tasks.poll import check_once
+from worker.tasks.poll_claims import Claimed
+from worker.tasks.store_video import Stored
 
 
 def main() -> None:

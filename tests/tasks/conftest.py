@@ -28,7 +28,7 @@ from shared.settings import Settings, get_settings
 from tests.support.environment import delete_keys, reset_caches
 from tests.support.fake_upstream import FakeUpstream
 from tests.support.jobs import insert_paid_job
-from worker.tasks import dispatch, poll, submit
+from worker.tasks import dispatch, poll, store_video, submit
 
 CREDITS = 100
 # Quick steps, so a test runs a job's whole life by calling the task bodies in turn.
@@ -98,6 +98,7 @@ def upstream(monkeypatch: pytest.MonkeyPatch) -> FakeUpstream:
     fake = FakeUpstream()
     monkeypatch.setattr(submit, "get_upstream", lambda: fake)
     monkeypatch.setattr(poll, "get_upstream", lambda: fake)
+    monkeypatch.setattr(store_video, "get_upstream", lambda: fake)
     return fake
 
 

@@ -8,30 +8,23 @@ loses nothing: its claimed jobs become due again when the lease runs out.
 
 import asyncio
 import logging
-import tempfile
-import time
-import uuid
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
+from datetime import datetime
 
 from sqlalchemy import bindparam, select, update
-from sqlmodel import Session, col
+from sqlmodel import Session
 
 from shared.cancellation import discard_cancelled_videos
 from shared.constants import KEY_POLL_BUCKET, TASK_POLL_DUE
 from shared.db import write_session
 from shared.errors import UpstreamPermanentError, UpstreamTransientError
-from shared.estimates import recent_durations_s, record_durations, record_poll_lateness
+from shared.estimates import recent_durations_s, record_durations
 from shared.lifecycle import STEP_FIELDS, Failure, JobRef, Step, advance_all
-from shared.metrics import jobs as job_metrics
 from shared.metrics import upstream as upstream_metrics
-from shared.models import JOBS, Job
+from shared.models import JOBS
 from shared.quotas import release_capacity, return_tokens, take_tokens
 from shared.redis_client import get_redis, rkey
 from shared.settings import Settings, get_settings
 from shared.states import JobStatus
-from shared.storage import get_storage
 from shared.timeutil import utcnow
 from worker.app import app
 from worker.runloop import run
@@ -41,123 +34,23 @@ from worker.tasks.decisions import (
     PollAgain,
     Resubmit,
     decide_poll,
-    early_window_s,
     past_deadline,
     poll_bounds,
     resubmits_left,
 )
+from worker.tasks.poll_claims import Claimed, claim_due
 from worker.tasks.poll_schedule import Plan, plan
+from worker.tasks.store_video import Stored, store_videos
 from worker.upstream import get_upstream
-from worker.upstream.base import PollResult, VideoRef
+from worker.upstream.base import PollResult
 
 log = logging.getLogger(__name__)
 _jobs = JOBS
 
 
-@dataclass(frozen=True)
-class Claimed:
-    job_id: str
-    operation: str
-    poll_count: int
-    deadline_at: datetime | None
-    started_at: datetime | None  # when the upstream accepted it (processing_at)
-    submit_attempts: int = 0
-    operation_resubmits: int = 0
-
-
-@dataclass(slots=True)
-class Stored:
-    """A finished job's videos (one per sample), now in our storage: the job completes."""
-
-    video_keys: list[str]
-    video_bytes: int  # all of them together
-
-
 # What one look at a claimed job came to: poll again, fail, submit anew, or complete (its
 # video stored).
 Outcome = PollAgain | Failure | Resubmit | Stored
-
-
-def claim_due(session: Session, limit: int) -> list[Claimed]:
-    """Claim up to `limit` jobs due by the middle of the next tick, by moving their next poll a
-    lease ahead.
-
-    PostgreSQL: FOR UPDATE SKIP LOCKED lets concurrent pollers take disjoint batches. SQLite:
-    SQLAlchemy emits no FOR UPDATE, but the writer lock taken by BEGIN IMMEDIATE already makes
-    the select-then-update atomic.
-    """
-    settings = get_settings()
-    now = utcnow()
-    due_by = now + timedelta(seconds=early_window_s(settings))
-    rows = session.execute(
-        select(
-            col(Job.id),
-            col(Job.upstream_operation),
-            col(Job.poll_count),
-            col(Job.deadline_at),
-            col(Job.next_poll_at),
-            col(Job.processing_at),
-            col(Job.submit_attempts),
-            col(Job.operation_resubmits),
-        )
-        .where(col(Job.status) == JobStatus.PROCESSING.value, col(Job.next_poll_at) <= due_by)
-        .order_by(col(Job.next_poll_at))
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    ).all()
-    if rows:
-        session.execute(
-            update(Job)
-            .where(col(Job.id).in_([r.id for r in rows]))
-            .values(next_poll_at=now + timedelta(seconds=settings.poll_claim_s))
-            .execution_options(synchronize_session=False)
-        )
-    session.commit()
-    record_poll_lateness([(now - r.next_poll_at).total_seconds() for r in rows])
-    return [
-        Claimed(
-            r.id,
-            r.upstream_operation,
-            r.poll_count,
-            r.deadline_at,
-            r.processing_at,
-            r.submit_attempts,
-            r.operation_resubmits,
-        )
-        for r in rows
-    ]
-
-
-def video_key(job_id: str, sample: int) -> str:
-    """Where a sample is stored: the first where single-sample jobs always kept theirs."""
-    return f"videos/{job_id}.mp4" if sample == 0 else f"videos/{job_id}-{sample}.mp4"
-
-
-async def _store_video(key: str, video: VideoRef, settings: Settings) -> int:
-    """Download to a file of its own in the temporary directory, then hand it to storage (a
-    rename, locally). Not a temporary directory per video: creating and removing one cost
-    about a tenth of a poll batch's time on a busy host."""
-    path = Path(tempfile.gettempdir()) / f"veo-video-{uuid.uuid4().hex}.mp4"
-    started = time.monotonic()
-    try:
-        size = await get_upstream().download(video, path, max_bytes=settings.video_max_bytes)
-        await asyncio.to_thread(get_storage().put_file, key, path, "video/mp4", move=True)
-    finally:
-        path.unlink(missing_ok=True)  # gone already once moved
-    job_metrics.downloaded(time.monotonic() - started)
-    return size
-
-
-async def _store_videos(
-    claimed: Claimed, videos: tuple[VideoRef, ...], settings: Settings
-) -> Stored:
-    """Every sample, one after another (a worker holds one download at a time per job)."""
-    keys, total = [], 0
-    for sample, video in enumerate(videos):
-        key = video_key(claimed.job_id, sample)
-        total += await _store_video(key, video, settings)
-        keys.append(key)
-    return Stored(keys, total)
 
 
 def current_plan(settings: Settings) -> Plan | None:
@@ -213,7 +106,7 @@ async def _carry_out(
     if isinstance(decision, Fetch):
         videos = answer.videos if isinstance(answer, PollResult) else ()
         try:
-            return await _store_videos(claimed, videos or (decision.video,), settings)
+            return await store_videos(claimed.job_id, videos or (decision.video,), settings)
         except (UpstreamTransientError, UpstreamPermanentError) as exc:  # a failed download
             decision = decide_poll(exc, claimed.poll_count, now, settings)
     if isinstance(decision, PollAgain) and decision.reason is not None:
