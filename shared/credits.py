@@ -15,9 +15,10 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from shared.column_types import as_utc
 from shared.db import autocommit_connection, is_postgresql, write_transaction
 from shared.errors import InsufficientCredits
-from shared.models import ACCOUNTS, JOBS, LEDGER, Account, LedgerEntry, as_utc
+from shared.models import ACCOUNTS, JOBS, LEDGER, Account, LedgerEntry
 from shared.sql import QUERIES
 
 # Built once with bound parameters, so each debit reuses the compiled statements (building
