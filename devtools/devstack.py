@@ -40,6 +40,8 @@ from devtools.environment import (
 )
 from devtools.processes import free_port, redis_answers
 from devtools.settings_doc import settings_markdown, with_table
+from devtools.sync_client import TARGET as SYNC_CLIENT
+from devtools.sync_client import generated as generated_sync_client
 from shared.constants import ALL_QUEUES
 from shared.settings import Settings, get_settings, without_password
 from shared.stack_record import read_record, record_path, remove_record, write_record
@@ -263,3 +265,18 @@ def settings_table(
             raise typer.Exit(1)
     else:
         typer.echo(table, nl=False)
+
+
+@app.command("sync-client")
+def sync_client(
+    check: Annotated[bool, typer.Option(help="Fail if client.py is not current")] = False,
+) -> None:
+    """Generate the SDK's sync client (client/veo_client/client.py) from its async one."""
+    text = generated_sync_client()
+    if check:
+        if SYNC_CLIENT.read_text() != text:
+            console.print(f"{SYNC_CLIENT} is stale: run `veo-dev sync-client`")
+            raise typer.Exit(1)
+        return
+    SYNC_CLIENT.write_text(text)
+    console.print(f"updated {SYNC_CLIENT}")

@@ -1,7 +1,9 @@
-"""`AsyncVeoClient`: the API from asyncio code; the same methods as VeoClient, awaited."""
+"""`AsyncVeoClient`: the API from asyncio code; the same methods as VeoClient, awaited.
 
-import asyncio
-from collections.abc import Awaitable, Callable
+The source of both clients: client.py is generated from this file by `veo-dev sync-client`
+(unasync), so the two never drift apart. Edit this one, then run that."""
+
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -10,6 +12,7 @@ from typing import Any, Self, Unpack
 import httpx
 
 from veo_client import _core
+from veo_client._async_io import OnUpdate, notify, sleep
 from veo_client._core import Call, GenerateOptions, ImageInput, RetryPolicy
 from veo_client._pages import AsyncPager
 from veo_client._sse import SSEDecoder, feed
@@ -19,8 +22,6 @@ from veo_client.models import Account, Deleted, LedgerEntry, Page, Upload, Video
 from veo_client.webhooks import verify_webhook
 
 Progress = Callable[[int, int | None], None]
-sleep = asyncio.sleep  # one name for tests to replace
-OnUpdate = Callable[[Video], Awaitable[None] | None]
 
 
 class AsyncVeoClient:
@@ -184,7 +185,8 @@ class AsyncVeoClient:
     # -- plumbing ------------------------------------------------------------------------------
 
     async def _data(self, call: Call) -> Any:
-        return (await self._send(call))[0]
+        data, _ = await self._send(call)
+        return data
 
     async def _send(self, call: Call) -> tuple[Any, httpx.Headers]:
         """The answer's data and headers, after the retries the policy allows."""
@@ -270,10 +272,3 @@ class AsyncVeoClient:
                 return video
             if "preference-applied" not in headers:
                 await sleep(deadline.sleep_for(poll_interval))
-
-
-async def notify(on_update: OnUpdate, video: Video) -> None:
-    """Call a plain or an async callback."""
-    result = on_update(video)
-    if result is not None:
-        await result

@@ -1,6 +1,7 @@
-"""`VeoClient`: the API from synchronous code (scripts, the `veo` command)."""
+"""`VeoClient`: the API from synchronous code (scripts, the `veo` command).
 
-import time
+Generated from async_client.py by `veo-dev sync-client`: edit that file, then run it."""
+
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,14 +14,13 @@ from veo_client import _core
 from veo_client._core import Call, GenerateOptions, ImageInput, RetryPolicy
 from veo_client._pages import Pager
 from veo_client._sse import SSEDecoder, feed
+from veo_client._sync_io import OnUpdate, notify, sleep
 from veo_client._wait import Deadline, events_unusable
 from veo_client.errors import InvalidRequest, VeoError
 from veo_client.models import Account, Deleted, LedgerEntry, Page, Upload, Video
 from veo_client.webhooks import verify_webhook
 
 Progress = Callable[[int, int | None], None]
-sleep = time.sleep  # one name for tests to replace
-OnUpdate = Callable[[Video], None]
 
 
 class VeoClient:
@@ -80,8 +80,7 @@ class VeoClient:
                 _core.place_image(options, name, value, key)
         body = _core.generate_body(prompt, options)
         key = idempotency_key or _core.new_idempotency_key()
-        call = _core.generate_call(body, key, wait, self.timeout)
-        return Video.model_validate(self._data(call))
+        return Video.model_validate(self._data(_core.generate_call(body, key, wait, self.timeout)))
 
     def upload(self, image: str | Path | bytes) -> Upload:
         """Upload a JPEG, PNG or WebP image (a path or its bytes) for image_to_video."""
@@ -105,8 +104,7 @@ class VeoClient:
 
         def fetch(page_cursor: str | None) -> Page[Video]:
             params = _core.list_params(limit, page_cursor, status, created_after, created_before)
-            call = Call("GET", "/api/videos", params=params)
-            return Page[Video].model_validate(self._data(call))
+            return Page[Video].model_validate(self._data(Call("GET", "/api/videos", params=params)))
 
         return Pager(fetch, cursor)
 
@@ -182,7 +180,8 @@ class VeoClient:
     # -- plumbing ------------------------------------------------------------------------------
 
     def _data(self, call: Call) -> Any:
-        return self._send(call)[0]
+        data, _ = self._send(call)
+        return data
 
     def _send(self, call: Call) -> tuple[Any, httpx.Headers]:
         """The answer's data and headers, after the retries the policy allows."""
@@ -237,7 +236,7 @@ class VeoClient:
                         if seen is not None:
                             video, drops = seen, 0
                             if on_update is not None:
-                                on_update(seen)
+                                notify(on_update, seen)
                             if seen.is_terminal:
                                 return seen
                         deadline.check(video)
@@ -261,7 +260,7 @@ class VeoClient:
             data, headers = self._send(_core.status_call(uuid, hold, self.timeout))
             video = Video.model_validate(data)
             if on_update is not None:
-                on_update(video)
+                notify(on_update, video)
             if video.is_terminal:
                 return video
             if "preference-applied" not in headers:
