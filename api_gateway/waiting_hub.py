@@ -85,6 +85,7 @@ class JobEventHub:
     """The process's subscriptions and their listeners."""
 
     def __init__(self, client: "redis.asyncio.Redis", confirm_timeout_s: float) -> None:
+        self.loop = asyncio.get_running_loop()
         self._pubsub = client.pubsub()
         self._confirm_timeout_s = confirm_timeout_s
         self._listeners: dict[str, set[Listener]] = {}
@@ -270,9 +271,9 @@ def _release_on_exit(loop: asyncio.AbstractEventLoop) -> None:
 
 def get_hub() -> JobEventHub:
     """The event loop's hub, on a connection of its own (not the request pool's)."""
-    loop_id = id(asyncio.get_running_loop())
-    hub = _hubs.get(loop_id)
-    if hub is None:
+    loop = asyncio.get_running_loop()
+    hub = _hubs.get(id(loop))
+    if hub is None or hub.loop is not loop:  # a closed loop's id can come back
         settings = get_settings()
         timeout_s = settings.redis_socket_timeout_s
         client = redis.asyncio.Redis.from_url(
@@ -287,6 +288,6 @@ def get_hub() -> JobEventHub:
             decode_responses=True,
         )
         if not _hubs:
-            _release_on_exit(asyncio.get_running_loop())
-        hub = _hubs[loop_id] = JobEventHub(client, max(timeout_s, CONFIRM_MIN_S))
+            _release_on_exit(loop)
+        hub = _hubs[id(loop)] = JobEventHub(client, max(timeout_s, CONFIRM_MIN_S))
     return hub

@@ -1,25 +1,35 @@
 """Live status for the videos page: one server-sent event stream for all of a page's unfinished
 videos (a browser holds six connections per host; one stream per video would starve the
 page), in the API's event format: `event: status`, the status answer as data. It ends once
-every video in it is terminal, and sends a `: ping` comment while nothing changes."""
+every video in it is terminal, and sends a `: ping` comment while nothing changes.
+
+The stream listens on each video's channel of the gateway's job event hub
+(api_gateway/waiting_hub.py) and reads the videos again when one of them changes, and every
+`events_progress_interval_s` besides (queue positions and estimates move without an event of
+the video's own). Without the hub (Redis unreachable) it reads them every `CHECK_S`."""
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 from sqlalchemy import select
 
 from api_gateway.db_threads import in_db_thread
+from api_gateway.waiting_hub import FAILED, Listener, Unavailable, get_hub
 from shared.db import read_connection
 from shared.dispatch_order import queue_positions
 from shared.job_view import STATUS_FIELDS, status_data
 from shared.models import JOBS
+from shared.settings import get_settings
 from shared.states import JobStatus
 
+log = logging.getLogger(__name__)
+
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
-CHECK_S = 1.0  # how often the stream re-reads videos that are still moving
-PING_S = 15.0  # a comment this often keeps proxies from closing a quiet stream
+CHECK_S = 1.0  # how often the stream re-reads moving videos when it cannot listen
 
 
 def statuses(account_id: str, job_ids: list[str]) -> dict[str, dict[str, Any]]:
@@ -42,6 +52,27 @@ def _event(number: int, data: dict[str, Any]) -> bytes:
 
 
 async def status_events(account_id: str, job_ids: list[str]) -> AsyncIterator[bytes]:
+    async with AsyncExitStack() as stack:
+        listeners = await _listen(stack, job_ids)
+        async for chunk in _changes(account_id, job_ids, listeners):
+            yield chunk
+
+
+async def _listen(stack: AsyncExitStack, job_ids: list[str]) -> list[Listener] | None:
+    """A confirmed listener per video, before the first read (so no change falls between);
+    None when the hub cannot listen."""
+    try:
+        hub = get_hub()
+        return [await stack.enter_async_context(hub.listening(job_id)) for job_id in job_ids]
+    except Unavailable as error:
+        log.warning("Dashboard stream reads every %.0f s: %s", CHECK_S, error)
+        return None
+
+
+async def _changes(
+    account_id: str, job_ids: list[str], listeners: list[Listener] | None
+) -> AsyncIterator[bytes]:
+    settings = get_settings()
     last: dict[str, dict[str, Any]] = {}
     number, quiet_s = 0, 0.0
     while True:
@@ -53,8 +84,29 @@ async def status_events(account_id: str, job_ids: list[str]) -> AsyncIterator[by
         last.update(found)
         if all(data["status"] in TERMINAL for data in found.values()):
             return
-        quiet_s = 0.0 if changed else quiet_s + CHECK_S
-        if quiet_s >= PING_S:
+        if changed:
+            quiet_s = 0.0
+        if quiet_s >= settings.events_heartbeat_s:
             yield b": ping\n\n"
             quiet_s = 0.0
-        await asyncio.sleep(CHECK_S)
+        interval_s = CHECK_S if listeners is None else settings.events_progress_interval_s
+        started = asyncio.get_running_loop().time()
+        if await _heard(listeners, interval_s) == FAILED:
+            listeners = None  # the hub lost Redis: read on a clock from now on
+        quiet_s += asyncio.get_running_loop().time() - started
+
+
+async def _heard(listeners: list[Listener] | None, timeout_s: float) -> object:
+    """What the first listener to hear something heard (a change, RESYNC or FAILED), or None
+    after `timeout_s`. A listener that is cancelled before it takes its event keeps it."""
+    if not listeners:
+        await asyncio.sleep(timeout_s)
+        return None
+    waits = [asyncio.ensure_future(listener.next(timeout_s)) for listener in listeners]
+    try:
+        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()
+    heard = [wait.result() for wait in done]
+    return FAILED if FAILED in heard else next((h for h in heard if h is not None), None)
