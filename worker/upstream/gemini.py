@@ -18,8 +18,8 @@ import httpx
 
 from shared.errors import UpstreamConfigError, UpstreamPermanentError
 from worker.upstream.base import PollResult, SubmitRequest, VideoRef, VideoSettings
-from worker.upstream.download import download_to, same_origin, write_capped
-from worker.upstream.inline import move_capped
+from worker.upstream.download import download_to, same_origin
+from worker.upstream.inline import place_inline
 from worker.upstream.longrunning import (
     as_dict,
     as_list,
@@ -187,10 +187,9 @@ class GeminiUpstream:
             return keep_videos(splitter, parse_operation(data))
 
     async def download(self, video: VideoRef, dest: Path, *, max_bytes: int) -> int:
-        if video.path is not None:
-            return move_capped(video.path, dest, max_bytes=max_bytes)
-        if video.data is not None:
-            return write_capped(video.data, dest, max_bytes=max_bytes)
+        placed = place_inline(video, dest, max_bytes=max_bytes)
+        if placed is not None:
+            return placed
         if not video.uri:
             raise UpstreamPermanentError("no video to download", code="upstream_no_video")
         return await download_to(

@@ -23,7 +23,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from worker.upstream.download import too_large
+from worker.upstream.base import VideoRef
+from worker.upstream.download import too_large, write_capped
 
 BLOB_MIN_BYTES = 64 * 1024  # a string this long is no message or name: divert it to a file
 _PLACEHOLDER = "\x00inline-blob:"  # NUL cannot appear raw in JSON text, only as written here
@@ -232,3 +233,13 @@ def move_capped(source: Path, dest: Path, *, max_bytes: int) -> int:
         raise too_large(max_bytes)
     os.replace(source, dest)
     return size
+
+
+def place_inline(video: VideoRef, dest: Path, *, max_bytes: int) -> int | None:
+    """The video an operation carried (decoded to a file, or bytes) into place under the cap;
+    None when it carried none and the video must be downloaded from its URI."""
+    if video.path is not None:
+        return move_capped(video.path, dest, max_bytes=max_bytes)
+    if video.data is not None:
+        return write_capped(video.data, dest, max_bytes=max_bytes)
+    return None
