@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.pricing import DEFAULT_PRICE_TABLE, parse
@@ -186,6 +186,10 @@ class Settings(BaseSettings):
     # account's slow image host holds at most this many of the inputs worker's processes.
     inputs_per_account: int = 2
     inputs_concurrency: int = 4  # processes of the inputs worker (image fetches, then submits)
+    # For all of a job's image URLs together (first, last, reference images): each fetch gets
+    # what is left, so a job holds its worker no longer than one slow image would. At most 60:
+    # the submit task's time limit (120 s) covers the fetch and the submit.
+    image_fetch_timeout_s: float = Field(default=30.0, gt=0, le=60)
     sweep_interval_s: float = 15.0
     sweep_stale_after_s: float = 30.0
     # A submit still `submitting` this long after its last update died mid-call (its hard time

@@ -54,6 +54,7 @@ FAST_PIPELINE = {
     # Tests send many bad keys from one address; the tests of that limit set their own.
     "VEO_AUTH_FAILURES_PER_MINUTE": "100000",
     "VEO_JOB_DEADLINE_S": "15",
+    "VEO_IMAGE_FETCH_TIMEOUT_S": "10",  # above the slowest image host a test sets up (6 s)
     "VEO_SUBMIT_STALE_S": "10",
     "VEO_WEBHOOK_RETRY_SCHEDULE_S": "0.5,1,1,2",
     "VEO_WEBHOOK_CLAIM_S": "4",

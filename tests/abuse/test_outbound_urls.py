@@ -296,16 +296,14 @@ FETCH_FAILURES = {
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.one_database  # the fetch path does not touch the database; its drip runs once
 def test_image_url_fetch_failures_fail_the_job_with_a_reason_and_no_refund(
     client: httpx.Client,
     account: Callable[..., AccountInfo],
     workers: Workers,
     simulator_url: str,
     hostile: str,
-    stack: Stack,
 ) -> None:
-    if not stack.database_url.startswith("sqlite"):
-        pytest.skip("the fetch path does not touch the database; its 30 s drip runs once (sqlite)")
     user = account(credits=100)
     tag = secrets.token_hex(3)
     jobs = {

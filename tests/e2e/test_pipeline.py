@@ -127,6 +127,7 @@ def test_safety_block_fails_with_the_reason_and_refunds(
     assert balance(user.account_id) == 100
 
 
+@pytest.mark.one_database  # a poll decision; its fail-and-refund move runs on both elsewhere
 def test_deadline_exceeded_fails_and_refunds(client: httpx.Client, user: AccountInfo) -> None:
     uuid = create_video(client, user.headers, unique("forever [sim never-finish]"))
     result = wait_terminal(client, user.headers, uuid, timeout_s=90)

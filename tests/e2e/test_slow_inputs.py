@@ -19,7 +19,7 @@ from tests.support.http_server import QuietHandler, base_url, start_server, stop
 pytestmark = pytest.mark.e2e
 
 SLOW_IMAGE_S = 6.0  # the host answers each image this late (the report saw 25-28 s)
-IMAGES = 8
+IMAGES = 4  # twice the per-account cap (inputs_per_account): two of them wait their turn
 
 
 def _png() -> bytes:
@@ -58,7 +58,7 @@ def test_a_slow_image_host_delays_no_other_account_and_is_asked_once_per_image(
     simulator_url: str,
     slow_host: str,
 ) -> None:
-    """8 image jobs whose host answers after 6 s, then another account's text job: the text
+    """4 image jobs whose host answers after 6 s, then another account's text job: the text
     job completes before the first image has even arrived, and each image is fetched once
     (the sweeper's resends find the jobs claimed)."""
     slow, other = account(credits=100), account(credits=100)

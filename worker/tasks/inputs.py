@@ -19,10 +19,6 @@ from worker.runloop import run
 from worker.upstream.base import ImageInput, ReferenceImageInput, SubmitRequest
 from worker.upstream.images import prepare_image, resolve_aspect_ratio
 
-# For all of a job's image URLs together (first, last, reference images): each fetch gets what
-# is left, so a job holds its worker no longer than one slow image did (the sweeper and the
-# task's time limits count on it).
-IMAGE_FETCH_TIMEOUT_S = 30.0
 REQUEST_FIELDS = (
     "generation_type",
     "prompt",
@@ -54,7 +50,8 @@ def _image_bytes(key: str | None, url: str | None, field: str, deadline: float) 
     assert url is not None
     left_s = deadline - time.monotonic()
     if left_s <= 0:
-        raise _image_unavailable(field, f"the images took over {IMAGE_FETCH_TIMEOUT_S:.0f} s")
+        took = f"{settings.image_fetch_timeout_s:g} s"
+        raise _image_unavailable(field, f"the images took over {took}")
     try:
         body = run(fetch_limited(url, max_bytes=settings.image_url_max_bytes, timeout_s=left_s))
     except NetguardError as exc:  # in the words the gateway uses for the field
@@ -116,7 +113,7 @@ def build_request(job: JobRef) -> SubmitRequest:
     """The upstream request for a job (a Job, or a row with its id and REQUEST_FIELDS); the
     aspect ratio `auto` resolved to is stored on the job, for its status."""
     settings = get_settings()
-    deadline = time.monotonic() + IMAGE_FETCH_TIMEOUT_S
+    deadline = time.monotonic() + settings.image_fetch_timeout_s
     image, size = None, None
     if job.generation_type == "image_to_video":
         image, size = _image(job.image_key, job.image_url, "imageUrl", deadline)

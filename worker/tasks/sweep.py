@@ -34,7 +34,6 @@ from shared.transitions import transition
 from worker.app import app
 from worker.tasks.decisions import GAVE_UP_SILENT, attempts_exhausted
 from worker.tasks.dispatch import publish_admitted
-from worker.tasks.inputs import IMAGE_FETCH_TIMEOUT_S
 
 log = logging.getLogger(__name__)
 BATCH = 1000
@@ -93,7 +92,7 @@ def recover_stuck_submits() -> int:
     settings = get_settings()
     stale = utcnow() - timedelta(seconds=settings.submit_stale_s)
     # An image job's claim comes before its image fetch, which may take its own timeout more.
-    fetch_stale = stale - timedelta(seconds=IMAGE_FETCH_TIMEOUT_S)
+    fetch_stale = stale - timedelta(seconds=settings.image_fetch_timeout_s)
     with write_session() as session:
         stuck = list(
             session.execute(
