@@ -2,7 +2,7 @@
 the upstream and webhook receivers, abruptly and half-open, while jobs flow; then the checks of
 the chaos run, and how fast the cut-off worker came back.
 
-The chaos stack (tests/chaos/harness.py) runs in this namespace with one generation worker and
+The chaos stack (tests/chaos/chaos_stack.py) runs in this namespace with one generation worker and
 one webhook worker; the namespaced host has another of each, which reaches every service over
 its own veth pairs (tests/chaos/netns.py) and is cut by `Plan` steps. Each step's record says
 what the namespaced worker was doing at that moment, read from its log.
@@ -20,21 +20,12 @@ import psycopg
 from sqlalchemy.engine import make_url
 
 from devtools.processes import Proc, wait_for
+from tests.chaos.chaos_stack import ChaosStack, chaos_stack
+from tests.chaos.checks import Report, verify, wait_drained
+from tests.chaos.fates import CREDITS_PER_JOB, FATES, Fate, draw_fates, submit_all
+from tests.chaos.faults import Chaos
 from tests.chaos.forwarder import Forwarder
-from tests.chaos.harness import (
-    CREDITS_PER_JOB,
-    FATES,
-    Chaos,
-    ChaosStack,
-    Fate,
-    Report,
-    chaos_stack,
-    draw_fates,
-    keep_evidence,
-    submit_all,
-    verify,
-    wait_drained,
-)
+from tests.chaos.harness import keep_evidence
 from tests.chaos.netns import Cut, Route, WorkerHost, worker_host
 from tests.chaos.tasklog import first_finished_after, running_at, task_events
 from tests.conftest import TEST_PG_URL, Workers

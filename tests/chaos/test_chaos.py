@@ -12,7 +12,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from tests.chaos.harness import Report, assert_clean, run_chaos
+from tests.chaos.checks import Report, assert_clean
+from tests.chaos.harness import run_chaos
 from tests.conftest import CI, SKIPPED_SERVICES, TEST_PG_URL
 
 pytestmark = pytest.mark.e2e

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from tests.chaos.checks import assert_clean
 from tests.chaos.forwarder import Forwarder
-from tests.chaos.harness import assert_clean
 from tests.chaos.netns import Cut, Route, WorkerHost, unavailable_reason, worker_host
 from tests.chaos.partition import (
     RECOVERY_BOUND_S,

@@ -14,7 +14,7 @@ import redis
 from devtools.processes import free_port, wait_for
 from shared.constants import QUEUE_POLL, TASK_DISPATCH
 from shared.redis_client import get_redis
-from tests.chaos.harness import RedisServer
+from tests.chaos.chaos_stack import RedisServer
 from tests.conftest import AccountInfo, Stack, running_gateway
 from tests.integration.test_gateway_api import SEED_TEXT
 
