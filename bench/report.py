@@ -1,113 +1,18 @@
-"""The one table, the verdicts against the targets, and the versions/machine block."""
+"""The one table of a bench run: every figure beside its target and verdict (bench/targets.py)."""
 
 # ruff: noqa: RUF001, E501 - the table is typeset (times sign, dashes) and its rows read best one per line
 
 import functools
 import math
-import os
-import platform
 from collections.abc import Callable
-from importlib import metadata
-from pathlib import Path
 from typing import Any
 
-import psutil
-import redis
 from rich.table import Table
 
-# (key, label, target text, check(result of one backend) -> True/False/None)
-Check = Callable[[dict[str, Any]], bool | None]
+from bench.targets import get
+
 # One table cell: (results, which figure of them) -> text
 Cell = Callable[[dict[str, Any], str], str]
-
-
-def _get(res: dict[str, Any], *path: str) -> Any:
-    cur: Any = res
-    for part in path:
-        if not isinstance(cur, dict) or part not in cur:
-            return None
-        cur = cur[part]
-    return cur
-
-
-def _submit_ok(r: dict[str, Any]) -> bool | None:
-    ratio, p99 = (
-        _get(r, "gateway", "submit", "ratio_median"),
-        _get(r, "gateway", "submit", "p99_ms", "median"),
-    )
-    return None if ratio is None else ratio >= 0.2 and p99 <= 50
-
-
-def _status_ok(r: dict[str, Any]) -> bool | None:
-    ratio, p99 = (
-        _get(r, "gateway", "status", "ratio_median"),
-        _get(r, "gateway", "status", "p99_ms", "median"),
-    )
-    return None if ratio is None else ratio >= 0.5 and p99 <= 20
-
-
-def _pipeline_ok(r: dict[str, Any]) -> bool | None:
-    ratio = _get(r, "pipeline", "ratio")
-    return None if ratio is None else ratio >= 0.3
-
-
-def _lateness_ok(r: dict[str, Any]) -> bool | None:
-    p99 = _get(r, "inflight", "lateness_s", "p99")
-    return None if p99 is None else p99 <= 1.0
-
-
-def _rss_ok(r: dict[str, Any]) -> bool | None:
-    rss = _get(r, "inflight", "worker_rss_peak_bytes")
-    return None if rss is None else rss <= 1024**3
-
-
-def _lag_ok(r: dict[str, Any]) -> bool | None:
-    ratio = _get(r, "latency", "lag", "ratio", "p50")
-    return None if ratio is None else ratio <= 0.5
-
-
-def _webhook_ok(r: dict[str, Any]) -> bool | None:
-    p99 = _get(r, "latency", "webhook", "latency_s", "p99")
-    return None if p99 is None else p99 <= 1.0
-
-
-def _rate_ok(r: dict[str, Any]) -> bool | None:
-    ratio = _get(r, "rate", "ratio")
-    violations = _get(r, "rate", "bound_violations")
-    return None if ratio is None else ratio <= 1.02 and violations == 0
-
-
-def _ttr_push_ok(r: dict[str, Any]) -> bool | None:
-    total = _get(r, "ttr", "push", "total")
-    return None if total is None else total["p50"] <= 1.5 and total["max"] <= 5.0
-
-
-def _ttr_poll_ok(r: dict[str, Any]) -> bool | None:
-    new, old = _get(r, "ttr", "predictive"), _get(r, "ttr", "geometric")
-    if not new or not old or "total" not in new or "total" not in old:
-        return None
-    return (
-        new["total"]["p50"] <= 0.5 * old["total"]["p50"]
-        and new["polls"]["mean"] <= old["polls"]["mean"]
-    )
-
-
-CHECKS: list[tuple[str, Check]] = [
-    ("gateway.submit", _submit_ok),
-    ("gateway.status", _status_ok),
-    ("pipeline", _pipeline_ok),
-    ("inflight.lateness", _lateness_ok),
-    ("inflight.rss", _rss_ok),
-    ("latency.detection", _lag_ok),
-    ("latency.webhook", _webhook_ok),
-    ("ttr.push", _ttr_push_ok),
-    ("ttr.polling", _ttr_poll_ok),
-    ("rate", _rate_ok),
-]
-
-
-def verdicts(results: dict[str, dict[str, Any]]) -> dict[str, dict[str, bool | None]]:
-    return {backend: {key: check(res) for key, check in CHECKS} for backend, res in results.items()}
 
 
 # --- formatting ----------------------------------------------------------------------------------
@@ -126,7 +31,7 @@ def _spread(s: dict[str, Any] | None, digits: int = 0) -> str:
 
 
 def _http(r: dict[str, Any], name: str) -> str:
-    g = _get(r, "gateway", name)
+    g = get(r, "gateway", name)
     if not g:
         return _err(r, "gateway")
     text = f"{_spread(g['rps'])} req/s\np50 {_n(g['p50_ms']['median'], 1)} · p99 {_n(g['p99_ms']['median'], 1)} ms"
@@ -141,7 +46,7 @@ def _http(r: dict[str, Any], name: str) -> str:
 
 
 def _err(r: dict[str, Any], section: str) -> str:
-    err = _get(r, section, "error")
+    err = get(r, section, "error")
     return f"[red]failed: {str(err)[:60]}[/red]" if err else "—"
 
 
@@ -152,7 +57,7 @@ def _section(name: str) -> Callable[[Cell], Cell]:
     def wrap(cell: Cell) -> Cell:
         @functools.wraps(cell)
         def guarded(r: dict[str, Any], what: str) -> str:
-            p = _get(r, name)
+            p = get(r, name)
             if not p or "error" in p:
                 return _err(r, name)
             return cell(p, what)
@@ -311,62 +216,3 @@ def table(doc: dict[str, Any]) -> Table:
         + (f"\n{'; '.join(doc['notes'])}" if doc["notes"] else "")
     )
     return t
-
-
-# --- environment ---------------------------------------------------------------------------------
-def versions(redis_url: str) -> dict[str, str]:
-    out = {"python": platform.python_version()}
-    for dist in (
-        "celery",
-        "kombu",
-        "fastapi",
-        "starlette",
-        "uvicorn",
-        "sqlalchemy",
-        "sqlmodel",
-        "psycopg",
-        "redis",
-        "httpx",
-    ):
-        try:
-            out[dist if dist != "redis" else "redis-py"] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "?"
-    try:
-        info = redis.Redis.from_url(redis_url).info("server")
-        out["redis-server"] = str(info.get("redis_version"))
-    except redis.RedisError:
-        out["redis-server"] = "?"
-    try:
-        import psycopg
-
-        from bench.stack import PG_ADMIN_URL
-
-        with psycopg.connect(PG_ADMIN_URL, connect_timeout=2) as conn:
-            row = conn.execute("SHOW server_version").fetchone()
-            out["postgresql"] = str(row[0]).split()[0] if row else "?"
-    except Exception:
-        out["postgresql"] = "?"
-    import sqlite3
-
-    out["sqlite"] = sqlite3.sqlite_version
-    return out
-
-
-def machine() -> dict[str, Any]:
-    cpu = platform.processor() or ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cores": os.cpu_count(),
-        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
-        "kernel": platform.release(),
-        "os": platform.platform(),
-        "cpu": cpu,
-        "load_avg_at_end": [round(x, 2) for x in os.getloadavg()],
-    }

@@ -27,7 +27,7 @@ os.chdir(REPO)
 
 from rich.console import Console  # noqa: E402
 
-from bench import report  # noqa: E402
+from bench import environment, report, targets  # noqa: E402
 from bench.common import Config  # noqa: E402
 from bench.loadgen import choose_tool  # noqa: E402
 from bench.stack import PG_ADMIN_URL, REDIS_URL, RunContext  # noqa: E402
@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> int:
         "gateway_workers": args.gateway_workers,
         "settings": extra_env,
         "load_generator": cfg.loadgen,
-        "versions": report.versions(redis_url),
-        "machine": report.machine(),
+        "versions": environment.versions(redis_url),
+        "machine": environment.machine(),
         "notes": notes,
         "errors": errors,
         "results": results,
     }
-    document["verdicts"] = report.verdicts(results)
+    document["verdicts"] = targets.verdicts(results)
     args.out.mkdir(parents=True, exist_ok=True)
     out_file = args.out / f"{datetime.now(UTC).strftime('%Y%m%d-%H%M%S')}.json"
     out_file.write_text(json.dumps(document, indent=2, default=str))
