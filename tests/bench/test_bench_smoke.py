@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import report
+from bench import environment, report, targets
 from bench.latency import nominal_interval_s
 from bench.loadgen import LoadSpec, _generate, _wrk_script
 from bench.stats import dist, percentile, summary
@@ -97,9 +97,9 @@ def test_table_renders_every_verdict():
     }  # fmt: skip
     doc = {
         "results": results,
-        "verdicts": report.verdicts(results),
+        "verdicts": targets.verdicts(results),
         "config": {"inflight": 10_000, "burst_jobs": 100, "rate_workers": 2, "waiters": 2000},
-        "machine": report.machine(),
+        "machine": environment.machine(),
         "versions": {"python": sys.version.split()[0]},
         "notes": [],
         "load_generator": "wrk",
