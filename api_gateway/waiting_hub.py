@@ -99,34 +99,36 @@ class JobEventHub:
 
     @property
     def waiting(self) -> int:
-        """How many listeners there are (for tests and the benchmark)."""
+        """How many listeners there are, one per job each listens to (for tests and the
+        benchmark)."""
         return sum(len(listeners) for listeners in self._listeners.values())
 
     @asynccontextmanager
-    async def listening(self, job_id: str) -> AsyncIterator[Listener]:
-        """A listener on `job_id`'s channel, subscribed (confirmed) before it is handed out."""
-        name = channel(job_id)
+    async def listening(self, *job_ids: str) -> AsyncIterator[Listener]:
+        """One listener on the channels of `job_ids`, every one subscribed (confirmed) before
+        it is handed out. The subscriptions a listener needs leave in one command."""
         listener = Listener()
-        listeners = self._listeners.setdefault(name, set())
-        listeners.add(listener)
+        names = [channel(job_id) for job_id in dict.fromkeys(job_ids)]
+        joined: list[tuple[str, set[Listener]]] = []
         try:
-            if len(listeners) == 1:
-                await self._subscribe(name)
-            else:  # another listener's subscription may still be on its way
+            for name in names:
+                listeners = self._listeners.setdefault(name, set())
+                listeners.add(listener)
+                joined.append((name, listeners))
+                if len(listeners) == 1:  # else another listener's subscription may be on its way
+                    self._confirmations.setdefault(name, deque()).append(
+                        asyncio.get_running_loop().create_future()
+                    )
+                    self._queue(True, name)
+            for name in names:
                 await self._confirmed(name)
             yield listener
         finally:
-            listeners.discard(listener)
-            if not listeners and self._listeners.get(name) is listeners:
-                del self._listeners[name]
-                self._queue(False, name)
-
-    async def _subscribe(self, name: str) -> None:
-        self._confirmations.setdefault(name, deque()).append(
-            asyncio.get_running_loop().create_future()
-        )
-        self._queue(True, name)
-        await self._confirmed(name)
+            for name, listeners in joined:
+                listeners.discard(listener)
+                if not listeners and self._listeners.get(name) is listeners:
+                    del self._listeners[name]
+                    self._queue(False, name)
 
     async def _confirmed(self, name: str) -> None:
         pending = self._confirmations.get(name)

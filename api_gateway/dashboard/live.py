@@ -53,26 +53,26 @@ def _event(number: int, data: dict[str, Any]) -> bytes:
 
 async def status_events(account_id: str, job_ids: list[str]) -> AsyncIterator[bytes]:
     async with AsyncExitStack() as stack:
-        listeners = await _listen(stack, job_ids)
-        async for chunk in _changes(account_id, job_ids, listeners):
+        listener = await _listen(stack, job_ids)
+        async for chunk in _changes(account_id, job_ids, listener):
             yield chunk
 
 
-async def _listen(stack: AsyncExitStack, job_ids: list[str]) -> list[Listener] | None:
-    """A confirmed listener per video, before the first read (so no change falls between);
-    None when the hub cannot listen."""
+async def _listen(stack: AsyncExitStack, job_ids: list[str]) -> Listener | None:
+    """One listener on every video's channel, confirmed before the first read (so no change
+    falls between); None when the hub cannot listen."""
     try:
-        hub = get_hub()
-        return [await stack.enter_async_context(hub.listening(job_id)) for job_id in job_ids]
+        return await stack.enter_async_context(get_hub().listening(*job_ids))
     except Unavailable as error:
         log.warning("Dashboard stream reads every %.0f s: %s", CHECK_S, error)
         return None
 
 
 async def _changes(
-    account_id: str, job_ids: list[str], listeners: list[Listener] | None
+    account_id: str, job_ids: list[str], listener: Listener | None
 ) -> AsyncIterator[bytes]:
     settings = get_settings()
+    loop = asyncio.get_running_loop()
     last: dict[str, dict[str, Any]] = {}
     number, quiet_s = 0, 0.0
     while True:
@@ -89,24 +89,9 @@ async def _changes(
         if quiet_s >= settings.events_heartbeat_s:
             yield b": ping\n\n"
             quiet_s = 0.0
-        interval_s = CHECK_S if listeners is None else settings.events_progress_interval_s
-        started = asyncio.get_running_loop().time()
-        if await _heard(listeners, interval_s) == FAILED:
-            listeners = None  # the hub lost Redis: read on a clock from now on
-        quiet_s += asyncio.get_running_loop().time() - started
-
-
-async def _heard(listeners: list[Listener] | None, timeout_s: float) -> object:
-    """What the first listener to hear something heard (a change, RESYNC or FAILED), or None
-    after `timeout_s`. A listener that is cancelled before it takes its event keeps it."""
-    if not listeners:
-        await asyncio.sleep(timeout_s)
-        return None
-    waits = [asyncio.ensure_future(listener.next(timeout_s)) for listener in listeners]
-    try:
-        done, _ = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
-    heard = [wait.result() for wait in done]
-    return FAILED if FAILED in heard else next((h for h in heard if h is not None), None)
+        started = loop.time()
+        if listener is None:
+            await asyncio.sleep(CHECK_S)
+        elif await listener.next(settings.events_progress_interval_s) == FAILED:
+            listener = None  # the hub lost Redis: read on a clock from now on
+        quiet_s += loop.time() - started

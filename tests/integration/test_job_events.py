@@ -76,6 +76,28 @@ def test_each_committed_change_reaches_every_listener_of_the_job(
     assert all(row.id == job.id for row in seen[:4] if isinstance(row, StatusRow))
 
 
+def test_one_listener_hears_every_job_it_listens_to_and_leaves_no_subscription(
+    account: Callable[..., AccountInfo],
+) -> None:
+    """The dashboard's case: one listener on several jobs gets each job's changes; leaving
+    unsubscribes them all, also a job listed twice."""
+    info = account(credits=10)
+    first, second = insert_paid_job(info.account_id), insert_paid_job(info.account_id)
+
+    async def scenario() -> tuple[set[str], int, int]:
+        hub = new_hub()
+        async with hub.listening(first.id, second.id, first.id) as listener:
+            during = hub.waiting
+            await asyncio.to_thread(to_processing, first)
+            await asyncio.to_thread(to_processing, second)
+            rows = [await next_row(listener), await next_row(listener)]
+        return {row.id for row in rows if isinstance(row, StatusRow)}, during, hub.waiting
+
+    heard, during, after = asyncio.run(scenario())
+    assert heard == {first.id, second.id}
+    assert (during, after) == (2, 0)
+
+
 def test_a_lost_subscription_tells_listeners_to_read_again_and_then_delivers_again(
     account: Callable[..., AccountInfo],
 ) -> None:
