@@ -133,13 +133,8 @@ def webhook_burst(
 
 def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
     with Stack(ctx, backend, "latency", overrides(cfg)) as stack:
-        stack.start_simulator()
-        _, receiver_url = stack.start_receiver()
-        stack.start_gateway()
-        stack.start_worker()
-        stack.start_webhook_worker()
-        stack.start_beat()
-        _, key = stack.create_account(credits=10**9, rate_limit=10**9)
+        started = stack.start_pipeline()
+        receiver_url, key = started.receiver_url, started.api_key
         t0 = time.monotonic()
         lag = detection_lag(stack, key, cfg, log)
         log(f"  (detection lag took {time.monotonic() - t0:.0f}s)")

@@ -96,17 +96,17 @@ def run(ctx: RunContext, backend: str, cfg: Config, log: Any) -> dict[str, Any]:
         noop_worker.stop()
         stack.procs.remove(noop_worker)
 
-        simulator = stack.start_simulator()
-        receiver, receiver_url = stack.start_receiver()
-        gateway = stack.start_gateway()
-        worker = stack.start_worker()
-        webhook_worker = stack.start_webhook_worker()
-        beat = stack.start_beat()
-        _, key = stack.create_account(credits=10**9, rate_limit=10**9)
+        started = stack.start_pipeline()
+        gateway, worker, webhook_worker = started.gateway, started.worker, started.webhook_worker
+        receiver_url, key = started.receiver_url, started.api_key
         prompts = [f"pipeline job {i}" for i in range(cfg.pipeline_jobs)]
         hook = f"{receiver_url}/hook"
         roles = {"gateway": gateway, "worker": worker, "webhook_worker": webhook_worker}
-        others = {"simulator": simulator, "receiver": receiver, "beat": beat}
+        others = {
+            "simulator": started.simulator,
+            "receiver": started.receiver,
+            "beat": started.beat,
+        }
         cpu_before = {role: proc.tree_cpu_s() for role, proc in {**roles, **others}.items()}
         services_before = services_cpu_s()
         this_before = this_process_cpu_s()

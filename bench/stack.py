@@ -251,6 +251,16 @@ class Stack:
         )
         return proc, url
 
+    def start_pipeline(self) -> "Pipeline":
+        """Every process a job passes through, and an account with no limit to submit with."""
+        simulator = self.start_simulator()
+        receiver, receiver_url = self.start_receiver()
+        gateway, worker = self.start_gateway(), self.start_worker()
+        webhook_worker, beat = self.start_webhook_worker(), self.start_beat()
+        _, key = self.create_account(credits=10**9, rate_limit=10**9)
+        procs = (simulator, receiver, gateway, worker, webhook_worker, beat)
+        return Pipeline(*procs, receiver_url=receiver_url, api_key=key)
+
     def create_account(
         self, *, credits: int, rate_limit: int, webhook_url: str | None = None
     ) -> tuple[str, str]:
@@ -269,6 +279,20 @@ class Stack:
             raise RuntimeError(f"veo-admin create-account failed:\n{done.stdout}{done.stderr}")
         data = json.loads(done.stdout)
         return str(data["account_id"]), str(data["api_key"])
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    """The processes `Stack.start_pipeline` started (for their CPU), the receiver's URL, a key."""
+
+    simulator: MeasuredProc
+    receiver: MeasuredProc
+    gateway: MeasuredProc
+    worker: MeasuredProc
+    webhook_worker: MeasuredProc
+    beat: MeasuredProc
+    receiver_url: str
+    api_key: str
 
 
 def uvicorn_argv(app: str, port: int, workers: int) -> list[str]:

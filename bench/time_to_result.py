@@ -143,13 +143,8 @@ def run_config(
     ctx: RunContext, backend: str, config: str, plan: dict[str, Any], log: Any
 ) -> dict[str, Any]:
     with Stack(ctx, backend, f"ttr-{config}", overrides(config)) as stack:
-        stack.start_simulator()
-        _, receiver_url = stack.start_receiver()
-        stack.start_gateway()
-        stack.start_worker()
-        stack.start_webhook_worker()
-        stack.start_beat()
-        _, key = stack.create_account(credits=10**9, rate_limit=10**9)
+        started = stack.start_pipeline()
+        receiver_url, key = started.receiver_url, started.api_key
         if config != "geometric":
             seed_history(stack, plan["scale"])
         plan["ready"].wait()  # all three stacks submit at the same moments
