@@ -255,16 +255,12 @@ def settings_table(
 ) -> None:
     """Every VEO_* variable with its default and meaning, as Markdown (docs/configuration.md)."""
     table = settings_markdown()
-    if write is not None:
-        write.write_text(with_table(write.read_text(), table))
-        console.print(f"updated {write}")
-    elif check is not None:
-        text = check.read_text()
-        if with_table(text, table) != text:
-            console.print(f"{check} is stale: run `veo-dev settings-table --write {check}`")
-            raise typer.Exit(1)
-    else:
+    target = write or check
+    if target is None:
         typer.echo(table, nl=False)
+        return
+    text = with_table(target.read_text(), table)
+    _generated(target, text, check=check is not None, how=f"settings-table --write {target}")
 
 
 @app.command("sync-client")
@@ -272,11 +268,14 @@ def sync_client(
     check: Annotated[bool, typer.Option(help="Fail if client.py is not current")] = False,
 ) -> None:
     """Generate the SDK's sync client (client/veo_client/client.py) from its async one."""
-    text = generated_sync_client()
-    if check:
-        if SYNC_CLIENT.read_text() != text:
-            console.print(f"{SYNC_CLIENT} is stale: run `veo-dev sync-client`")
-            raise typer.Exit(1)
-        return
-    SYNC_CLIENT.write_text(text)
-    console.print(f"updated {SYNC_CLIENT}")
+    _generated(SYNC_CLIENT, generated_sync_client(), check=check, how="sync-client")
+
+
+def _generated(path: Path, text: str, *, check: bool, how: str) -> None:
+    """Write a generated file, or (`check`) fail when the one in the tree is not `text`."""
+    if not check:
+        path.write_text(text)
+        console.print(f"updated {path}")
+    elif path.read_text() != text:
+        console.print(f"{path} is stale: run `veo-dev {how}`")
+        raise typer.Exit(1)
