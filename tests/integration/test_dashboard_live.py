@@ -9,8 +9,7 @@ import pytest
 from api_gateway.dashboard import live
 from shared.settings import get_settings
 from tests.conftest import AccountInfo
-from tests.integration.test_job_events import complete, to_processing
-from tests.support.jobs import insert_paid_job
+from tests.support.jobs import complete, insert_paid_job, to_processing
 
 pytestmark = pytest.mark.usefixtures("quiet_stack")
 

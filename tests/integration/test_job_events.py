@@ -8,15 +8,11 @@ import pytest
 import redis.asyncio
 
 from api_gateway.waiting_hub import FAILED, RESYNC, JobEventHub, Listener
-from shared.db import write_session
 from shared.job_view import StatusRow
-from shared.lifecycle import advance, complete_job
-from shared.models import JOBS, Job
 from shared.redis_client import get_redis
 from shared.settings import get_settings
-from shared.states import JobStatus
 from tests.conftest import AccountInfo
-from tests.support.jobs import insert_paid_job, reload_job
+from tests.support.jobs import complete, insert_paid_job, to_processing
 
 pytestmark = pytest.mark.usefixtures("quiet_stack")
 
@@ -24,20 +20,6 @@ pytestmark = pytest.mark.usefixtures("quiet_stack")
 def new_hub() -> JobEventHub:
     client = redis.asyncio.Redis.from_url(get_settings().redis_url, decode_responses=True)
     return JobEventHub(client, confirm_timeout_s=10)
-
-
-def to_processing(job: Job) -> Job:
-    with write_session() as session:
-        session.execute(
-            JOBS.update().where(JOBS.c.id == job.id).values(status=JobStatus.SUBMITTING.value)
-        )
-        assert advance(session, job, JobStatus.PROCESSING, upstream_operation=f"op/{job.id}")
-    return reload_job(job)
-
-
-def complete(job: Job) -> None:
-    with write_session() as session:
-        assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=1)
 
 
 async def next_row(listener: Listener) -> StatusRow | str | None:

@@ -2,8 +2,9 @@
 without a request (or without the message a request would publish)."""
 
 from shared.credits import insert_paid_job as pay_and_insert
-from shared.db import read_session
-from shared.models import Account, Job
+from shared.db import read_session, write_session
+from shared.lifecycle import advance, complete_job
+from shared.models import JOBS, Account, Job
 from shared.states import JobStatus
 
 
@@ -47,3 +48,19 @@ def balance(account_id: str) -> int:
         account = session.get(Account, account_id)
     assert account is not None
     return account.credits
+
+
+def to_processing(job: Job) -> Job:
+    """A pending job moved on as a submit would (each move published, as in production)."""
+    with write_session() as session:
+        session.execute(
+            JOBS.update().where(JOBS.c.id == job.id).values(status=JobStatus.SUBMITTING.value)
+        )
+        assert advance(session, job, JobStatus.PROCESSING, upstream_operation=f"op/{job.id}")
+    return reload_job(job)
+
+
+def complete(job: Job) -> None:
+    """A processing job completed as a poll would."""
+    with write_session() as session:
+        assert complete_job(session, job, video_key=f"videos/{job.id}.mp4", video_bytes=1)
